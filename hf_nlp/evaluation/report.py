@@ -1,0 +1,112 @@
+"""Run reports: `report.md` for people, `metrics.json` / `all_results.json` for tools, a loss-curve PNG.
+
+Every report states the data, the resolved config, library versions, hardware and wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LIBRARIES = ("hf-nlp", "torch", "transformers", "datasets", "tokenizers", "accelerate")
+
+
+def environment_info(num_processes: int = 1) -> dict[str, Any]:
+    import torch
+
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
+    return {
+        "python": platform.python_version(),
+        "libraries": versions,
+        "cpu": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "accelerator": device,
+        "num_processes": num_processes,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def plot_loss_curve(history: list[dict[str, Any]], path: Path, metric: str = "loss") -> Path:
+    """Training loss and validation `metric` against optimizer steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
+    train = [(h["step"], h["train_loss"]) for h in history if "train_loss" in h]
+    evals = [(h["step"], h[f"eval_{metric}"]) for h in history if f"eval_{metric}" in h]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train loss", alpha=0.7)
+    if evals:
+        ax.plot(*zip(*evals, strict=True), marker="o", label=f"validation {metric}")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("nats per token" if metric == "loss" else metric)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    headers = list(rows[0])
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(row[h]) for h in headers) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def write_report(
+    run_dir: Path,
+    title: str,
+    sections: dict[str, str],
+    metrics: dict[str, Any],
+    config: dict[str, Any],
+    environment: dict[str, Any],
+) -> Path:
+    """Write `report.md`, `metrics.json` and `all_results.json` into `run_dir`."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results = {"metrics": metrics, "config": config, "environment": environment}
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (run_dir / "all_results.json").write_text(json.dumps(results, indent=2))
+    parts = [f"# {title}", ""]
+    for heading, body in sections.items():
+        parts += [f"## {heading}", "", body.rstrip(), ""]
+    parts += ["## Config", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
+    env_rows = [{"what": k, "value": v} for k, v in environment.items() if k != "libraries"]
+    env_rows += [{"what": k, "value": v} for k, v in environment["libraries"].items()]
+    parts += ["## Environment", "", markdown_table(env_rows), ""]
+    path = run_dir / "report.md"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path

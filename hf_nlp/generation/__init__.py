@@ -1,0 +1,1 @@
+"""Decoding helpers on top of `model.generate()`."""

