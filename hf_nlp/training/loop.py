@@ -103,6 +103,7 @@ class Trainer:
         self.state = TrainerState()
         self.history: list[dict[str, Any]] = []
         self._carried: Any = None
+        self._resumed_rng: dict | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -155,6 +156,11 @@ class Trainer:
                 epoch_loader = acc.skip_first_batches(train_loader, skip) if skip else train_loader
                 model.train()
                 for batch in epoch_loader:
+                    if self._resumed_rng is not None:
+                        # Starting the data iterator draws from torch's RNG; put back the exact
+                        # checkpointed state so dropout masks match an uninterrupted run.
+                        _set_torch_rng(self._resumed_rng)
+                        self._resumed_rng = None
                     with acc.accumulate(model):
                         loss = self._forward(model, batch).loss
                         acc.backward(loss)
@@ -321,6 +327,7 @@ class Trainer:
         if not (folder / TRAINER_STATE).is_file():
             raise UserError(f"`{folder}` is not a checkpoint folder; pass one under {self._checkpoint_root()} or `latest`.")
         self.accelerator.load_state(str(folder))
+        self._resumed_rng = _get_torch_rng()  # as saved; re-applied at the first resumed batch
         self.state = TrainerState(**json.loads((folder / TRAINER_STATE).read_text()))
         carried = folder / CARRIED_STATE.format(self.accelerator.process_index)
         if self.carry_state and carried.is_file():
@@ -354,6 +361,16 @@ class Trainer:
         # Every process must agree to stop, or DDP would hang waiting for the others.
         local = torch.tensor([float(time.monotonic() - started > 60 * self.config.max_minutes)], device=self.accelerator.device)
         return bool(self.accelerator.reduce(local, reduction="sum").item() > 0)
+
+
+def _get_torch_rng() -> dict:
+    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_torch_rng(state: dict) -> None:
+    torch.set_rng_state(state["cpu"])
+    if state["cuda"] is not None:
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.Optimizer:

@@ -1,0 +1,105 @@
+"""The `hf-nlp` command. Subcommands are mapped in one place, `SUBCOMMANDS`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from hf_nlp.errors import UserError, exit_on_user_error
+
+
+def resolve_model_dir(model: str) -> str:
+    """A model folder, a run folder holding `best_model/`, or a Hub id (passed through)."""
+    path = Path(model).expanduser()
+    if (path / "best_model" / "config.json").is_file():
+        return str(path / "best_model")
+    if (path / "config.json").is_file():
+        return str(path)
+    if path.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise UserError(f"`{model}` is not a model folder (no config.json); pass a run folder, its best_model/, or a Hub id.")
+    return model
+
+
+def load_model_and_tokenizer(model: str, auto_class_name: str = "AutoModelForCausalLM"):
+    import transformers
+
+    import hf_nlp  # noqa: F401  (registers our model types with the Auto classes)
+
+    source = resolve_model_dir(model)
+    auto_class = getattr(transformers, auto_class_name)
+    try:
+        loaded = auto_class.from_pretrained(source)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+    except OSError as error:
+        raise UserError(f"could not load model `{model}` ({str(error).splitlines()[0][:120]}); check the path or Hub id.") from None
+    return loaded.eval(), tokenizer
+
+
+def generate_command(args: argparse.Namespace) -> None:
+    from transformers import TextStreamer
+
+    from hf_nlp.generation.sampling import generate_text, sampling_config
+
+    config = sampling_config(args.max_new_tokens, args.temperature, args.top_k, args.top_p)
+    model, tokenizer = load_model_and_tokenizer(args.model)
+    streamer = TextStreamer(tokenizer, skip_special_tokens=True)
+    sys.stdout.write(args.prompt)
+    sys.stdout.flush()
+    # TextStreamer prints the new text as it comes and a final newline.
+    generate_text(model, tokenizer, args.prompt, config, seed=args.seed, streamer=_SkipPrompt(streamer))
+
+
+class _SkipPrompt:
+    """TextStreamer would echo the (lowercased) prompt ids first; we print the user's own prompt."""
+
+    def __init__(self, streamer):
+        self.streamer = streamer
+        self.first = True
+
+    def put(self, value):
+        if self.first:
+            self.first = False
+            return
+        self.streamer.put(value)
+
+    def end(self):
+        self.streamer.end()
+
+
+def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="run folder, model folder, or Hub id")
+    parser.add_argument("--prompt", required=True, help="text to continue")
+    parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--temperature", type=float, default=None, help="0 = greedy; omit all sampling flags for greedy")
+    parser.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens")
+    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling: smallest set with this mass")
+    parser.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
+
+
+# name -> (help, add_arguments, run)
+SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {
+    "generate": ("generate text with a causal LM (char-RNN)", add_generate_arguments, generate_command),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one sentence, exit 2, no usage dump
+        raise UserError(f"{message}; see `hf-nlp {self.prog.split(' ', 1)[-1]} --help`." if " " in self.prog else f"{message}; see `hf-nlp --help`.")
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    parser = _Parser(prog="hf-nlp", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (help_text, add_arguments, _) in SUBCOMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    SUBCOMMANDS[args.command][2](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from hf_nlp.errors import UserError
+from hf_nlp.training.config import TrainingConfig, parse_config, save_config, load_yaml
+from tests.conftest import REPO_ROOT
+
+
+@dataclass
+class Inner:
+    hidden_size: int = 8
+    dropout: float = 0.0
+    cell_type: str = "gru"
+    sizes: list[int] = field(default_factory=lambda: [1, 2])
+
+
+@dataclass
+class Outer:
+    model: Inner = field(default_factory=Inner)
+    train: TrainingConfig = field(default_factory=TrainingConfig)
+
+
+def test_yaml_then_dotted_overrides(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  hidden_size: 16\ntrain:\n  learning_rate: 0.01\n")
+    cfg = parse_config(Outer, ["--config", str(path), "--model.hidden_size", "256", "--train.max_steps=7", "--model.dropout", "1"])
+    assert cfg.model.hidden_size == 256
+    assert cfg.train.learning_rate == 0.01
+    assert cfg.train.max_steps == 7
+    assert cfg.model.dropout == 1.0 and isinstance(cfg.model.dropout, float)
+    assert cfg.train.mixed_precision == "no"
+
+
+def test_unknown_key_names_the_closest_valid_key():
+    with pytest.raises(UserError, match=r"unknown config key `train.lerning_rate`; did you mean `train.learning_rate`\?"):
+        parse_config(Outer, ["--train.lerning_rate", "0.1"])
+    with pytest.raises(UserError, match=r"did you mean `model.hidden_size`"):
+        parse_config(Outer, ["--model.hiden_size", "3"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model.hidden_size", "abc"], "must be an integer"),
+        (["--train.mixed_precision", "fp8"], "must be one of no, bf16, fp16"),
+        (["--train.progress_bar", "3"], "must be true or false"),
+        (["--model", "3"], "is a section"),
+        (["--model.hidden_size"], "needs a value"),
+        (["stray"], "unexpected argument"),
+    ],
+)
+def test_bad_values_are_one_sentence_errors(argv, message):
+    with pytest.raises(UserError, match=message):
+        parse_config(Outer, argv)
+
+
+def test_missing_config_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        parse_config(Outer, ["--config", str(tmp_path / "nope.yaml")])
+
+
+def test_saved_config_loads_back_identically(tmp_path):
+    cfg = parse_config(Outer, ["--model.hidden_size", "5", "--train.max_steps", "3"])
+    save_config(cfg, tmp_path / "config.yaml")
+    assert parse_config(Outer, ["--config", str(tmp_path / "config.yaml")]) == cfg
+
+
+def test_every_shipped_config_loads():
+    """Every YAML under recipes/configs/ parses into its recipe's config class."""
+    from recipes import config_class, recipe_for_config
+
+    configs = sorted((REPO_ROOT / "recipes" / "configs").glob("*.yaml"))
+    assert configs, "no shipped configs found"
+    for path in configs:
+        cfg = parse_config(config_class(recipe_for_config(path.stem)), ["--config", str(path)])
+        assert cfg.train.output_dir.startswith("runs/"), path
+        first_line = path.read_text().splitlines()[0]
+        assert first_line.startswith("#"), f"{path} must start with a comment giving the command"
+        assert f"recipes/{recipe_for_config(path.stem)}.py" in path.read_text().split("\n\n")[0], path
+
+
+def test_recipe_registry_matches_recipe_files():
+    from recipes import RECIPES, config_class
+
+    files = {p.stem for p in (REPO_ROOT / "recipes").glob("*.py") if p.stem != "__init__"}
+    assert set(RECIPES) == files
+    for name in RECIPES:
+        assert config_class(name).__dataclass_fields__["train"]

@@ -1,0 +1,146 @@
+import json
+
+import pytest
+import torch
+
+from hf_nlp.data.windows import CharWindows, StatefulWindows
+from hf_nlp.errors import UserError
+from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
+from hf_nlp.training.config import TrainingConfig
+from hf_nlp.training.loop import METRICS_LOG, Trainer
+
+VOCAB = 12
+
+
+def make_data(seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(2, VOCAB, (3000,), generator=generator)
+    ids[1::3] = ids[::3][: len(ids[1::3])]  # some structure so the loss can fall
+    return CharWindows(ids[:2400], window=10), CharWindows(ids[2400:], window=10, stride=10)
+
+
+def make_model(dropout: float = 0.3) -> CharRNNForCausalLM:
+    torch.manual_seed(1)
+    return CharRNNForCausalLM(CharRNNConfig(vocab_size=VOCAB, embedding_size=4, hidden_size=8, dropout=dropout))
+
+
+def config(tmp_path, **overrides) -> TrainingConfig:
+    values = dict(output_dir=str(tmp_path / "run"), batch_size=8, eval_batch_size=16, max_steps=20, eval_every=5,
+                  save_every=5, log_every=1, learning_rate=0.01, progress_bar=False, lr_scheduler="linear", warmup_steps=3)
+    values.update(overrides)
+    return TrainingConfig(**values)
+
+
+def train_losses(run_dir) -> dict[int, float]:
+    lines = [json.loads(line) for line in (run_dir / METRICS_LOG).read_text().splitlines()]
+    return {line["step"]: line["train_loss"] for line in lines if "train_loss" in line}
+
+
+def interrupted_after(steps: int, model: CharRNNForCausalLM) -> CharRNNForCausalLM:
+    """Make `model` raise KeyboardInterrupt on the training forward pass of step `steps + 1`."""
+    original_forward = model.forward
+    calls = {"n": 0}
+
+    def forward(*args, **kwargs):
+        calls["n"] += model.training
+        if calls["n"] == steps + 1:
+            raise KeyboardInterrupt
+        return original_forward(*args, **kwargs)
+
+    model.forward = forward
+    return model
+
+
+def test_resume_replays_exactly_the_same_losses(tmp_path):
+    train, valid = make_data()
+    straight = Trainer(config(tmp_path / "a")).fit(make_model(), train, valid)
+    assert straight.global_step == 20
+
+    # Stopped (Ctrl-C) after 10 steps, then a fresh restart from the step-10 checkpoint for the last 10.
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config(tmp_path / "b")).fit(interrupted_after(10, make_model()), train, valid)
+    resumed = Trainer(config(tmp_path / "b", resume_from="latest")).fit(make_model(), train, valid)
+    assert resumed.global_step == 20
+
+    a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
+    assert sorted(a) == sorted(b) == list(range(1, 21))
+    assert [a[s] for s in range(1, 21)] == [b[s] for s in range(1, 21)]  # bit-identical on CPU
+    assert resumed.best_metric == straight.best_metric
+
+
+def test_resume_errors_are_user_errors(tmp_path):
+    train, valid = make_data()
+    with pytest.raises(UserError, match="no checkpoint to resume"):
+        Trainer(config(tmp_path, resume_from="latest")).fit(make_model(), train, valid)
+    with pytest.raises(UserError, match="is not a checkpoint folder"):
+        Trainer(config(tmp_path, resume_from=str(tmp_path))).fit(make_model(), train, valid)
+
+
+def test_best_model_and_checkpoints_are_written(tmp_path):
+    train, valid = make_data()
+    result = Trainer(config(tmp_path, keep_checkpoints=2)).fit(make_model(), train, valid)
+    assert (result.best_model_dir / "model.safetensors").is_file()
+    checkpoints = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert checkpoints == ["step_00000015", "step_00000020"]
+    evals = [h for h in result.history if "eval_loss" in h]
+    assert [h["step"] for h in evals] == [5, 10, 15, 20]
+    assert result.best_metric == min(h["eval_loss"] for h in evals)
+    assert evals[0]["eval_count"] == len(valid) * 10
+    assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]
+
+
+def test_early_stopping_stops_after_patience(tmp_path):
+    train, valid = make_data()
+    # A zero learning rate never improves after the first evaluation.
+    result = Trainer(config(tmp_path, learning_rate=0.0, lr_scheduler="constant", warmup_steps=0,
+                            early_stopping_patience=2, max_steps=100)).fit(make_model(), train, valid)
+    assert result.stop_reason == "early_stopping"
+    assert result.global_step == 15  # evals at 5 (best), 10, 15 (two without improvement)
+
+
+def test_gradient_accumulation_matches_a_big_batch(tmp_path):
+    train, valid = make_data()
+    common = dict(max_steps=3, eval_every=0, save_every=0, lr_scheduler="constant", warmup_steps=0, max_grad_norm=None)
+    big_model, small_model = make_model(dropout=0.0), make_model(dropout=0.0)
+    Trainer(config(tmp_path / "big", batch_size=16, **common)).fit(big_model, train, valid, shuffle=False)
+    Trainer(config(tmp_path / "acc", batch_size=8, gradient_accumulation_steps=2, **common)).fit(
+        small_model, train, valid, shuffle=False)
+    for p_big, p_acc in zip(big_model.parameters(), small_model.parameters()):
+        torch.testing.assert_close(p_big, p_acc, rtol=1e-5, atol=1e-6)
+
+
+def test_interrupt_saves_a_resumable_checkpoint(tmp_path):
+    train, valid = make_data()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config(tmp_path, save_every=0, eval_every=0)).fit(interrupted_after(7, make_model()), train, valid)
+    assert (tmp_path / "run" / "checkpoints" / "step_00000007" / "trainer_state.json").is_file()
+    resumed = Trainer(config(tmp_path, save_every=0, eval_every=0, resume_from="latest")).fit(make_model(), train, valid)
+    assert resumed.global_step == 20
+
+
+def test_stateful_training_carries_state_and_resumes_exactly(tmp_path):
+    ids = torch.randint(2, VOCAB, (4001,), generator=torch.Generator().manual_seed(3))
+    train = StatefulWindows(ids[:3201], window=10, batch_size=4)
+    valid = StatefulWindows(ids[3200:], window=10, batch_size=4)
+    common = dict(batch_size=4, max_steps=30, eval_every=10, save_every=10)
+    Trainer(config(tmp_path / "a", **common), carry_state=True).fit(make_model(), train, valid, shuffle=False)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config(tmp_path / "b", **common), carry_state=True).fit(
+            interrupted_after(15, make_model()), train, valid, shuffle=False)
+    Trainer(config(tmp_path / "b", **common, resume_from="latest"), carry_state=True).fit(
+        make_model(), train, valid, shuffle=False)
+    a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
+    assert [a[s] for s in range(1, 31)] == [b[s] for s in range(1, 31)]
+
+
+def test_fp16_on_cpu_is_a_user_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("fp16 is valid on a GPU")
+    with pytest.raises(UserError, match="fp16 needs a GPU"):
+        Trainer(config(tmp_path, mixed_precision="fp16"))
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path):
+    train, valid = make_data()
+    result = Trainer(config(tmp_path, mixed_precision="bf16", max_steps=6)).fit(make_model(), train, valid)
+    assert result.global_step == 6 and result.best_metric is not None
