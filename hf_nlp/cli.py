@@ -26,6 +26,7 @@ def resolve_model_dir(model: str) -> str:
 def load_model_and_tokenizer(model: str, auto_class_name: str = "AutoModelForCausalLM"):
     import transformers
 
+    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar in a CLI
     import hf_nlp  # noqa: F401  (registers our model types with the Auto classes)
 
     source = resolve_model_dir(model)
@@ -43,6 +44,8 @@ def generate_command(args: argparse.Namespace) -> None:
 
     from hf_nlp.generation.sampling import generate_text, sampling_config
 
+    if not args.prompt:  # checked before the (slow) model load
+        raise UserError("the prompt is empty; pass some text with `--prompt`, e.g. --prompt \"to be or not to b\".")
     config = sampling_config(args.max_new_tokens, args.temperature, args.top_k, args.top_p)
     model, tokenizer = load_model_and_tokenizer(args.model)
     streamer = TextStreamer(tokenizer, skip_special_tokens=True)
