@@ -211,13 +211,10 @@ class Trainer:
             raise
         progress.close()
 
-        # Make sure the best model reflects the final weights when nothing evaluated them yet.
-        if eval_loader is not None and self.state.best_step != self.state.global_step:
-            last_eval = next((h for h in reversed(self.history) if "eval_count" in h), None)
-            if last_eval is None or last_eval["step"] != self.state.global_step:
-                self._evaluate_and_select(model, eval_loader)
         if eval_loader is None:
-            self._save_best(model)
+            self._save_best(model)  # nothing to select on: the final weights are the model
+        elif self._last_eval_step() != self.state.global_step:
+            self._evaluate_and_select(model, eval_loader)  # the final weights may be the best
         self._save_checkpoint(started)
         acc.wait_for_everyone()
         return TrainResult(
@@ -344,6 +341,9 @@ class Trainer:
         self.history = [entry for entry in kept if entry["step"] <= step]
         if self.accelerator.is_main_process:
             path.write_text("".join(json.dumps(entry) + "\n" for entry in self.history))
+
+    def _last_eval_step(self) -> int | None:
+        return next((entry["step"] for entry in reversed(self.history) if "eval_count" in entry), None)
 
     def _log(self, entry: dict[str, Any]) -> None:
         self.history.append(entry)

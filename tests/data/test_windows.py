@@ -21,7 +21,7 @@ def test_stateful_windows_continue_each_stream_on_each_process():
     # accelerate deals global batches round-robin: process p gets batches p, p+2, p+4, ...
     for process in range(2):
         mine = batches[process::2]
-        for previous, current in zip(mine, mine[1:]):
+        for previous, current in zip(mine, mine[1:], strict=False):
             assert torch.equal(current[:, 0], previous[:, -1] + 1)  # every row continues its stream
         streams = mine[0][:, 0].tolist()
         assert streams == [(process * 3 + row) * 20 for row in range(3)]

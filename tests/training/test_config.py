@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from hf_nlp.errors import UserError
-from hf_nlp.training.config import TrainingConfig, parse_config, save_config, load_yaml
+from hf_nlp.training.config import TrainingConfig, parse_config, save_config
 from tests.conftest import REPO_ROOT
 
 

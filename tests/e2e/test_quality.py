@@ -1,0 +1,17 @@
+"""Quality bars on the real corpus (slow: minutes on 2 CPU cores; run with `pytest -m slow`)."""
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+
+@pytest.mark.slow
+def test_quick_config_reaches_its_quality_bar(tmp_path):
+    from recipes.char_rnn import main
+
+    metrics = main(["--config", str(REPO_ROOT / "recipes/configs/char_rnn_quick.yaml"),
+                    "--train.output_dir", str(tmp_path / "run"), "--train.progress_bar", "false"])
+    assert metrics["split_chars"] == {"train": 1_000_000, "validation": 60_000, "test": 61_644}
+    assert metrics["distinct_chars"] == 38
+    assert metrics["validation"]["loss"] < 2.0
+    assert metrics["train_minutes"] <= 5.0
