@@ -136,6 +136,8 @@ class Trainer:
         acc.register_for_checkpointing(scheduler)
         if cfg.resume_from:
             self._resume(cfg.resume_from, acc.unwrap_model(model).config)
+        else:
+            self._clear_previous_run()
 
         progress = tqdm(
             total=total_steps,
@@ -331,6 +333,16 @@ class Trainer:
             self._carried = _restore_carried(torch.load(carried), model_config, self.accelerator.device)
         self._truncate_log_after(self.state.global_step)
         logger.info("resumed from %s at step %d", folder, self.state.global_step)
+
+    def _clear_previous_run(self) -> None:
+        """A fresh run in a used folder starts a new log and checkpoint series (the old ones would mix in)."""
+        if self.accelerator.is_main_process:
+            stale = [p for p in (self._checkpoint_root(), self.output_dir / METRICS_LOG) if p.exists()]
+            if stale:
+                logger.warning("starting afresh in %s: removing the previous run's checkpoints and log", self.output_dir)
+            for path in stale:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        self.accelerator.wait_for_everyone()
 
     def _truncate_log_after(self, step: int) -> None:
         """Drop log lines from the interrupted run past the checkpoint, so the log reads as one run."""

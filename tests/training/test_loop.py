@@ -144,3 +144,19 @@ def test_bf16_autocast_trains_on_cpu(tmp_path):
     train, valid = make_data()
     result = Trainer(config(tmp_path, mixed_precision="bf16", max_steps=6)).fit(make_model(), train, valid)
     assert result.global_step == 6 and result.best_metric is not None
+
+
+def test_a_fresh_run_in_a_used_folder_starts_a_new_log(tmp_path):
+    train, valid = make_data()
+    Trainer(config(tmp_path, max_steps=10)).fit(make_model(), train, valid)
+    _reset_accelerate()
+    Trainer(config(tmp_path, max_steps=5)).fit(make_model(), train, valid)
+    assert sorted(train_losses(tmp_path / "run")) == [1, 2, 3, 4, 5]
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step_00000005"]
+
+
+def _reset_accelerate():
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
