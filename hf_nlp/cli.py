@@ -48,28 +48,12 @@ def generate_command(args: argparse.Namespace) -> None:
         raise UserError("the prompt is empty; pass some text with `--prompt`, e.g. --prompt \"to be or not to b\".")
     config = sampling_config(args.max_new_tokens, args.temperature, args.top_k, args.top_p)
     model, tokenizer = load_model_and_tokenizer(args.model)
-    streamer = TextStreamer(tokenizer, skip_special_tokens=True)
+    # The user's own prompt is echoed (the tokenizer would give it back lowercased); the streamer
+    # then prints each new character as it comes, and a final newline.
     sys.stdout.write(args.prompt)
     sys.stdout.flush()
-    # TextStreamer prints the new text as it comes and a final newline.
-    generate_text(model, tokenizer, args.prompt, config, seed=args.seed, streamer=_SkipPrompt(streamer))
-
-
-class _SkipPrompt:
-    """TextStreamer would echo the (lowercased) prompt ids first; we print the user's own prompt."""
-
-    def __init__(self, streamer):
-        self.streamer = streamer
-        self.first = True
-
-    def put(self, value):
-        if self.first:
-            self.first = False
-            return
-        self.streamer.put(value)
-
-    def end(self):
-        self.streamer.end()
+    streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    generate_text(model, tokenizer, args.prompt, config, seed=args.seed, streamer=streamer)
 
 
 def add_generate_arguments(parser: argparse.ArgumentParser) -> None:

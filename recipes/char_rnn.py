@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from datasets import DatasetDict
@@ -45,7 +46,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    cell_type: str = "gru"
+    cell_type: Literal["gru", "lstm", "rnn"] = "gru"
     embedding_size: int = 16
     hidden_size: int = 128
     num_layers: int = 1

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import sys
 import types
 import typing
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -84,7 +85,13 @@ class TrainingConfig:
 
 
 def parse_config(cls: type[T], argv: list[str]) -> T:
-    """Build `cls` from `--config FILE` (optional) plus dotted `--key value` overrides."""
+    """Build `cls` from `--config FILE` (optional) plus dotted `--key value` overrides.
+
+    `--help` prints every key with its type and default, then exits.
+    """
+    if "--help" in argv or "-h" in argv:
+        sys.stdout.write(config_help(cls))
+        raise SystemExit(0)
     config_path, overrides = _split_argv(argv)
     values: dict[str, Any] = {}
     if config_path is not None:
@@ -92,6 +99,29 @@ def parse_config(cls: type[T], argv: list[str]) -> T:
     for dotted, raw in overrides:
         _set_dotted(values, dotted, raw)
     return from_dict(cls, values)
+
+
+def config_help(cls: type) -> str:
+    lines = ["usage: --config FILE.yaml [--section.key VALUE ...]", "", "keys (type = default):"]
+
+    def walk(node_cls: type, defaults: Any, prefix: str) -> None:
+        hints = typing.get_type_hints(node_cls)
+        for f in fields(node_cls):
+            value = getattr(defaults, f.name)
+            if is_dataclass(hints[f.name]):
+                walk(hints[f.name], value, f"{prefix}{f.name}.")
+            else:
+                hint = _hint_name(hints[f.name])
+                lines.append(f"  --{prefix}{f.name}  ({hint}) = {value!r}")
+
+    walk(cls, cls(), "")
+    return "\n".join(lines) + "\n"
+
+
+def _hint_name(hint: Any) -> str:
+    if typing.get_origin(hint) is Literal:
+        return " | ".join(str(choice) for choice in typing.get_args(hint))
+    return str(hint).replace("typing.", "") if typing.get_args(hint) else getattr(hint, "__name__", str(hint))
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -227,4 +257,4 @@ def _type_name(hint: type) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, hint.__name__)
 
 
-__all__ = ["TrainingConfig", "parse_config", "from_dict", "load_yaml", "to_dict", "save_config", "field"]
+__all__ = ["TrainingConfig", "config_help", "parse_config", "from_dict", "load_yaml", "to_dict", "save_config"]

@@ -88,3 +88,13 @@ def test_recipe_registry_matches_recipe_files():
     assert set(RECIPES) == files
     for name in RECIPES:
         assert config_class(name).__dataclass_fields__["train"]
+
+
+def test_help_lists_every_key_with_its_default(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(Outer, ["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--model.hidden_size  (int) = 8" in out
+    assert "--train.mixed_precision  (no | bf16 | fp16) = 'no'" in out
+    assert "--train.max_steps  (int | None) = None" in out
