@@ -69,16 +69,20 @@ class CharRNNRecipeConfig:
     samples: SampleConfig = field(default_factory=SampleConfig)
 
 
-def build_datasets(corpus: DatasetDict, tokenizer, cfg: CharRNNRecipeConfig, num_processes: int):
-    """Token ids per split (tokenized once with `datasets.map`, cached) -> window datasets."""
+def encode_splits(corpus: DatasetDict, tokenizer) -> dict[str, torch.Tensor]:
+    """Token ids per split, tokenized once with `datasets.map` (cached)."""
     encoded = corpus.map(lambda batch: tokenizer(batch["text"]), batched=True, remove_columns=["text"], desc="tokenize")
-    ids = {split: torch.tensor(encoded[split][0]["input_ids"], dtype=torch.long) for split in encoded}
+    return {split: torch.tensor(encoded[split][0]["input_ids"], dtype=torch.long) for split in encoded}
+
+
+def window_datasets(ids: dict[str, torch.Tensor], cfg: CharRNNRecipeConfig, num_processes: int):
+    """Train / validation / test windows: random offsets or streams for training, as configured."""
     window = cfg.data.window
     if cfg.data.stateful:
-        def make(split, what):
+        def streams(split, what):
             return StatefulWindows(ids[split], window, cfg.train.batch_size, num_processes, what=what)
 
-        return make("train", "training"), make("validation", "validation"), make("test", "test")
+        return streams("train", "training"), streams("validation", "validation"), streams("test", "test")
     return (
         CharWindows(ids["train"], window, stride=1, what="training"),
         CharWindows(ids["validation"], window, stride=window, what="validation"),
@@ -95,7 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
         corpus = load_shakespeare(cfg.data.source, cfg.data.lowercase, cfg.data.train_chars, cfg.data.valid_chars)
         # The vocabulary covers every split, as the reference fits its tokenizer on the whole text.
         tokenizer = build_char_tokenizer((corpus[s][0]["text"] for s in corpus), lowercase=cfg.data.lowercase)
-        train_set, valid_set, test_set = build_datasets(corpus, tokenizer, cfg, accelerator.num_processes)
+        ids = encode_splits(corpus, tokenizer)
+        train_set, valid_set, test_set = window_datasets(ids, cfg, accelerator.num_processes)
 
     model_config = CharRNNConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **to_dict(cfg.model))
     model = CharRNNForCausalLM(model_config)
@@ -104,8 +109,11 @@ def main(argv: list[str] | None = None) -> dict:
     best = CharRNNForCausalLM.from_pretrained(result.best_model_dir)
     if accelerator.is_main_process:
         tokenizer.save_pretrained(result.best_model_dir)
-    valid_metrics = trainer.evaluate(best, valid_set)
-    test_metrics = trainer.evaluate(best, test_set)
+    evaluations = {"validation": trainer.evaluate(best, valid_set), "test": trainer.evaluate(best, test_set)}
+    if cfg.data.stateful:
+        # The stateless protocol too (windows read from a zero state), comparable with stateless runs.
+        stateless_valid = CharWindows(ids["validation"], cfg.data.window, stride=cfg.data.window, what="validation")
+        evaluations["validation_stateless"] = trainer.evaluate(best, stateless_valid, carry_state=False)
 
     metrics = {
         "corpus_chars": sum(len(corpus[s][0]["text"]) for s in corpus),
@@ -118,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
         "train_minutes": result.train_seconds / 60,
         "wall_minutes": (time.monotonic() - started) / 60,
     }
-    for split, values in (("validation", valid_metrics), ("test", test_metrics)):
+    for split, values in evaluations.items():
         metrics[split] = {
             "loss": values["loss"],
             "bits_per_char": bits_per_char(values["loss"]),
@@ -152,7 +160,7 @@ def write_char_rnn_report(run_dir: Path, cfg, metrics: dict, samples: dict, hist
     rows = [
         {"split": split, "loss (nats/char)": m["loss"], "bits/char": m["bits_per_char"],
          "perplexity": m["perplexity"], "accuracy": m["accuracy"], "chars": m["chars"]}
-        for split, m in ((s, metrics[s]) for s in ("validation", "test"))
+        for split, m in ((s, metrics[s]) for s in ("validation", "test", "validation_stateless") if s in metrics)
     ]
     mode = "stateful (state carried across batches)" if cfg.data.stateful else "stateless (random windows)"
     data = (

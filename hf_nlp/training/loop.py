@@ -229,13 +229,21 @@ class Trainer:
             history=self.history,
         )
 
-    def evaluate(self, model: torch.nn.Module, dataset_or_loader: Dataset | DataLoader, collate_fn=None) -> dict:
-        """Metrics over a whole set, gathered across processes (each example counted once)."""
-        loader = dataset_or_loader
-        if not isinstance(loader, DataLoader):
-            loader = self.accelerator.prepare(self._eval_loader(dataset_or_loader, collate_fn))
-        model = self.accelerator.prepare_model(model, evaluation_mode=True)
-        return self._run_eval(model, loader)
+    def evaluate(
+        self, model: torch.nn.Module, dataset: Dataset, collate_fn=None, carry_state: bool | None = None
+    ) -> dict[str, float]:
+        """Metrics over a whole set, gathered across processes (each example counted once).
+
+        `carry_state` overrides the trainer's setting, e.g. to score a stateful model on
+        independent windows."""
+        carry = self.carry_state if carry_state is None else carry_state
+        saved, self.carry_state = self.carry_state, carry
+        try:
+            loader = self.accelerator.prepare(self._eval_loader(dataset, collate_fn))
+            model = self.accelerator.prepare_model(model, evaluation_mode=True)
+            return self._run_eval(model, loader)
+        finally:
+            self.carry_state = saved
 
     # ------------------------------------------------------------------ internals
 

@@ -119,7 +119,10 @@ def test_stateful_recipe_trains_and_generates_statelessly(tiny_text_file, tmp_pa
     # 4 streams of (2000 - 1) // 4 = 499 chars -> 24 windows of 20 each.
     assert metrics["validation"]["chars"] == 4 * 24 * WINDOW
     assert metrics["validation"]["loss"] < math.log(metrics["distinct_chars"] + 2)
-    assert "stateful" in (tmp_path / "run" / "report.md").read_text()
+    # Also scored on independent windows from a zero state, like a stateless run.
+    assert metrics["validation_stateless"]["chars"] == ((2000 - WINDOW - 1) // WINDOW + 1) * WINDOW
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "stateful" in report and "validation_stateless" in report
 
 
 def test_two_cpu_processes_gather_every_eval_example_once(tiny_text_file, tmp_path):
