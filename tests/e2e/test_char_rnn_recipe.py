@@ -141,3 +141,19 @@ def test_two_cpu_processes_gather_every_eval_example_once(tiny_text_file, tmp_pa
     evals = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if "eval_count" in line]
     assert [e["eval_count"] for e in evals] == [windows * WINDOW] * 2
     assert json.loads((run_dir / "all_results.json").read_text())["environment"]["num_processes"] == 2
+
+
+def test_cli_generates_from_a_hub_model_id_over_http(tiny_run, tmp_path):
+    from tests.hub.local_hub import LocalHub
+
+    run_dir, _ = tiny_run
+    with LocalHub({"someone/char-rnn-shakespeare": run_dir / "best_model"}) as hub:
+        env = {"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf_home")}
+        from_hub = run_cli(HF_NLP, "generate", "--model", "someone/char-rnn-shakespeare", "--prompt", "First",
+                           "--max-new-tokens", "20", env_extra=env)
+        missing = run_cli(HF_NLP, "generate", "--model", "someone/missing", "--prompt", "First", env_extra=env)
+    local = run_cli(HF_NLP, "generate", "--model", str(run_dir), "--prompt", "First", "--max-new-tokens", "20")
+    assert from_hub.returncode == 0, from_hub.stderr[-2000:]
+    assert from_hub.stdout == local.stdout  # greedy: same weights, same text
+    assert any(r.endswith("/model.safetensors") for r in hub.requests)
+    assert missing.returncode == 2 and "could not load model `someone/missing`" in missing.stderr
