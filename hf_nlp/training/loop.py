@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -149,7 +151,7 @@ class Trainer:
         started = time.monotonic() - self.state.train_seconds
         stop_reason = "completed"
         window_loss, window_steps = 0.0, 0
-        try:
+        with _GracefulStop() as stop:
             while self.state.global_step < total_steps and stop_reason == "completed":
                 train_loader.set_epoch(self.state.epoch)
                 skip = self.state.batches_in_epoch
@@ -174,6 +176,7 @@ class Trainer:
                     window_loss += loss.detach().float().item() / cfg.gradient_accumulation_steps
                     if not acc.sync_gradients:
                         continue
+                    # ---- one optimizer step done: everything below runs at step boundaries only
                     scheduler.step()
                     self.state.global_step += 1
                     window_steps += 1
@@ -191,11 +194,9 @@ class Trainer:
                         model.train()
                     if cfg.save_every and step % cfg.save_every == 0:
                         self._save_checkpoint(started)
-                    if step >= total_steps:
-                        break
-                    if stop_reason == "completed" and self._out_of_time(started):
-                        stop_reason = "time_budget"
-                    if stop_reason != "completed":
+                    if stop_reason == "completed":
+                        stop_reason = self._stop_requested(stop.requested, started)
+                    if step >= total_steps or stop_reason != "completed":
                         break
                 else:  # the epoch ran to its end
                     self.state.epoch += 1
@@ -203,15 +204,15 @@ class Trainer:
                     self._carried = None
                     if eval_loader is not None and not cfg.eval_every and self._evaluate_and_select(model, eval_loader):
                         stop_reason = "early_stopping"
-        except KeyboardInterrupt:
-            progress.close()
-            self._save_checkpoint(started)
-            acc.print(
-                f"\ninterrupted at step {self.state.global_step}; checkpoint saved in {self._checkpoint_root()}. "
-                "Resume with `--train.resume_from latest`."
-            )
-            raise
         progress.close()
+        if stop_reason == "interrupted":
+            self._save_checkpoint(started)
+            if acc.is_main_process:
+                logger.warning(
+                    "stopped at step %d; checkpoint saved in %s. Resume with `--train.resume_from latest`.",
+                    self.state.global_step, self._checkpoint_root(),
+                )
+            raise KeyboardInterrupt
 
         if eval_loader is None:
             self._save_best(model)  # nothing to select on: the final weights are the model
@@ -375,12 +376,38 @@ class Trainer:
         tensor = torch.tensor([value], device=self.accelerator.device)
         return self.accelerator.reduce(tensor, reduction="mean").item()
 
-    def _out_of_time(self, started: float) -> bool:
-        if self.config.max_minutes is None:
-            return False
-        # Every process must agree to stop, or DDP would hang waiting for the others.
-        local = torch.tensor([float(time.monotonic() - started > 60 * self.config.max_minutes)], device=self.accelerator.device)
-        return bool(self.accelerator.reduce(local, reduction="sum").item() > 0)
+    def _stop_requested(self, interrupted: bool, started: float) -> str:
+        """"interrupted", "time_budget" or "completed" (= go on), agreed by every process."""
+        out_of_time = self.config.max_minutes is not None and time.monotonic() - started > 60 * self.config.max_minutes
+        flags = torch.tensor([float(interrupted), float(out_of_time)], device=self.accelerator.device)
+        if self.accelerator.num_processes > 1:
+            # Every process must stop at the same step, or DDP would hang waiting for the others.
+            flags = self.accelerator.reduce(flags, reduction="sum")
+        if flags[0] > 0:
+            return "interrupted"
+        return "time_budget" if flags[1] > 0 else "completed"
+
+
+class _GracefulStop:
+    """The first Ctrl-C (or SIGTERM) asks the loop to finish the current optimizer step, save a
+    checkpoint and stop; a second Ctrl-C stops at once (the last checkpoint stands)."""
+
+    def __enter__(self) -> _GracefulStop:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():  # signals only reach the main thread
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the next Ctrl-C interrupts at once
+        logger.warning("stopping after this step (press Ctrl-C again to stop at once)")
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 def _get_torch_rng() -> dict:

@@ -157,3 +157,29 @@ def test_cli_generates_from_a_hub_model_id_over_http(tiny_run, tmp_path):
     assert from_hub.stdout == local.stdout  # greedy: same weights, same text
     assert any(r.endswith("/model.safetensors") for r in hub.requests)
     assert missing.returncode == 2 and "could not load model `someone/missing`" in missing.stderr
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes(tiny_text_file, tmp_path):
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "recipes/char_rnn.py", *tiny_args(tiny_text_file, run_dir, "--train.max_steps", "100000",
+                                                             "--train.save_every", "0", "--train.eval_every", "0")]
+    process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and log.read_text().count("\n") >= 3) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "Resume with `--train.resume_from latest`" in stderr and "Traceback" not in stderr
+    checkpoint = sorted((run_dir / "checkpoints").iterdir())[-1]
+    stopped_at = json.loads((checkpoint / "trainer_state.json").read_text())["global_step"]
+    assert stopped_at >= 15
+
+    resumed = run_cli(*args[:2], *tiny_args(tiny_text_file, run_dir, "--train.max_steps", str(stopped_at + 10),
+                                            "--train.resume_from", "latest"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((run_dir / "metrics.json").read_text())["train_steps"] == stopped_at + 10

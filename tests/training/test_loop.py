@@ -1,4 +1,6 @@
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -37,14 +39,14 @@ def train_losses(run_dir) -> dict[int, float]:
 
 
 def interrupted_after(steps: int, model: CharRNNForCausalLM) -> CharRNNForCausalLM:
-    """Make `model` raise KeyboardInterrupt on the training forward pass of step `steps + 1`."""
+    """Send this process a real SIGINT (Ctrl-C) during the training forward pass of step `steps`."""
     original_forward = model.forward
     calls = {"n": 0}
 
     def forward(*args, **kwargs):
         calls["n"] += model.training
-        if calls["n"] == steps + 1:
-            raise KeyboardInterrupt
+        if calls["n"] == steps:
+            os.kill(os.getpid(), signal.SIGINT)
         return original_forward(*args, **kwargs)
 
     model.forward = forward
@@ -160,3 +162,17 @@ def _reset_accelerate():
 
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
+
+
+def test_ctrl_c_inside_an_accumulation_step_finishes_the_step_then_resumes_exactly(tmp_path):
+    train, valid = make_data()
+    common = dict(gradient_accumulation_steps=2, batch_size=4)
+    Trainer(config(tmp_path / "a", **common)).fit(make_model(), train, valid)
+    _reset_accelerate()
+    with pytest.raises(KeyboardInterrupt):  # forward 19 = first micro-batch of step 10
+        Trainer(config(tmp_path / "b", **common)).fit(interrupted_after(19, make_model()), train, valid)
+    _reset_accelerate()
+    assert (tmp_path / "b" / "run" / "checkpoints" / "step_00000010").is_dir()
+    Trainer(config(tmp_path / "b", **common, resume_from="latest")).fit(make_model(), train, valid)
+    a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
+    assert [a[s] for s in range(1, 21)] == [b[s] for s in range(1, 21)]
