@@ -379,13 +379,13 @@ class Trainer:
     def _stop_requested(self, interrupted: bool, started: float) -> str:
         """"interrupted", "time_budget" or "completed" (= go on), agreed by every process."""
         out_of_time = self.config.max_minutes is not None and time.monotonic() - started > 60 * self.config.max_minutes
-        flags = torch.tensor([float(interrupted), float(out_of_time)], device=self.accelerator.device)
         if self.accelerator.num_processes > 1:
             # Every process must stop at the same step, or DDP would hang waiting for the others.
-            flags = self.accelerator.reduce(flags, reduction="sum")
-        if flags[0] > 0:
+            flags = torch.tensor([float(interrupted), float(out_of_time)], device=self.accelerator.device)
+            interrupted, out_of_time = (self.accelerator.reduce(flags, reduction="sum") > 0).tolist()
+        if interrupted:
             return "interrupted"
-        return "time_budget" if flags[1] > 0 else "completed"
+        return "time_budget" if out_of_time else "completed"
 
 
 class _GracefulStop:
