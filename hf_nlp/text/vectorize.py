@@ -175,10 +175,10 @@ class TextVectorization:
         doc_totals = np.zeros(len(vocab), dtype=np.int64)
         num_docs = 0
         for chunk in chunks:
-            for encoding in counter.encode_batch(chunk, add_special_tokens=False):
-                ids = np.asarray(encoding.ids, dtype=np.int64)
-                token_totals += np.bincount(ids, minlength=len(vocab))
-                doc_totals[np.unique(ids)] += 1
+            per_doc = [np.asarray(e.ids, dtype=np.int64) for e in counter.encode_batch_fast(chunk, add_special_tokens=False)]
+            # One bincount per chunk (not per document): a vocabulary-sized array per text would dominate.
+            token_totals += np.bincount(np.concatenate(per_doc), minlength=len(vocab))
+            doc_totals += np.bincount(np.concatenate([np.unique(ids) for ids in per_doc]), minlength=len(vocab))
             num_docs += len(chunk)
         id_to_token = {index: token for token, index in vocab.items()}
         tokens = Counter({id_to_token[i]: int(token_totals[i]) for i in np.flatnonzero(token_totals)})
@@ -203,7 +203,7 @@ class TextVectorization:
         single = isinstance(texts, str)
         batch = [texts] if single else list(texts)
         if self._tokenizer is not None:
-            ids = [e.ids for e in self._tokenizer.encode_batch(batch, add_special_tokens=False)]
+            ids = [e.ids for e in self._tokenizer.encode_batch_fast(batch, add_special_tokens=False)]
         else:
             unk = len(self._specials) - 1
             ids = [[self._lookup.get(t, unk) for t in self._python_tokens(text)] for text in batch]
@@ -212,18 +212,18 @@ class TextVectorization:
 
     def _ids_to_tensor(self, ids: list[list[int]]) -> torch.Tensor:
         length = self.output_sequence_length or max((len(row) for row in ids), default=0)
-        out = torch.zeros(len(ids), length, dtype=torch.long)  # 0 is the padding id
+        out = np.zeros((len(ids), length), dtype=np.int64)  # (B, L); 0 is the padding id
         for row, sequence in enumerate(ids):
             sequence = sequence[:length]
-            out[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
-        return out
+            out[row, : len(sequence)] = sequence
+        return torch.from_numpy(out)
 
     def _bag_of_words(self, ids: list[list[int]]) -> torch.Tensor:
         width = self.vocabulary_size()
         counts = np.zeros((len(ids), width), dtype=np.float32)  # (B, V)
-        for row, sequence in enumerate(ids):
-            if sequence:
-                counts[row] += np.bincount(sequence, minlength=width)[:width]
+        rows = np.repeat(np.arange(len(ids)), [len(sequence) for sequence in ids])
+        columns = np.fromiter((i for sequence in ids for i in sequence), dtype=np.int64, count=len(rows))
+        np.add.at(counts, (rows, columns), 1.0)
         if self.output_mode == "multi_hot":
             counts = (counts > 0).astype(np.float32)
         elif self.output_mode == "tf_idf":

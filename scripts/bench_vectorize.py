@@ -1,0 +1,110 @@
+"""TextVectorization throughput (adapt + transform, texts/s) against baselines in the same process.
+
+Baselines: a pure-Python `collections.Counter` + `str.split` vectorizer (same standardization,
+same vocabulary order, same padded output), and Keras' own `TextVectorization` when TensorFlow
+is installed (skipped otherwise). Corpus: the Pang & Lee movie reviews (full reviews + snippets),
+repeated `--repeat` times.
+
+    python scripts/bench.py vectorize          # or: python -m scripts.bench_vectorize --repeat 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from hf_nlp.data.reviews import load_reviews
+from hf_nlp.text.vectorize import TextVectorization
+
+PUNCTUATION = str.maketrans("", "", """!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'""")
+
+
+def review_texts(repeat: int) -> list[str]:
+    texts = []
+    for name in ("polarity", "sentences"):
+        corpus = load_reviews(name)
+        for split in corpus:
+            texts.extend(corpus[split]["text"])
+    return texts * repeat
+
+
+def pure_python(texts: list[str], max_tokens: int, length: int) -> tuple[list[str], np.ndarray]:
+    counts = Counter()
+    for text in texts:
+        counts.update(text.lower().translate(PUNCTUATION).split())
+    vocabulary = ["", "[UNK]"] + sorted(counts, key=lambda t: (counts[t], t), reverse=True)[: max_tokens - 2]
+    index = {token: i for i, token in enumerate(vocabulary)}
+    out = np.zeros((len(texts), length), dtype=np.int64)
+    for row, text in enumerate(texts):
+        ids = [index.get(token, 1) for token in text.lower().translate(PUNCTUATION).split()][:length]
+        out[row, : len(ids)] = ids
+    return vocabulary, out
+
+
+def ours(texts: list[str], max_tokens: int, length: int) -> tuple[list[str], np.ndarray]:
+    vectorizer = TextVectorization(max_tokens=max_tokens, output_sequence_length=length).adapt(texts)
+    return vectorizer.get_vocabulary(), vectorizer(texts).numpy()
+
+
+def keras(texts: list[str], max_tokens: int, length: int):
+    import tensorflow as tf
+
+    layer = tf.keras.layers.TextVectorization(max_tokens=max_tokens, output_sequence_length=length)
+    layer.adapt(texts)
+    return layer.get_vocabulary(), layer(texts).numpy()
+
+
+def best_time(function, *args, repeats: int):
+    timings, result = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = function(*args)
+        timings.append(time.perf_counter() - started)
+    return min(timings), result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=4, help="copies of the review corpus")
+    parser.add_argument("--max-tokens", type=int, default=20_000)
+    parser.add_argument("--length", type=int, default=200, help="output_sequence_length")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender (best kept)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    texts = review_texts(args.repeat)
+    words = sum(len(t.split()) for t in texts)
+    contenders = {"pure_python": pure_python, "hf_nlp": ours}
+    if importlib.util.find_spec("tensorflow") is not None:
+        contenders["keras"] = keras
+    results: dict = {"texts": len(texts), "words": words, "max_tokens": args.max_tokens, "length": args.length}
+    outputs = {}
+    for name, function in contenders.items():
+        seconds, outputs[name] = best_time(function, texts, args.max_tokens, args.length, repeats=args.repeats)
+        results[f"{name}_texts_per_s"] = len(texts) / seconds
+    for name in contenders:
+        results[f"{name}_vs_pure_python"] = results[f"{name}_texts_per_s"] / results["pure_python_texts_per_s"]
+    # Same vocabulary and ids as the baseline: the speed-up is for identical work.
+    results["identical_to_pure_python"] = bool(
+        outputs["hf_nlp"][0] == outputs["pure_python"][0] and np.array_equal(outputs["hf_nlp"][1], outputs["pure_python"][1])
+    )
+    print(f"TextVectorization adapt + transform: {len(texts):,} reviews ({words:,} words), max_tokens "
+          f"{args.max_tokens:,}, length {args.length}")
+    for name in contenders:
+        print(f"  {name:<12} {results[f'{name}_texts_per_s']:>10,.0f} texts/s   x{results[f'{name}_vs_pure_python']:.2f}")
+    if "keras" not in contenders:
+        print("  keras        (TensorFlow not installed: skipped)")
+    print(f"  same vocabulary and ids as the pure-Python baseline: {results['identical_to_pure_python']}")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
