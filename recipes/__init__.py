@@ -10,6 +10,7 @@ import importlib
 
 RECIPES: dict[str, str] = {
     "char_rnn": "CharRNNRecipeConfig",
+    "categorical_embeddings": "CategoricalRecipeConfig",
 }
 
 

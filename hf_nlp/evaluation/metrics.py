@@ -35,6 +35,12 @@ def causal_lm_example_stats(logits: torch.Tensor, batch: dict[str, torch.Tensor]
     }
 
 
+def regression_example_stats(predictions: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Squared and absolute error per example (`predictions` `(B,)` or `(B, 1)`)."""
+    error = predictions.float().reshape(-1) - batch["labels"].float().reshape(-1)  # (B,)
+    return {"mse": error.square(), "mae": error.abs(), "count": torch.ones_like(error)}
+
+
 def reduce_example_stats(stats: dict[str, torch.Tensor]) -> dict[str, float]:
     """Sum per-example statistics and divide by the summed `count`."""
     total = stats["count"].sum().item()

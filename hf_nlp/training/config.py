@@ -45,6 +45,8 @@ class TrainingConfig:
     optimizer: Literal["nadam", "adam", "adamw", "sgd"] = "adamw"
     """Optimizer; `nadam` matches the Keras reference."""
     learning_rate: float = 1e-3
+    momentum: float = 0.0
+    """SGD momentum (Keras' SGD default is 0)."""
     weight_decay: float = 0.0
     lr_scheduler: Literal["constant", "linear", "cosine"] = "constant"
     """Schedule after warmup (transformers `get_scheduler`)."""

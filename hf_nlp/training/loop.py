@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import set_seed
+from safetensors.torch import save_model
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import DynamicCache, get_scheduler
@@ -299,7 +300,12 @@ class Trainer:
         acc = self.accelerator
         if acc.is_main_process:
             target = self.output_dir / BEST_MODEL_DIR
-            acc.unwrap_model(model).save_pretrained(target)
+            unwrapped = acc.unwrap_model(model)
+            if hasattr(unwrapped, "save_pretrained"):
+                unwrapped.save_pretrained(target)
+            else:  # a plain nn.Module: its weights alone
+                target.mkdir(parents=True, exist_ok=True)
+                save_model(unwrapped, str(target / "model.safetensors"))
             self._save_run_config(target)
         acc.wait_for_everyone()
 
@@ -428,7 +434,7 @@ def _build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim
         return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=0.9, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def _carried_tensors(cache) -> list[dict[int, torch.Tensor | None]]:
