@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from collections.abc import Callable
@@ -66,9 +67,48 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
 
 
+def tokenizer_command(args: argparse.Namespace) -> None:
+    from hf_nlp.text.bpe import segmentation_stats, train_tokenizer
+
+    paths = [Path(p) for p in args.input]
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"input file `{path}` does not exist; pass text files with --input.")
+
+    def lines():
+        for path in paths:
+            try:
+                with path.open(encoding="utf-8") as handle:
+                    yield from (line.rstrip("\n") for line in handle if line.strip())
+            except UnicodeDecodeError:
+                raise UserError(f"`{path}` is not UTF-8 text; convert it (e.g. iconv -t utf-8) first.") from None
+
+    tokenizer = train_tokenizer(lines(), kind=args.kind, vocab_size=args.vocab_size, dropout=args.dropout,
+                                min_frequency=args.min_frequency, lowercase=args.lowercase)
+    tokenizer.save_pretrained(args.output)
+    stats = segmentation_stats(tokenizer, itertools.islice(lines(), 2000))
+    sys.stdout.write(
+        f"{args.kind} tokenizer with {len(tokenizer):,} tokens saved to {args.output} "
+        f"({stats['tokens_per_word']:.2f} tokens per word, {100 * stats['oov_rate']:.2f} % words with [UNK] "
+        f"on the first {stats['words']:,} words of the input)\n"
+    )
+
+
+def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["train"], help="what to do")
+    parser.add_argument("--input", required=True, nargs="+", help="UTF-8 text file(s), one document per line")
+    parser.add_argument("--output", required=True, help="folder for the tokenizer (save_pretrained)")
+    parser.add_argument("--kind", choices=["bpe", "wordpiece", "unigram"], default="bpe")
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--dropout", type=float, default=None, help="BPE-dropout rate stored for training time")
+    parser.add_argument("--min-frequency", type=int, default=2)
+    parser.add_argument("--lowercase", action="store_true")
+
+
 # name -> (help, add_arguments, run)
 SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "generate": ("generate text with a causal LM (char-RNN)", add_generate_arguments, generate_command),
+    "tokenizer": ("train a subword tokenizer (BPE, WordPiece, Unigram)", add_tokenizer_arguments, tokenizer_command),
 }
 
 
