@@ -105,10 +105,37 @@ def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lowercase", action="store_true")
 
 
+def embeddings_command(args: argparse.Namespace) -> None:
+    from hf_nlp.text.embeddings import WordVectors
+
+    expected = {"analogy": 3, "similar": 1}[args.action]
+    if len(args.words) != expected:
+        usage = "A B C (computes A - B + C)" if args.action == "analogy" else "WORD"
+        raise UserError(f"`embeddings {args.action}` takes {expected} word(s): {usage}.")
+    vectors = WordVectors.from_text_file(args.vectors) if args.vectors else WordVectors.from_glove()
+    if args.action == "analogy":
+        positive, negative, other = args.words  # "king man woman" = king - man + woman
+        results = vectors.analogy(negative, positive, other, topn=args.topn)
+        sys.stdout.write(f"{positive} - {negative} + {other}:\n")
+    else:
+        results = vectors.most_similar(args.words[0], topn=args.topn)
+        sys.stdout.write(f"nearest to {args.words[0]}:\n")
+    for rank, (word, score) in enumerate(results, start=1):
+        sys.stdout.write(f"{rank:>3}. {word:<20} {score:.4f}\n")
+
+
+def add_embeddings_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["analogy", "similar"])
+    parser.add_argument("words", nargs="*", help="analogy: A B C for A - B + C (king man woman); similar: WORD")
+    parser.add_argument("--topn", type=int, default=5)
+    parser.add_argument("--vectors", default=None, help="GloVe/word2vec text file (default: GloVe 6B 50-d)")
+
+
 # name -> (help, add_arguments, run)
 SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "generate": ("generate text with a causal LM (char-RNN)", add_generate_arguments, generate_command),
     "tokenizer": ("train a subword tokenizer (BPE, WordPiece, Unigram)", add_tokenizer_arguments, tokenizer_command),
+    "embeddings": ("word-vector analogies and neighbours (GloVe)", add_embeddings_arguments, embeddings_command),
 }
 
 
