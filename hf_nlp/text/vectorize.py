@@ -29,10 +29,12 @@ from typing import Any
 import numpy as np
 import torch
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
 
 from hf_nlp.errors import UserError
 
 PAD_TOKEN = ""
+HF_PAD_TOKEN = "[PAD]"  # id 0's name in a transformers tokenizer (Keras calls it '')
 UNK_TOKEN = "[UNK]"
 OUTPUT_MODES = ("int", "multi_hot", "count", "tf_idf")
 STANDARDIZE_OPTIONS = ("lower_and_strip_punctuation", "lower", None)
@@ -231,6 +233,19 @@ class TextVectorization:
             idf[: len(self._idf)] = self._idf
             counts *= idf
         return torch.from_numpy(counts)
+
+    def to_tokenizer(self) -> PreTrainedTokenizerFast:
+        """The same int-mode vectorization as a `PreTrainedTokenizerFast` (id 0 = `[PAD]`), for
+        `pipeline(...)`, `save_pretrained` beside a model, and `AutoTokenizer`."""
+        self._check_adapted()
+        if self.output_mode != "int" or not self._uses_rust:
+            raise UserError("to_tokenizer needs output_mode='int' and built-in standardize/split without ngrams.")
+        backend = self._rust_tokenizer({HF_PAD_TOKEN: 0, UNK_TOKEN: 1, **self._lookup})
+        return PreTrainedTokenizerFast(
+            tokenizer_object=backend, pad_token=HF_PAD_TOKEN, unk_token=UNK_TOKEN,
+            model_max_length=self.output_sequence_length or 100_000, padding_side="right",
+            model_input_names=["input_ids", "attention_mask"], clean_up_tokenization_spaces=False,
+        )
 
     # ------------------------------------------------------------------ save / load
 
