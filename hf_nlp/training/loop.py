@@ -23,7 +23,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from safetensors.torch import save_model
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import DynamicCache, get_scheduler
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from hf_nlp.errors import UserError
 from hf_nlp.evaluation.metrics import causal_lm_example_stats, reduce_example_stats
@@ -117,11 +118,17 @@ class Trainer:
         eval_dataset: Dataset | None = None,
         collate_fn: Callable | None = None,
         shuffle: bool = True,
+        lengths: Sequence[int] | None = None,
     ) -> TrainResult:
+        """Train on `train_dataset`, evaluating on `eval_dataset`. With `lengths` (one per training
+        example) batches group examples of similar length (transformers' `LengthGroupedSampler`,
+        reshuffled every epoch from `seed + epoch`), so dynamic padding (`collate_fn`) pads little."""
         cfg, acc = self.config, self.accelerator
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        sampler = _EpochSeededLengthGroupedSampler(cfg.batch_size, lengths, cfg.seed) if lengths is not None else None
         train_loader = DataLoader(
-            train_dataset, batch_size=cfg.batch_size, shuffle=shuffle, collate_fn=collate_fn, drop_last=self.carry_state
+            train_dataset, batch_size=cfg.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+            collate_fn=collate_fn, drop_last=self.carry_state,
         )
         if len(train_loader) == 0:
             raise UserError("the training set is smaller than one batch; lower `--train.batch_size` or add data.")
@@ -392,6 +399,18 @@ class Trainer:
         if interrupted:
             return "interrupted"
         return "time_budget" if out_of_time else "completed"
+
+
+class _EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """Length-grouped order that is a pure function of (seed, epoch), so a resumed run replays it."""
+
+    def __init__(self, batch_size: int, lengths: Sequence[int], seed: int):
+        super().__init__(batch_size, lengths=list(lengths), generator=torch.Generator())
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator.manual_seed(self.seed + epoch)
 
 
 class _GracefulStop:

@@ -176,3 +176,56 @@ def test_ctrl_c_inside_an_accumulation_step_finishes_the_step_then_resumes_exact
     Trainer(config(tmp_path / "b", **common, resume_from="latest")).fit(make_model(), train, valid)
     a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
     assert [a[s] for s in range(1, 21)] == [b[s] for s in range(1, 21)]
+
+
+class VariableLengthWindows(torch.utils.data.Dataset):
+    """Right-padded windows of varying length (the classifier's situation), labels -100 on padding."""
+
+    def __init__(self, n: int = 200):
+        generator = torch.Generator().manual_seed(5)
+        self.lengths = torch.randint(3, 20, (n,), generator=generator).tolist()
+        self.ids = [torch.randint(2, VOCAB, (length,), generator=generator) for length in self.lengths]
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, index):
+        return {"input_ids": self.ids[index]}
+
+
+def pad_collate(items):
+    longest = max(len(item["input_ids"]) for item in items)
+    input_ids = torch.zeros(len(items), longest, dtype=torch.long)
+    labels = torch.full((len(items), longest), -100)
+    for row, item in enumerate(items):
+        input_ids[row, : len(item["input_ids"])] = item["input_ids"]
+        labels[row, : len(item["input_ids"])] = item["input_ids"]
+    return {"input_ids": input_ids, "labels": labels}
+
+
+def test_length_grouped_batches_pad_little_and_resume_exactly(tmp_path):
+    data = VariableLengthWindows()
+    widths = []
+
+    def recording_collate(items):
+        batch = pad_collate(items)
+        widths.append((batch["labels"] != -100).sum().item() / batch["labels"].numel())
+        return batch
+
+    common = dict(max_steps=30, eval_every=0, save_every=0, batch_size=8)
+    Trainer(config(tmp_path / "a", **common)).fit(make_model(), data, collate_fn=recording_collate,
+                                                   lengths=data.lengths)
+    assert sum(widths) / len(widths) > 0.85  # grouped: most of each batch is real tokens
+    widths.clear()
+    _reset_accelerate()
+    Trainer(config(tmp_path / "shuffled", **common)).fit(make_model(), data, collate_fn=recording_collate)
+    assert sum(widths) / len(widths) < 0.75  # plain shuffling pads far more
+    _reset_accelerate()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config(tmp_path / "b", **common)).fit(interrupted_after(27, make_model()), data,
+                                                       collate_fn=pad_collate, lengths=data.lengths)
+    _reset_accelerate()
+    Trainer(config(tmp_path / "b", **common, resume_from="latest")).fit(make_model(), data, collate_fn=pad_collate,
+                                                                         lengths=data.lengths)
+    a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
+    assert [a[s] for s in range(1, 31)] == [b[s] for s in range(1, 31)]  # resumed inside epoch 2 (25 steps an epoch)
