@@ -11,6 +11,7 @@ import importlib
 RECIPES: dict[str, str] = {
     "char_rnn": "CharRNNRecipeConfig",
     "categorical_embeddings": "CategoricalRecipeConfig",
+    "sentiment_rnn": "SentimentRecipeConfig",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -39,6 +40,36 @@ def regression_example_stats(predictions: torch.Tensor, batch: dict[str, torch.T
     """Squared and absolute error per example (`predictions` `(B,)` or `(B, 1)`)."""
     error = predictions.float().reshape(-1) - batch["labels"].float().reshape(-1)  # (B,)
     return {"mse": error.square(), "mae": error.abs(), "count": torch.ones_like(error)}
+
+
+def classification_example_stats(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Loss, correctness and a one-hot (true, predicted) cell per example: summed over a set, the
+    cells give the confusion matrix (`confusion_matrix_from_metrics`), hence F1."""
+    labels = batch["labels"]  # (B,)
+    num_classes = logits.shape[-1]
+    predictions = logits.argmax(-1)  # (B,)
+    cells = F.one_hot(labels * num_classes + predictions, num_classes * num_classes).float()  # (B, C*C)
+    stats = {
+        "loss": F.cross_entropy(logits.float(), labels, reduction="none"),  # (B,)
+        "accuracy": (predictions == labels).float(),  # (B,)
+        "count": torch.ones_like(labels, dtype=torch.float),
+    }
+    stats.update({f"confusion_{i}": cells[:, i] for i in range(num_classes * num_classes)})
+    return stats
+
+
+def confusion_matrix_from_metrics(metrics: dict[str, float], num_classes: int) -> np.ndarray:
+    """Rows = true class, columns = predicted, in examples (from `classification_example_stats`)."""
+    cells = [metrics[f"confusion_{i}"] * metrics["count"] for i in range(num_classes * num_classes)]
+    return np.rint(np.array(cells)).astype(int).reshape(num_classes, num_classes)
+
+
+def macro_f1(confusion: np.ndarray) -> float:
+    true_positive = np.diag(confusion).astype(float)
+    precision = true_positive / np.maximum(confusion.sum(axis=0), 1)
+    recall = true_positive / np.maximum(confusion.sum(axis=1), 1)
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    return float(f1.mean())
 
 
 def reduce_example_stats(stats: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 LIBRARIES = ("hf-nlp", "torch", "transformers", "datasets", "tokenizers", "accelerate")
@@ -65,6 +66,28 @@ def plot_loss_curve(history: list[dict[str, Any]], path: Path, metric: str = "lo
     ax.set_ylabel("nats per token" if metric == "loss" else metric)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_confusion_matrix(confusion, class_names: list[str], path: Path) -> Path:
+    """Counts per (true, predicted) class, annotated."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 * len(class_names) + 2.5, 1.2 * len(class_names) + 2))
+    ax.imshow(confusion, cmap="Blues")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=30, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (row, col), value in np.ndenumerate(confusion):
+        ax.text(col, row, str(value), ha="center", va="center",
+                color="white" if value > confusion.max() / 2 else "black")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

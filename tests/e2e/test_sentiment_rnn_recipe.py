@@ -1,0 +1,47 @@
+"""The sentiment recipe end to end on a separable toy CSV: learns it, writes the report, pipelines load it."""
+
+import random
+
+import pytest
+from transformers import pipeline
+
+from tests.conftest import REPO_ROOT
+
+POSITIVE = ["great", "wonderful", "superb", "moving", "brilliant", "delightful"]
+NEGATIVE = ["awful", "boring", "dull", "terrible", "clumsy", "tedious"]
+FILLER = ["the", "film", "plot", "actors", "was", "quite", "really", "and", "a", "story", "music", "ending"]
+
+
+@pytest.fixture(scope="module")
+def toy_csv(tmp_path_factory):
+    rng = random.Random(0)
+    rows = []
+    for i in range(400):
+        label = i % 2
+        words = rng.choices(FILLER, k=rng.randint(3, 25)) + rng.choices(POSITIVE if label else NEGATIVE, k=2)
+        rng.shuffle(words)
+        rows.append(f'"{" ".join(words)}",{"pos" if label else "neg"}')
+    path = tmp_path_factory.mktemp("toy") / "toy.csv"
+    path.write_text("review,sentiment\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_recipe_learns_a_separable_toy_set(toy_csv, tmp_path, bidirectional):
+    from recipes.sentiment_rnn import main
+
+    run_dir = tmp_path / "run"
+    metrics = main(["--config", str(REPO_ROOT / "recipes/configs/sentiment_rnn.yaml"),
+                    "--data.source", str(toy_csv), "--data.text_column", "review", "--data.label_column", "sentiment",
+                    "--model.embedding_size", "16", "--model.hidden_size", "16",
+                    "--model.bidirectional", str(bidirectional).lower(),
+                    "--train.num_epochs", "8", "--train.learning_rate", "0.01", "--train.batch_size", "16",
+                    "--train.output_dir", str(run_dir), "--train.progress_bar", "false"])
+    assert metrics["test"]["accuracy"] > 0.9
+    assert metrics["test"]["examples"] == 40 and metrics["classes"] == ["neg", "pos"]
+    assert metrics["tfidf_logreg"]["accuracy"] > 0.9
+    for name in ("report.md", "confusion_matrix.png", "metrics.json", "best_model/tokenizer.json"):
+        assert (run_dir / name).is_file(), name
+    classify = pipeline("text-classification", model=str(run_dir / "best_model"))
+    assert classify("a wonderful brilliant film")[0]["label"] == "pos"
+    assert classify("a dull and tedious plot")[0]["label"] == "neg"
