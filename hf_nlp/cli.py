@@ -131,9 +131,40 @@ def add_embeddings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vectors", default=None, help="GloVe/word2vec text file (default: GloVe 6B 50-d)")
 
 
+def classify_command(args: argparse.Namespace) -> None:
+    import torch
+
+    texts = list(args.texts)
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise UserError(f"`{path}` does not exist; pass a text file with one text per line.")
+        texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not texts or any(not t.strip() for t in texts):
+        raise UserError('nothing to classify; pass texts (hf-nlp classify --model DIR "a great film") or --file.')
+    model, tokenizer = load_model_and_tokenizer(args.model, "AutoModelForSequenceClassification")
+    for start in range(0, len(texts), args.batch_size):
+        batch = texts[start : start + args.batch_size]
+        inputs = tokenizer(batch, padding=True, truncation=True, return_tensors="pt")
+        with torch.no_grad():
+            probabilities = model(**inputs).logits.softmax(-1)  # (B, num_labels)
+        best = probabilities.argmax(-1)
+        for text, label, probability in zip(batch, best.tolist(), probabilities.max(-1).values.tolist(), strict=True):
+            sys.stdout.write(f"{model.config.id2label[label]}\t{probability:.4f}\t{text}\n")
+
+
+def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("texts", nargs="*", help="texts to classify")
+    parser.add_argument("--model", required=True, help="run folder, model folder, or Hub id")
+    parser.add_argument("--file", default=None, help="a UTF-8 file with one text per line")
+    parser.add_argument("--batch-size", type=int, default=64)
+
+
 # name -> (help, add_arguments, run)
 SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "generate": ("generate text with a causal LM (char-RNN)", add_generate_arguments, generate_command),
+    "classify": ("label texts with a sequence classifier (prints label, probability, text)", add_classify_arguments,
+                 classify_command),
     "tokenizer": ("train a subword tokenizer (BPE, WordPiece, Unigram)", add_tokenizer_arguments, tokenizer_command),
     "embeddings": ("word-vector analogies and neighbours (GloVe)", add_embeddings_arguments, embeddings_command),
 }

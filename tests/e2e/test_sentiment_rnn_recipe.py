@@ -1,6 +1,9 @@
 """The sentiment recipe end to end on a separable toy CSV: learns it, writes the report, pipelines load it."""
 
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from transformers import pipeline
@@ -45,3 +48,25 @@ def test_recipe_learns_a_separable_toy_set(toy_csv, tmp_path, bidirectional):
     classify = pipeline("text-classification", model=str(run_dir / "best_model"))
     assert classify("a wonderful brilliant film")[0]["label"] == "pos"
     assert classify("a dull and tedious plot")[0]["label"] == "neg"
+
+
+def test_classify_cli_on_a_trained_model(toy_csv, tmp_path):
+    from recipes.sentiment_rnn import main
+
+    run_dir = tmp_path / "run"
+    main(["--config", str(REPO_ROOT / "recipes/configs/sentiment_rnn.yaml"), "--data.source", str(toy_csv),
+          "--data.text_column", "review", "--data.label_column", "sentiment", "--model.embedding_size", "16",
+          "--model.hidden_size", "16", "--train.num_epochs", "8", "--train.learning_rate", "0.01",
+          "--train.batch_size", "16", "--train.output_dir", str(run_dir), "--train.progress_bar", "false"])
+    hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a dull tedious film\n\nthe plot was superb\n", encoding="utf-8")
+    result = subprocess.run([hf_nlp, "classify", "--model", str(run_dir), "a wonderful story", "--file", str(texts)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [(label, text) for label, _, text in lines] == [
+        ("pos", "a wonderful story"), ("neg", "a dull tedious film"), ("pos", "the plot was superb")]
+    assert all(0.5 < float(probability) <= 1 for _, probability, _ in lines)
+    empty = subprocess.run([hf_nlp, "classify", "--model", str(run_dir)], capture_output=True, text=True)
+    assert empty.returncode == 2 and "nothing to classify" in empty.stderr
