@@ -12,6 +12,7 @@ RECIPES: dict[str, str] = {
     "char_rnn": "CharRNNRecipeConfig",
     "categorical_embeddings": "CategoricalRecipeConfig",
     "sentiment_rnn": "SentimentRecipeConfig",
+    "finetune_encoder": "EncoderRecipeConfig",
 }
 
 

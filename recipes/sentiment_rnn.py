@@ -23,7 +23,8 @@ from transformers import DataCollatorWithPadding
 
 from hf_nlp.data.reviews import load_sentiment
 from hf_nlp.errors import exit_on_user_error
-from hf_nlp.evaluation.metrics import classification_example_stats, confusion_matrix_from_metrics, macro_f1
+from hf_nlp.evaluation.baselines import tfidf_logistic_regression
+from hf_nlp.evaluation.metrics import classification_example_stats, classification_summary
 from hf_nlp.evaluation.report import environment_info, markdown_table, plot_confusion_matrix, write_report
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
 from hf_nlp.text.vectorize import TextVectorization
@@ -64,25 +65,6 @@ class SentimentRecipeConfig:
         eval_every=0, save_every=0, metric_for_best="accuracy", greater_is_better=True, early_stopping_patience=3))
 
 
-def tfidf_baseline(corpus, max_features: int = 50_000) -> dict:
-    """TF-IDF over uni- and bigrams + logistic regression (scikit-learn, sparse): the classic
-    baseline, fitted on the same train split and scored on the same test split."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    started = time.monotonic()
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), max_features=max_features, sublinear_tf=True)
-    features = vectorizer.fit_transform(corpus["train"]["text"])  # sparse (N, F)
-    classifier = LogisticRegression(max_iter=2000, C=10.0).fit(features, np.asarray(corpus["train"]["label"]))
-    predictions = classifier.predict(vectorizer.transform(corpus["test"]["text"]))
-    labels = np.asarray(corpus["test"]["label"])
-    num_classes = corpus["train"].features["label"].num_classes
-    confusion = np.zeros((num_classes, num_classes), dtype=int)
-    np.add.at(confusion, (labels, predictions), 1)
-    return {"accuracy": float((predictions == labels).mean()), "f1_macro": macro_f1(confusion),
-            "train_seconds": time.monotonic() - started}
-
-
 def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     cfg = parse_config(SentimentRecipeConfig, sys.argv[1:] if argv is None else argv)
@@ -113,11 +95,9 @@ def main(argv: list[str] | None = None) -> dict:
                      "train_examples_per_s": result.global_step * cfg.train.batch_size * accelerator.num_processes
                      / max(result.train_seconds, 1e-9)}
     for split, values in evaluations.items():
-        confusion = confusion_matrix_from_metrics(values, len(names))
-        metrics[split] = {"accuracy": values["accuracy"], "f1_macro": macro_f1(confusion), "loss": values["loss"],
-                          "examples": int(values["count"]), "confusion": confusion.tolist()}
+        metrics[split] = classification_summary(values, len(names))
     if accelerator.is_main_process:
-        metrics["tfidf_logreg"] = tfidf_baseline(corpus)
+        metrics["tfidf_logreg"] = tfidf_logistic_regression(corpus)
         metrics["wall_minutes"] = (time.monotonic() - started) / 60
         write_sentiment_report(Path(cfg.train.output_dir), cfg, metrics, names, result.history, accelerator.num_processes)
         accelerator.print(f"test accuracy {metrics['test']['accuracy']:.4f} (TF-IDF + logistic regression "

@@ -48,8 +48,7 @@ def load_sentiment(
     source: str = "polarity", text_column: str = "text", label_column: str = "label", seed: int = SPLIT_SEED
 ) -> DatasetDict:
     """The corpus `source` (see the module docstring) with `text` / `label` columns and fixed splits."""
-    key = {"source": _source_key(source), "text": text_column, "label": label_column, "seed": seed}
-    cache = corpus_cache_dir("sentiment", key)
+    cache = corpus_cache_dir("sentiment", sentiment_corpus_key(source, text_column, label_column, seed))
     if (cache / "dataset_dict.json").is_file():
         return load_from_disk(str(cache))
     if source in PANG_LEE_FILES:
@@ -64,6 +63,13 @@ def load_sentiment(
         raise UserError(f"unknown sentiment corpus `{source}`; use {', '.join(SHIPPED)}, a data file, or a Hub id.")
     corpus.save_to_disk(str(cache))
     return load_from_disk(str(cache))
+
+
+def sentiment_corpus_key(
+    source: str, text_column: str = "text", label_column: str = "label", seed: int = SPLIT_SEED
+) -> dict:
+    """What identifies a loaded corpus and its splits (a local file by path, size and mtime)."""
+    return {"source": _source_key(source), "text": text_column, "label": label_column, "seed": seed}
 
 
 def load_reviews(name: str = "polarity", seed: int = SPLIT_SEED) -> DatasetDict:

@@ -72,6 +72,13 @@ def macro_f1(confusion: np.ndarray) -> float:
     return float(f1.mean())
 
 
+def classification_summary(metrics: dict[str, float], num_classes: int) -> dict:
+    """Accuracy, macro-F1, loss, example count and confusion matrix from reduced classification stats."""
+    confusion = confusion_matrix_from_metrics(metrics, num_classes)
+    return {"accuracy": metrics["accuracy"], "f1_macro": macro_f1(confusion), "loss": metrics["loss"],
+            "examples": int(metrics["count"]), "confusion": confusion.tolist()}
+
+
 def reduce_example_stats(stats: dict[str, torch.Tensor]) -> dict[str, float]:
     """Sum per-example statistics and divide by the summed `count`."""
     total = stats["count"].sum().item()

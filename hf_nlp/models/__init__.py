@@ -7,17 +7,20 @@ sync with the modules in this package.
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
+from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
 
 MODEL_REGISTRY = {
     CharRNNConfig.model_type: (CharRNNConfig, AutoModelForCausalLM, CharRNNForCausalLM),
     RNNClassifierConfig.model_type: (RNNClassifierConfig, AutoModelForSequenceClassification,
                                      RNNForSequenceClassification),
+    EmbeddingClassifierConfig.model_type: (EmbeddingClassifierConfig, AutoModelForSequenceClassification,
+                                           EmbeddingClassifier),
 }
 
 for _model_type, (_config_class, _auto_class, _model_class) in MODEL_REGISTRY.items():
     AutoConfig.register(_model_type, _config_class, exist_ok=True)
     _auto_class.register(_config_class, _model_class, exist_ok=True)
 
-__all__ = ["MODEL_REGISTRY", "CharRNNConfig", "CharRNNForCausalLM", "RNNClassifierConfig",
-           "RNNForSequenceClassification"]
+__all__ = ["MODEL_REGISTRY", "CharRNNConfig", "CharRNNForCausalLM", "EmbeddingClassifier",
+           "EmbeddingClassifierConfig", "RNNClassifierConfig", "RNNForSequenceClassification"]
