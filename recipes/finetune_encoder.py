@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from hf_nlp.data.reviews import load_sentiment, sentiment_corpus_key
+from hf_nlp.data.reviews import label_config, load_sentiment, sentiment_corpus_key
 from hf_nlp.errors import exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
 from hf_nlp.evaluation.metrics import classification_example_stats, classification_summary
@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     names = corpus["train"].features["label"].names
     model = EmbeddingClassifier(EmbeddingClassifierConfig(
         embedding_dim=ENCODERS[cfg.model.encoder], hidden_size=cfg.model.hidden_size, dropout=cfg.model.dropout,
-        encoder=cfg.model.encoder, num_labels=len(names), id2label=dict(enumerate(names)),
-        label2id={n: i for i, n in enumerate(names)}))
+        encoder=cfg.model.encoder, **label_config(names)))
     result = trainer.fit(model, embedded["train"], embedded["validation"])
     best = EmbeddingClassifier.from_pretrained(result.best_model_dir)
     metrics: dict = {"corpus": cfg.data.source, "classes": names, "encoder": cfg.model.encoder,

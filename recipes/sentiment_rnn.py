@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 from transformers import DataCollatorWithPadding
 
-from hf_nlp.data.reviews import load_sentiment
+from hf_nlp.data.reviews import label_config, load_sentiment
 from hf_nlp.errors import exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
 from hf_nlp.evaluation.metrics import classification_example_stats, classification_summary
@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
                              remove_columns=["text"], desc="tokenize").rename_column("label", "labels")
     names = corpus["train"].features["label"].names
     model = RNNForSequenceClassification(RNNClassifierConfig(
-        vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, num_labels=len(names),
-        id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}, **to_dict(cfg.model)))
+        vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **label_config(names), **to_dict(cfg.model)))
     collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
     lengths = [len(ids) for ids in encoded["train"]["input_ids"]]
     result = trainer.fit(model, encoded["train"], encoded["validation"], collate_fn=collate, lengths=lengths)

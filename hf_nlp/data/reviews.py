@@ -72,6 +72,11 @@ def sentiment_corpus_key(
     return {"source": _source_key(source), "text": text_column, "label": label_column, "seed": seed}
 
 
+def label_config(names: list[str]) -> dict:
+    """`num_labels` / `id2label` / `label2id` for a classifier config, from a `ClassLabel`'s names."""
+    return {"num_labels": len(names), "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+
+
 def load_reviews(name: str = "polarity", seed: int = SPLIT_SEED) -> DatasetDict:
     """The Pang & Lee movie reviews (`polarity` or `sentences`)."""
     if name not in PANG_LEE_FILES:
