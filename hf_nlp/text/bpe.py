@@ -67,7 +67,7 @@ def train_tokenizer(
                                               show_progress=False)
     tokenizer.normalizer = normalizers.Sequence(steps)
 
-    batches = _checked_batches(texts)
+    batches = _CheckedBatches(texts)
     tokenizer.train_from_iterator(batches, trainer=trainer)
     if batches.count == 0:
         raise UserError("no training text; pass a non-empty list of strings or a file with text.")
@@ -101,17 +101,19 @@ def segmentation_stats(tokenizer: PreTrainedTokenizerFast, texts: Iterable[str])
     """Tokens per whitespace word and the share of words that contain an unknown token."""
     unk = tokenizer.unk_token_id
     words = tokens = oov_words = 0
-    for batch in _checked_batches(texts):
-        for text in batch:
-            for word in text.split():
-                ids = tokenizer(word, add_special_tokens=False)["input_ids"]
-                words += 1
-                tokens += len(ids)
-                oov_words += unk in ids
+    for batch in _CheckedBatches(texts):
+        batch_words = [word for text in batch for word in text.split()]
+        if not batch_words:
+            continue
+        # One batched (Rust) call per 1,000 texts rather than one call per word.
+        for ids in tokenizer(batch_words, add_special_tokens=False)["input_ids"]:
+            words += 1
+            tokens += len(ids)
+            oov_words += unk in ids
     return {"words": words, "tokens_per_word": tokens / max(words, 1), "oov_rate": oov_words / max(words, 1)}
 
 
-class _checked_batches:
+class _CheckedBatches:
     """Batches of 1,000 strings from any iterable, counting them and rejecting non-strings."""
 
     def __init__(self, texts: Iterable[str]):
