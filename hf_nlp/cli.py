@@ -160,11 +160,24 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
 
 
+def report_command(args: argparse.Namespace) -> None:
+    from hf_nlp.evaluation.classification_report import comparison_report
+
+    path = comparison_report([Path(d) for d in args.runs], Path(args.output))
+    sys.stdout.write(f"{path}\n")
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", help="output folders of finished sentiment runs")
+    parser.add_argument("--output", default="reports/sentiment", help="folder for comparison.md/.json and PNGs")
+
+
 # name -> (help, add_arguments, run)
 SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "generate": ("generate text with a causal LM (char-RNN)", add_generate_arguments, generate_command),
     "classify": ("label texts with a sequence classifier (prints label, probability, text)", add_classify_arguments,
                  classify_command),
+    "report": ("one comparison table across finished classification runs", add_report_arguments, report_command),
     "tokenizer": ("train a subword tokenizer (BPE, WordPiece, Unigram)", add_tokenizer_arguments, tokenizer_command),
     "embeddings": ("word-vector analogies and neighbours (GloVe)", add_embeddings_arguments, embeddings_command),
 }

@@ -1,32 +1,43 @@
-"""Pretrained sentence encoders for sentiment: the reference's "pretrained module + small head".
+"""Pretrained encoders for sentiment: frozen module + head, two-stage unfreezing, full fine-tuning.
 
     accelerate launch recipes/finetune_encoder.py --config recipes/configs/finetune_encoder_use.yaml
+    accelerate launch recipes/finetune_encoder.py --config recipes/configs/finetune_encoder_minilm_two_stage.yaml
+    accelerate launch recipes/finetune_encoder.py --config recipes/configs/finetune_encoder_minilm_full.yaml
 
-`--model.encoder use`: the Universal Sentence Encoder (512-d, numpy, frozen) embeds every text
-once (cached), and only a Dense(64, ReLU) -> Dense(classes) head trains, with the shared loop.
-The same run fits the TF-IDF + logistic-regression baseline on the same splits. (MiniLM frozen /
-unfrozen and full fine-tuning come next in this recipe; see issue 5.)
+`--model.method`:
+- `head`: the encoder (`use`, `minilm` or any transformers encoder, mean-pooled) embeds every text
+  once (cached on disk) and only a Dense(64, ReLU) -> Dense(classes) head trains (`train`).
+- `two_stage` (transformer encoders): the `head` stage, then `PooledEncoderClassifier` (encoder +
+  the same head, its weights carried over) trains end to end with the `finetune` settings (lower
+  learning rate, warmup + linear decay). The head stage writes to `<train.output_dir>/frozen_head`.
+- `full`: `AutoModelForSequenceClassification` on the encoder ([CLS] pooler + linear classifier),
+  every weight trained with the `train` settings.
+The same run fits the TF-IDF + logistic-regression baseline on the same splits, and the report
+(`report.md`, `metrics.json`, a confusion matrix per variant) lists every stage it trained.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
+from datasets import DatasetDict
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
 from hf_nlp.data.reviews import label_config, load_sentiment, sentiment_corpus_key
-from hf_nlp.errors import exit_on_user_error
+from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
+from hf_nlp.evaluation.classification_report import variant_result, write_classification_report
 from hf_nlp.evaluation.metrics import classification_example_stats, classification_summary
-from hf_nlp.evaluation.report import environment_info, markdown_table, plot_confusion_matrix, write_report
+from hf_nlp.evaluation.report import environment_info
 from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
-from hf_nlp.text.sentence_embeddings import ENCODERS, with_sentence_embeddings
+from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
+from hf_nlp.text.sentence_embeddings import pretrained_encoder_path, with_sentence_embeddings
 from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
-from hf_nlp.training.loop import Trainer
+from hf_nlp.training.loop import Trainer, TrainResult
 
 
 @dataclass
@@ -35,13 +46,30 @@ class DataConfig:
     """`polarity`, `sentences`, `tweets`, a .csv/.jsonl/.parquet file, or a Hub id."""
     text_column: str = "text"
     label_column: str = "label"
+    max_length: int = 256
+    """Tokens kept per text by transformer encoders (all-MiniLM-L6-v2 was trained on 256)."""
+    truncation_side: Literal["right", "left"] = "right"
+    """Which end of a long text is cut: `left` keeps the end, where reviews tend to conclude."""
+    max_train_examples: int | None = None
+    """Train on a seeded random subset of this many examples (to fit a CPU budget); null: all."""
 
 
 @dataclass
 class ModelConfig:
-    encoder: Literal["use"] = "use"
+    encoder: str = "use"
+    """`use` (Universal Sentence Encoder, frozen only), `minilm` (all-MiniLM-L6-v2 from its PyPI
+    package), or any transformers encoder: a local directory or a Hub id."""
+    method: Literal["head", "two_stage", "full"] = "head"
     hidden_size: int = 64
+    """Units of the head's ReLU layer (`head` and `two_stage`)."""
     dropout: float = 0.0
+
+
+def _finetune_defaults() -> TrainingConfig:
+    return TrainingConfig(
+        output_dir="(unused: the run writes to train.output_dir)", optimizer="adamw", learning_rate=2e-5,
+        weight_decay=0.01, lr_scheduler="linear", warmup_ratio=0.1, batch_size=32, num_epochs=3, eval_every=0,
+        save_every=0, metric_for_best="accuracy", greater_is_better=True)
 
 
 @dataclass
@@ -52,51 +80,128 @@ class EncoderRecipeConfig:
         output_dir="runs/finetune_encoder_use", optimizer="adam", learning_rate=1e-3, batch_size=32,
         num_epochs=20, eval_every=0, save_every=0, metric_for_best="accuracy", greater_is_better=True,
         early_stopping_patience=5))
+    """The head (`head`, first stage of `two_stage`) or the whole model (`full`)."""
+    finetune: TrainingConfig = field(default_factory=_finetune_defaults)
+    """Second stage of `two_stage` (everything unfrozen). Its mixed_precision also applies to the
+    head stage (one accelerate state per process); its output_dir is unused."""
 
 
 def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     cfg = parse_config(EncoderRecipeConfig, sys.argv[1:] if argv is None else argv)
-    trainer = Trainer(cfg.train, example_stats=classification_example_stats, run_config=cfg)
+    if cfg.model.encoder == "use" and cfg.model.method != "head":
+        raise UserError("the Universal Sentence Encoder runs in numpy and cannot be fine-tuned; use "
+                        "`--model.method head`, or `--model.encoder minilm` to fine-tune.")
+    run_dir = Path(cfg.train.output_dir)
+    head_stage = cfg.model.method in ("head", "two_stage")
+    if cfg.model.method == "two_stage":
+        head_cfg = replace(cfg.train, output_dir=str(run_dir / "frozen_head"),
+                           mixed_precision=cfg.finetune.mixed_precision)
+    else:
+        head_cfg = cfg.train
+    trainer = Trainer(head_cfg, example_stats=classification_example_stats, run_config=cfg)
     accelerator = trainer.accelerator
     with accelerator.main_process_first():
-        corpus = load_sentiment(cfg.data.source, cfg.data.text_column, cfg.data.label_column)
-        key = sentiment_corpus_key(cfg.data.source, cfg.data.text_column, cfg.data.label_column)
-        embedded = with_sentence_embeddings(corpus, key, cfg.model.encoder).with_format("torch")
+        corpus = _subset(load_sentiment(cfg.data.source, cfg.data.text_column, cfg.data.label_column), cfg)
     names = corpus["train"].features["label"].names
-    model = EmbeddingClassifier(EmbeddingClassifierConfig(
-        embedding_dim=ENCODERS[cfg.model.encoder], hidden_size=cfg.model.hidden_size, dropout=cfg.model.dropout,
-        encoder=cfg.model.encoder, **label_config(names)))
-    result = trainer.fit(model, embedded["train"], embedded["validation"])
-    best = EmbeddingClassifier.from_pretrained(result.best_model_dir)
-    metrics: dict = {"corpus": cfg.data.source, "classes": names, "encoder": cfg.model.encoder,
-                     "split_sizes": {s: len(corpus[s]) for s in corpus}, "train_steps": result.global_step,
-                     "trainable_parameters": sum(p.numel() for p in best.parameters()),
-                     "train_minutes": result.train_seconds / 60}
-    for split in ("validation", "test"):
-        metrics[split] = classification_summary(trainer.evaluate(best, embedded[split]), len(names))
+    encoder_name = "Universal Sentence Encoder" if cfg.model.encoder == "use" else \
+        ("all-MiniLM-L6-v2" if cfg.model.encoder == "minilm" else cfg.model.encoder)
+    variants: list[dict] = []
+
+    head = None
+    if head_stage:
+        head, result, evaluations, train_examples = _train_head(trainer, corpus, cfg, names)
+        variants.append(variant_result(
+            f"{encoder_name} (frozen{', mean-pooled' if cfg.model.encoder != 'use' else ''}) + Dense("
+            f"{cfg.model.hidden_size}, ReLU) head", "sentence_encoder_head", evaluations, head,
+            result.train_seconds, train_examples, result.global_step, result.best_step))
+    if cfg.model.method != "head":
+        path = pretrained_encoder_path(cfg.model.encoder)
+        tokenizer = AutoTokenizer.from_pretrained(path, truncation_side=cfg.data.truncation_side)
+        if cfg.model.method == "two_stage":
+            model = PooledEncoderClassifier.from_encoder(path, hidden_size=cfg.model.hidden_size,
+                                                         dropout=cfg.model.dropout, **label_config(names))
+            model.head.load_state_dict(head.head.state_dict())  # stage one's head, carried over
+            stage_cfg, name, kind = (replace(cfg.finetune, output_dir=str(run_dir)),
+                                     f"{encoder_name} mean-pooled + head, then unfrozen (lr "
+                                     f"{cfg.finetune.learning_rate:g})", "sentence_encoder_two_stage")
+            stage_trainer = Trainer(stage_cfg, example_stats=classification_example_stats, run_config=cfg)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(path, **label_config(names))
+            stage_cfg, name, kind, stage_trainer = cfg.train, f"{encoder_name} fine-tuned (all weights)", \
+                "full_finetune", trainer
+        model, result, evaluations, train_examples = _train_encoder(stage_trainer, model, tokenizer, corpus, cfg)
+        variants.append(variant_result(name, kind, evaluations, model, result.train_seconds, train_examples,
+                                       result.global_step, result.best_step))
+
+    corpus_info = {"source": cfg.data.source, "classes": names, "split_sizes": {s: len(corpus[s]) for s in corpus}}
+    metrics: dict = {**corpus_info, "variants": variants}
     if accelerator.is_main_process:
         metrics["tfidf_logreg"] = tfidf_logistic_regression(corpus)
-        metrics["wall_minutes"] = (time.monotonic() - started) / 60
-        run_dir = Path(cfg.train.output_dir)
-        plot_confusion_matrix(np.array(metrics["test"]["confusion"]), names, run_dir / "confusion_matrix.png")
-        rows = [
-            {"model": f"{cfg.model.encoder.upper()} (frozen) + Dense({cfg.model.hidden_size}, ReLU) head",
-             "test accuracy": metrics["test"]["accuracy"], "test macro-F1": metrics["test"]["f1_macro"],
-             "trainable parameters": f"{metrics['trainable_parameters']:,}", "train min": metrics["train_minutes"]},
-            {"model": "TF-IDF (1-2 grams) + logistic regression", "test accuracy": metrics["tfidf_logreg"]["accuracy"],
-             "test macro-F1": metrics["tfidf_logreg"]["f1_macro"], "trainable parameters": "—",
-             "train min": metrics["tfidf_logreg"]["train_seconds"] / 60},
-        ]
-        write_report(run_dir, "Pretrained sentence encoder + head",
-                     {"Results": markdown_table(rows) + "\n\n![confusion matrix](confusion_matrix.png)",
-                      "Data": f"`{cfg.data.source}`; splits " + ", ".join(
-                          f"{k} {v:,}" for k, v in metrics["split_sizes"].items()) + ". Embeddings cached once."},
-                     metrics, to_dict(cfg), environment_info(accelerator.num_processes))
-        accelerator.print(f"test accuracy {metrics['test']['accuracy']:.4f} (TF-IDF + logistic regression "
+        subset = (f" Training on a seeded random subset of {cfg.data.max_train_examples:,} examples."
+                  if cfg.data.max_train_examples else "")
+        truncation = "" if cfg.model.encoder == "use" else \
+            f" Texts cut to {cfg.data.max_length} tokens (truncation side: {cfg.data.truncation_side})."
+        write_classification_report(
+            run_dir, "Pretrained encoders for sentiment", corpus_info, variants, metrics["tfidf_logreg"],
+            {"Data": (subset + truncation + " Frozen-encoder embeddings are computed once and cached.").strip(),
+             "Training": f"Method `{cfg.model.method}` on {accelerator.num_processes} process(es), mixed precision "
+                         f"`{accelerator.mixed_precision}`; whole run {(time.monotonic() - started) / 60:.2f} min."},
+            to_dict(cfg), environment_info(accelerator.num_processes))
+        accelerator.print(f"test accuracy {variants[-1]['test']['accuracy']:.4f} (TF-IDF + logistic regression "
                           f"{metrics['tfidf_logreg']['accuracy']:.4f}); report: {run_dir / 'report.md'}")
     accelerator.wait_for_everyone()
     return metrics
+
+
+def _subset(corpus: DatasetDict, cfg: EncoderRecipeConfig) -> DatasetDict:
+    n = cfg.data.max_train_examples
+    if n is None or n >= len(corpus["train"]):
+        return corpus
+    return DatasetDict({**corpus, "train": corpus["train"].shuffle(seed=cfg.train.seed).select(range(n))})
+
+
+def _evaluate(trainer: Trainer, model, data: DatasetDict, num_classes: int, collate_fn=None) -> dict[str, dict]:
+    return {split: classification_summary(trainer.evaluate(model, data[split], collate_fn=collate_fn), num_classes)
+            for split in ("validation", "test")}
+
+
+def _train_head(trainer: Trainer, corpus: DatasetDict, cfg: EncoderRecipeConfig, names: list[str]):
+    """The frozen-encoder stage: embed once (cached), train the head on the embeddings."""
+    key = {**sentiment_corpus_key(cfg.data.source, cfg.data.text_column, cfg.data.label_column),
+           "max_train_examples": cfg.data.max_train_examples, "subset_seed": cfg.train.seed}
+    with trainer.accelerator.main_process_first():
+        embedded = with_sentence_embeddings(corpus, key, cfg.model.encoder, cfg.data.max_length,
+                                            cfg.data.truncation_side).with_format("torch")
+    head = EmbeddingClassifier(EmbeddingClassifierConfig(
+        embedding_dim=len(embedded["train"][0]["sentence_embeddings"]), hidden_size=cfg.model.hidden_size,
+        dropout=cfg.model.dropout, encoder=cfg.model.encoder, **label_config(names)))
+    result = trainer.fit(head, embedded["train"], embedded["validation"])
+    best = EmbeddingClassifier.from_pretrained(result.best_model_dir)
+    return best, result, _evaluate(trainer, best, embedded, len(names)), _examples_seen(trainer, result)
+
+
+def _train_encoder(trainer: Trainer, model, tokenizer, corpus: DatasetDict, cfg: EncoderRecipeConfig):
+    """Train every weight on tokenized text (length-grouped batches, dynamic padding); the best
+    model is saved with its tokenizer, ready for `pipeline("text-classification")`."""
+    with trainer.accelerator.main_process_first():
+        encoded = corpus.map(
+            lambda batch: tokenizer(batch["text"], truncation=True, max_length=cfg.data.max_length),
+            batched=True, remove_columns=["text"], desc="tokenize").rename_column("label", "labels")
+    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    lengths = [len(ids) for ids in encoded["train"]["input_ids"]]
+    result = trainer.fit(model, encoded["train"], encoded["validation"], collate_fn=collate, lengths=lengths)
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(result.best_model_dir)
+    trainer.accelerator.wait_for_everyone()
+    best = type(model).from_pretrained(result.best_model_dir)
+    evaluations = _evaluate(trainer, best, encoded, len(corpus["train"].features["label"].names), collate)
+    return best, result, evaluations, _examples_seen(trainer, result)
+
+
+def _examples_seen(trainer: Trainer, result: TrainResult) -> int:
+    cfg = trainer.config
+    return result.global_step * cfg.batch_size * cfg.gradient_accumulation_steps * trainer.accelerator.num_processes
 
 
 if __name__ == "__main__":

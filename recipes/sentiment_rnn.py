@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from transformers import DataCollatorWithPadding
 
 from hf_nlp.data.reviews import label_config, load_sentiment
 from hf_nlp.errors import exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
+from hf_nlp.evaluation.classification_report import variant_result, write_classification_report
 from hf_nlp.evaluation.metrics import classification_example_stats, classification_summary
-from hf_nlp.evaluation.report import environment_info, markdown_table, plot_confusion_matrix, write_report
+from hf_nlp.evaluation.report import environment_info, plot_loss_curve
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
 from hf_nlp.text.vectorize import TextVectorization
 from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
@@ -86,48 +86,32 @@ def main(argv: list[str] | None = None) -> dict:
     best = RNNForSequenceClassification.from_pretrained(result.best_model_dir)
     if accelerator.is_main_process:
         tokenizer.save_pretrained(result.best_model_dir)
-    evaluations = {split: trainer.evaluate(best, encoded[split], collate_fn=collate) for split in ("validation", "test")}
-    metrics: dict = {"corpus": cfg.data.source, "classes": names,
-                     "split_sizes": {s: len(corpus[s]) for s in corpus},
-                     "parameters": sum(p.numel() for p in best.parameters()), "train_steps": result.global_step,
-                     "best_step": result.best_step, "train_minutes": result.train_seconds / 60,
-                     "train_examples_per_s": result.global_step * cfg.train.batch_size * accelerator.num_processes
-                     / max(result.train_seconds, 1e-9)}
-    for split, values in evaluations.items():
-        metrics[split] = classification_summary(values, len(names))
+    evaluations = {split: classification_summary(trainer.evaluate(best, encoded[split], collate_fn=collate), len(names))
+                   for split in ("validation", "test")}
+    m = cfg.model
+    name = (f"{'bidirectional ' if m.bidirectional else ''}{m.cell_type.upper()} {m.hidden_size}, "
+            + ("masking" if m.masking else "NO masking (padding fed through the RNN)"))
+    variant = variant_result(name, "rnn" if m.masking else "rnn_no_mask", evaluations, best, result.train_seconds,
+                             result.global_step * cfg.train.batch_size * accelerator.num_processes,
+                             result.global_step, result.best_step)
+    corpus_info = {"source": cfg.data.source, "classes": names, "split_sizes": {s: len(corpus[s]) for s in corpus}}
+    metrics: dict = {**corpus_info, "variants": [variant]}
     if accelerator.is_main_process:
+        run_dir = Path(cfg.train.output_dir)
         metrics["tfidf_logreg"] = tfidf_logistic_regression(corpus)
-        metrics["wall_minutes"] = (time.monotonic() - started) / 60
-        write_sentiment_report(Path(cfg.train.output_dir), cfg, metrics, names, result.history, accelerator.num_processes)
-        accelerator.print(f"test accuracy {metrics['test']['accuracy']:.4f} (TF-IDF + logistic regression "
-                          f"{metrics['tfidf_logreg']['accuracy']:.4f}); report: {Path(cfg.train.output_dir) / 'report.md'}")
+        plot_loss_curve(result.history, run_dir / "loss_curve.png", metric="accuracy")
+        write_classification_report(
+            run_dir, "Sentiment RNN", corpus_info, [variant], metrics["tfidf_logreg"],
+            {"Data": f"Vocabulary {cfg.data.max_tokens:,} tokens (TextVectorization); max length "
+                     f"{cfg.data.max_length}.",
+             "Training": f"{result.global_step} steps, best at {result.best_step}, {variant['train_minutes']:.2f} min "
+                         f"on {accelerator.num_processes} process(es); whole run {(time.monotonic() - started) / 60:.2f}"
+                         " min.\n\n![curve](loss_curve.png)"},
+            to_dict(cfg), environment_info(accelerator.num_processes))
+        accelerator.print(f"test accuracy {variant['test']['accuracy']:.4f} (TF-IDF + logistic regression "
+                          f"{metrics['tfidf_logreg']['accuracy']:.4f}); report: {run_dir / 'report.md'}")
     accelerator.wait_for_everyone()
     return metrics
-
-
-def write_sentiment_report(run_dir: Path, cfg, metrics: dict, names: list[str], history, num_processes: int) -> None:
-    from hf_nlp.evaluation.report import plot_loss_curve
-
-    plot_loss_curve(history, run_dir / "loss_curve.png", metric="accuracy")
-    plot_confusion_matrix(np.array(metrics["test"]["confusion"]), names, run_dir / "confusion_matrix.png")
-    variant = f"{'bidirectional ' if cfg.model.bidirectional else ''}{cfg.model.cell_type.upper()} {cfg.model.hidden_size}"
-    masking = "masking" if cfg.model.masking else "NO masking (padding fed through the RNN)"
-    rows = [
-        {"model": f"{variant}, {masking}", "test accuracy": metrics["test"]["accuracy"],
-         "test macro-F1": metrics["test"]["f1_macro"], "validation accuracy": metrics["validation"]["accuracy"],
-         "parameters": f"{metrics['parameters']:,}", "train min": metrics["train_minutes"]},
-        {"model": "TF-IDF (1-2 grams) + logistic regression", "test accuracy": metrics["tfidf_logreg"]["accuracy"],
-         "test macro-F1": metrics["tfidf_logreg"]["f1_macro"], "validation accuracy": "—", "parameters": "—",
-         "train min": metrics["tfidf_logreg"]["train_seconds"] / 60},
-    ]
-    data = (f"`{cfg.data.source}`: classes {', '.join(names)}; splits "
-            + ", ".join(f"{k} {v:,}" for k, v in metrics["split_sizes"].items())
-            + f". Vocabulary {cfg.data.max_tokens:,} tokens (TextVectorization); max length {cfg.data.max_length}.")
-    training = (f"{metrics['train_steps']} steps, best at {metrics['best_step']}, {metrics['train_minutes']:.2f} min "
-                f"({metrics['train_examples_per_s']:.0f} examples/s) on {num_processes} process(es).\n\n"
-                "![confusion matrix](confusion_matrix.png) ![curve](loss_curve.png)")
-    write_report(run_dir, "Sentiment RNN", {"Results": markdown_table(rows), "Data": data, "Training": training},
-                 metrics, to_dict(cfg), environment_info(num_processes))
 
 
 if __name__ == "__main__":

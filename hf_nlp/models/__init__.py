@@ -8,6 +8,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceC
 
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
 from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
+from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier, PooledEncoderClassifierConfig
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
 
 MODEL_REGISTRY = {
@@ -16,6 +17,8 @@ MODEL_REGISTRY = {
                                      RNNForSequenceClassification),
     EmbeddingClassifierConfig.model_type: (EmbeddingClassifierConfig, AutoModelForSequenceClassification,
                                            EmbeddingClassifier),
+    PooledEncoderClassifierConfig.model_type: (PooledEncoderClassifierConfig, AutoModelForSequenceClassification,
+                                               PooledEncoderClassifier),
 }
 
 for _model_type, (_config_class, _auto_class, _model_class) in MODEL_REGISTRY.items():
@@ -23,4 +26,5 @@ for _model_type, (_config_class, _auto_class, _model_class) in MODEL_REGISTRY.it
     _auto_class.register(_config_class, _model_class, exist_ok=True)
 
 __all__ = ["MODEL_REGISTRY", "CharRNNConfig", "CharRNNForCausalLM", "EmbeddingClassifier",
-           "EmbeddingClassifierConfig", "RNNClassifierConfig", "RNNForSequenceClassification"]
+           "EmbeddingClassifierConfig", "PooledEncoderClassifier",
+           "PooledEncoderClassifierConfig", "RNNClassifierConfig", "RNNForSequenceClassification"]

@@ -14,6 +14,18 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 
+def dense_head(input_size: int, hidden_size: int, num_labels: int, dropout: float) -> nn.Sequential:
+    """Dense(hidden, ReLU) -> Dense(num_labels), the reference's head. Shared with
+    `PooledEncoderClassifier`, so a head trained on frozen embeddings moves over unchanged."""
+    return nn.Sequential(
+        nn.Dropout(dropout),
+        nn.Linear(input_size, hidden_size),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden_size, num_labels),
+    )
+
+
 @strict
 class EmbeddingClassifierConfig(PreTrainedConfig):
     r"""
@@ -39,13 +51,7 @@ class EmbeddingClassifier(PreTrainedModel):
 
     def __init__(self, config: EmbeddingClassifierConfig):
         super().__init__(config)
-        self.head = nn.Sequential(
-            nn.Dropout(config.dropout),
-            nn.Linear(config.embedding_dim, config.hidden_size),
-            nn.ReLU(),
-            nn.Dropout(config.dropout),
-            nn.Linear(config.hidden_size, config.num_labels),
-        )
+        self.head = dense_head(config.embedding_dim, config.hidden_size, config.num_labels, config.dropout)
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -57,4 +63,4 @@ class EmbeddingClassifier(PreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
-__all__ = ["EmbeddingClassifierConfig", "EmbeddingClassifier"]
+__all__ = ["EmbeddingClassifierConfig", "EmbeddingClassifier", "dense_head"]

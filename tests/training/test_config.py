@@ -98,3 +98,13 @@ def test_help_lists_every_key_with_its_default(capsys):
     assert "--model.hidden_size  (int) = 8" in out
     assert "--train.mixed_precision  (no | bf16 | fp16) = 'no'" in out
     assert "--train.max_steps  (int | None) = None" in out
+
+
+def test_a_bare_no_means_the_choice_not_false(tmp_path):
+    """YAML 1.1 reads `no` as false; `mixed_precision: no` must still mean the choice "no"."""
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  mixed_precision: no\n")
+    assert parse_config(Outer, ["--config", str(path)]).train.mixed_precision == "no"
+    assert parse_config(Outer, ["--train.mixed_precision", "bf16", "--train.mixed_precision", "no"]).train.mixed_precision == "no"
+    with pytest.raises(UserError, match="must be true or false"):
+        parse_config(Outer, ["--train.progress_bar", "maybe"])

@@ -229,3 +229,21 @@ def test_length_grouped_batches_pad_little_and_resume_exactly(tmp_path):
                                                                          lengths=data.lengths)
     a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
     assert [a[s] for s in range(1, 31)] == [b[s] for s in range(1, 31)]  # resumed inside epoch 2 (25 steps an epoch)
+
+
+def test_weight_decay_skips_biases_and_layernorm_and_warmup_ratio_warms_up(tmp_path):
+    """As transformers.Trainer: decay only weight matrices; `warmup_ratio` sets the warmup length."""
+    from hf_nlp.training.loop import _parameter_groups
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 2))
+    decayed, plain = _parameter_groups(model, 0.1)
+    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    assert {id(p) for p in decayed["params"]} == {id(model[0].weight), id(model[2].weight)}
+    assert len(plain["params"]) == 4  # two biases, LayerNorm weight and bias
+
+    train, valid = make_data()
+    cfg = config(tmp_path, max_steps=10, warmup_steps=0, warmup_ratio=0.5, learning_rate=0.1, eval_every=0)
+    Trainer(cfg).fit(make_model(), train, valid)
+    lines = [json.loads(line) for line in (tmp_path / "run" / METRICS_LOG).read_text().splitlines()]
+    lrs = [line["lr"] for line in lines if "lr" in line]
+    assert lrs[:5] == pytest.approx([0.02, 0.04, 0.06, 0.08, 0.1]) and lrs[-1] == pytest.approx(0.0)
