@@ -26,10 +26,10 @@ def tiny_encoder(tmp_path_factory):
     return make_tiny_encoder(tmp_path_factory.mktemp("encoder"), FILLER + POSITIVE + NEGATIVE)
 
 
-def run(config: str, toy_csv, out: Path, *extra: str) -> dict:
+def run(config: str, data: Path, out: Path, *extra: str) -> dict:
     from recipes.finetune_encoder import main
 
-    return main(["--config", str(REPO_ROOT / "recipes/configs" / config), "--data.source", str(toy_csv), *TOY,
+    return main(["--config", str(REPO_ROOT / "recipes/configs" / config), "--data.source", str(data), *TOY,
                  "--train.output_dir", str(out), *extra])
 
 
