@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from hf_nlp.data.windows import CharWindows
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
 from hf_nlp.training.config import TrainingConfig
-from hf_nlp.training.loop import Trainer
+from hf_nlp.training.loop import Trainer, reset_accelerate_state
 
 VOCAB = 40
 
@@ -68,15 +68,8 @@ def shared_loop_training(model, data, batch_size: int, steps: int) -> float:
         started = time.perf_counter()
         Trainer(config).fit(model, data)
         elapsed = time.perf_counter() - started
-    _reset_accelerate()
+    reset_accelerate_state()
     return elapsed
-
-
-def _reset_accelerate() -> None:
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 def bench_training(hidden_size: int, batch_size: int, window: int, steps: int, repeats: int) -> dict:

@@ -39,7 +39,6 @@ def hf_home(tmp_path, monkeypatch) -> Path:
 def fresh_accelerate_state():
     """Each test gets its own Accelerator settings (accelerate keeps them in process-wide singletons)."""
     yield
-    from accelerate.state import AcceleratorState, GradientState
+    from hf_nlp.training.loop import reset_accelerate_state
 
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
+    reset_accelerate_state()

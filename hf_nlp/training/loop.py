@@ -461,6 +461,15 @@ def _build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim
     return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
+def reset_accelerate_state() -> None:
+    """Forget accelerate's process-wide settings, so the next `Trainer` may use other ones (e.g.
+    another mixed precision). For benchmarks and tests that run several trainers in one process."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
 def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Trainable parameters in two groups, as transformers.Trainer builds them: biases and
     normalisation weights get no weight decay (decaying them only hurts)."""

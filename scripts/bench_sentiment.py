@@ -1,0 +1,176 @@
+"""Sentiment benchmarks, printed as ratios against baselines run in the same process.
+
+1. GRU training reviews/s on the full movie reviews (cut to 500 tokens): every batch padded to
+   500 (the reference's naive layout, baseline) vs dynamic padding, and dynamic padding with
+   length-grouped batches (what `recipes/sentiment_rnn.py` does). One epoch each, masking on.
+2. Encoder fine-tuning samples/s: our shared loop vs `transformers.Trainer` on the same model
+   (all-MiniLM-L6-v2 + classification head), data (tweets, 64 tokens), batch, optimizer,
+   schedule, clipping, length grouping and precision. Target: ratio >= 1.0.
+
+    python scripts/bench.py sentiment           # or: python -m scripts.bench_sentiment
+    python scripts/bench_sentiment.py --repeats 3 --encoder-steps 40
+
+The machines are noisy (±2x between runs), so runs alternate baseline/candidate and the best of
+`--repeats` is kept for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+
+from hf_nlp.data.reviews import load_sentiment
+from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
+from hf_nlp.text.sentence_embeddings import pretrained_encoder_path
+from hf_nlp.text.vectorize import TextVectorization
+from hf_nlp.training.config import TrainingConfig
+from hf_nlp.training.loop import Trainer, reset_accelerate_state
+
+NAIVE_LENGTH = 500
+
+
+# --------------------------------------------------------------------------- 1. GRU: padding layouts
+
+
+def gru_epoch_seconds(data: Dataset, tokenizer, layout: str, batch_size: int) -> float:
+    """Seconds for one training epoch of the reference GRU (Trainer.fit, setup included)."""
+    torch.manual_seed(0)
+    model = RNNForSequenceClassification(RNNClassifierConfig(vocab_size=len(tokenizer), pad_token_id=0, num_labels=2))
+    padding = {"padding": "max_length", "max_length": NAIVE_LENGTH} if layout == "pad_to_500" else {}
+    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt", **padding)
+    lengths = [len(ids) for ids in data["input_ids"]] if layout == "length_grouped" else None
+    with tempfile.TemporaryDirectory() as run_dir:
+        config = TrainingConfig(output_dir=run_dir, batch_size=batch_size, num_epochs=1, optimizer="nadam",
+                                eval_every=0, save_every=0, progress_bar=False)
+        started = time.perf_counter()
+        Trainer(config).fit(model, data, collate_fn=collate, lengths=lengths)
+        elapsed = time.perf_counter() - started
+    reset_accelerate_state()
+    return elapsed
+
+
+def bench_gru(source: str, batch_size: int, repeats: int) -> dict:
+    corpus = load_sentiment(source)
+    tokenizer = TextVectorization(max_tokens=1000).adapt(corpus["train"]["text"]).to_tokenizer()
+    data = corpus["train"].map(lambda b: tokenizer(b["text"], truncation=True, max_length=NAIVE_LENGTH),
+                               batched=True, remove_columns=["text"]).rename_column("label", "labels")
+    layouts = ["pad_to_500", "dynamic_padding", "length_grouped"]
+    seconds: dict[str, list[float]] = {layout: [] for layout in layouts}
+    for _ in range(repeats):
+        for layout in layouts:
+            seconds[layout].append(gru_epoch_seconds(data, tokenizer, layout, batch_size))
+    rates = {f"{layout}_reviews_per_s": len(data) / min(t) for layout, t in seconds.items()}
+    lengths = [len(ids) for ids in data["input_ids"]]
+    return {**rates,
+            "dynamic_vs_pad_to_500": rates["dynamic_padding_reviews_per_s"] / rates["pad_to_500_reviews_per_s"],
+            "grouped_vs_pad_to_500": rates["length_grouped_reviews_per_s"] / rates["pad_to_500_reviews_per_s"],
+            "reviews": len(data), "mean_tokens": sum(lengths) / len(lengths),
+            "share_shorter_than_500": sum(n < NAIVE_LENGTH for n in lengths) / len(lengths)}
+
+
+# --------------------------------------------------------------------------- 2. encoder: our loop vs Trainer
+
+
+def our_loop_seconds(model, data: Dataset, collate, batch_size: int, steps: int, bf16: bool) -> float:
+    lengths = [len(ids) for ids in data["input_ids"]]
+    with tempfile.TemporaryDirectory() as run_dir:
+        config = TrainingConfig(output_dir=run_dir, batch_size=batch_size, max_steps=steps, optimizer="adamw",
+                                learning_rate=5e-5, weight_decay=0.01, lr_scheduler="linear", max_grad_norm=1.0,
+                                mixed_precision="bf16" if bf16 else "no", eval_every=0, save_every=0,
+                                progress_bar=False)
+        started = time.perf_counter()
+        Trainer(config).fit(model, data, collate_fn=collate, lengths=lengths)
+        elapsed = time.perf_counter() - started
+    reset_accelerate_state()
+    return elapsed
+
+
+def hf_trainer_seconds(model, data: Dataset, collate, batch_size: int, steps: int, bf16: bool) -> float:
+    from transformers import Trainer as HFTrainer
+    from transformers import TrainingArguments
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        args = TrainingArguments(
+            output_dir=run_dir, per_device_train_batch_size=batch_size, max_steps=steps, learning_rate=5e-5,
+            weight_decay=0.01, lr_scheduler_type="linear", max_grad_norm=1.0, bf16=bf16, use_cpu=True,
+            train_sampling_strategy="group_by_length", report_to="none", save_strategy="no", eval_strategy="no",
+            logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0, seed=0)
+        started = time.perf_counter()
+        HFTrainer(model=model, args=args, train_dataset=data, data_collator=collate).train()
+        elapsed = time.perf_counter() - started
+    reset_accelerate_state()
+    return elapsed
+
+
+def bench_encoder(encoder: str, source: str, examples: int, max_length: int, batch_size: int, steps: int,
+                  repeats: int, bf16: bool) -> dict:
+    path = pretrained_encoder_path(encoder)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    train = load_sentiment(source)["train"]
+    train = train.select(range(min(examples, len(train))))
+    num_labels = train.features["label"].num_classes
+    data = train.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
+                     remove_columns=["text"]).rename_column("label", "labels")
+    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+
+    def fresh_model():
+        torch.manual_seed(0)
+        return AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+
+    seconds: dict[str, list[float]] = {"transformers_trainer": [], "our_loop": []}
+    for _ in range(repeats):
+        seconds["transformers_trainer"].append(hf_trainer_seconds(fresh_model(), data, collate, batch_size, steps, bf16))
+        seconds["our_loop"].append(our_loop_seconds(fresh_model(), data, collate, batch_size, steps, bf16))
+    rates = {f"{name}_samples_per_s": steps * batch_size / min(t) for name, t in seconds.items()}
+    return {**rates, "ours_vs_transformers_trainer":
+            rates["our_loop_samples_per_s"] / rates["transformers_trainer_samples_per_s"]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gru-source", default="polarity", help="corpus for the GRU section (long texts)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--encoder", default="minilm", help="`minilm`, a model dir or a Hub id")
+    parser.add_argument("--encoder-source", default="tweets")
+    parser.add_argument("--encoder-examples", type=int, default=2000)
+    parser.add_argument("--encoder-max-length", type=int, default=64)
+    parser.add_argument("--encoder-steps", type=int, default=30)
+    parser.add_argument("--precision", choices=["bf16", "no"], default="bf16")
+    parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    bf16 = args.precision == "bf16"
+    results = {
+        "settings": vars(args) | {"out": str(args.out) if args.out else None, "torch_threads": torch.get_num_threads()},
+        "gru": bench_gru(args.gru_source, args.batch_size, args.repeats),
+        "encoder": bench_encoder(args.encoder, args.encoder_source, args.encoder_examples, args.encoder_max_length,
+                                 args.batch_size, args.encoder_steps, args.repeats, bf16),
+    }
+    gru, enc = results["gru"], results["encoder"]
+    print(f"GRU 128 on `{args.gru_source}` ({gru['reviews']:,} reviews, mean {gru['mean_tokens']:.0f} tokens, "
+          f"{100 * gru['share_shorter_than_500']:.0f} % under 500), batch {args.batch_size}, one epoch")
+    print(f"  pad every batch to 500       {gru['pad_to_500_reviews_per_s']:>8,.1f} reviews/s   (baseline)")
+    print(f"  dynamic padding              {gru['dynamic_padding_reviews_per_s']:>8,.1f} reviews/s   "
+          f"x{gru['dynamic_vs_pad_to_500']:.2f}")
+    print(f"  dynamic + length-grouped     {gru['length_grouped_reviews_per_s']:>8,.1f} reviews/s   "
+          f"x{gru['grouped_vs_pad_to_500']:.2f}")
+    print(f"encoder `{args.encoder}` fine-tuning on `{args.encoder_source}`, {args.encoder_max_length} tokens, batch "
+          f"{args.batch_size}, {args.encoder_steps} steps, precision {args.precision}")
+    print(f"  transformers.Trainer         {enc['transformers_trainer_samples_per_s']:>8,.1f} samples/s   (baseline)")
+    print(f"  our shared loop              {enc['our_loop_samples_per_s']:>8,.1f} samples/s   "
+          f"x{enc['ours_vs_transformers_trainer']:.3f}")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
