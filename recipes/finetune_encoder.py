@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+import torch
 from datasets import DatasetDict
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
@@ -31,7 +32,12 @@ from hf_nlp.data.reviews import label_config, load_sentiment, sentiment_corpus_k
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
 from hf_nlp.evaluation.classification_report import variant_result, write_classification_report
-from hf_nlp.evaluation.metrics import classification_example_stats, classification_summary
+from hf_nlp.evaluation.metrics import (
+    classification_example_stats,
+    classification_summary,
+    pool_window_logits,
+    reduce_example_stats,
+)
 from hf_nlp.evaluation.report import environment_info
 from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
 from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
@@ -50,8 +56,17 @@ class DataConfig:
     """Tokens kept per text by transformer encoders (all-MiniLM-L6-v2 was trained on 256)."""
     truncation_side: Literal["right", "left"] = "right"
     """Which end of a long text is cut: `left` keeps the end, where reviews tend to conclude."""
+    long_texts: Literal["truncate", "windows"] = "truncate"
+    """Fine-tuning stages: `windows` cuts each text into overlapping windows of `max_length` tokens,
+    trains on every window (the text's label) and scores a text by its windows' mean probability."""
+    window_overlap: int = 32
+    """Tokens shared by consecutive windows (`windows` only)."""
     max_train_examples: int | None = None
     """Train on a seeded random subset of this many examples (to fit a CPU budget); null: all."""
+
+    def __post_init__(self) -> None:
+        if self.long_texts == "windows" and not 0 <= self.window_overlap < self.max_length // 2:
+            raise UserError("`--data.window_overlap` must be at least 0 and under half of `--data.max_length`.")
 
 
 @dataclass
@@ -142,6 +157,10 @@ def main(argv: list[str] | None = None) -> dict:
                   if cfg.data.max_train_examples else "")
         truncation = "" if cfg.model.encoder == "use" else \
             f" Texts cut to {cfg.data.max_length} tokens (truncation side: {cfg.data.truncation_side})."
+        if cfg.data.long_texts == "windows" and cfg.model.method != "head":
+            truncation += (f" Fine-tuning reads every text as windows of {cfg.data.max_length} tokens overlapping by "
+                           f"{cfg.data.window_overlap} and scores a text by its windows' mean probability (the "
+                           f"frozen-head stage reads the first window only).")
         write_classification_report(
             run_dir, "Pretrained encoders for sentiment", corpus_info, variants, metrics["tfidf_logreg"],
             {"Data": (subset + truncation + " Frozen-encoder embeddings are computed once and cached.").strip(),
@@ -183,20 +202,48 @@ def _train_head(trainer: Trainer, corpus: DatasetDict, cfg: EncoderRecipeConfig,
 
 def _train_encoder(trainer: Trainer, model, tokenizer, corpus: DatasetDict, cfg: EncoderRecipeConfig):
     """Train every weight on tokenized text (length-grouped batches, dynamic padding); the best
-    model is saved with its tokenizer, ready for `pipeline("text-classification")`."""
+    model is saved with its tokenizer, ready for `pipeline("text-classification")`. With windows,
+    validation during training scores windows; the final scores are per text."""
     with trainer.accelerator.main_process_first():
-        encoded = corpus.map(
-            lambda batch: tokenizer(batch["text"], truncation=True, max_length=cfg.data.max_length),
-            batched=True, remove_columns=["text"], desc="tokenize").rename_column("label", "labels")
+        encoded = _tokenize(corpus, tokenizer, cfg)
+    windows = encoded.remove_columns("document")
     collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
-    lengths = [len(ids) for ids in encoded["train"]["input_ids"]]
-    result = trainer.fit(model, encoded["train"], encoded["validation"], collate_fn=collate, lengths=lengths)
+    lengths = [len(ids) for ids in windows["train"]["input_ids"]]
+    result = trainer.fit(model, windows["train"], windows["validation"], collate_fn=collate, lengths=lengths)
     if trainer.accelerator.is_main_process:
         tokenizer.save_pretrained(result.best_model_dir)
     trainer.accelerator.wait_for_everyone()
     best = type(model).from_pretrained(result.best_model_dir)
-    evaluations = _evaluate(trainer, best, encoded, len(corpus["train"].features["label"].names), collate)
+    num_classes = len(corpus["train"].features["label"].names)
+    if cfg.data.long_texts == "truncate":
+        evaluations = _evaluate(trainer, best, windows, num_classes, collate)
+    else:
+        evaluations = {split: _evaluate_by_text(trainer, best, windows[split], encoded[split]["document"],
+                                                corpus[split]["label"], num_classes, collate)
+                       for split in ("validation", "test")}
     return best, result, evaluations, _examples_seen(trainer, result)
+
+
+def _tokenize(corpus: DatasetDict, tokenizer, cfg: EncoderRecipeConfig) -> DatasetDict:
+    """`input_ids` (+ mask), `labels` and `document` (the row of the text each window comes from)."""
+    windows = cfg.data.long_texts == "windows"
+
+    def encode(batch: dict, rows: list[int]) -> dict:
+        encoded = tokenizer(batch["text"], truncation=True, max_length=cfg.data.max_length,
+                            stride=cfg.data.window_overlap if windows else 0, return_overflowing_tokens=windows)
+        source = encoded.pop("overflow_to_sample_mapping", None) or range(len(batch["text"]))  # window -> text
+        return {**encoded, "labels": [batch["label"][i] for i in source], "document": [rows[i] for i in source]}
+
+    return corpus.map(encode, batched=True, with_indices=True, remove_columns=corpus["train"].column_names,
+                      desc="tokenize")
+
+
+def _evaluate_by_text(trainer: Trainer, model, windows, documents: list[int], labels: list[int], num_classes: int,
+                      collate) -> dict:
+    """Score each text by the mean probability of its windows."""
+    logits = pool_window_logits(trainer.predict(model, windows, collate), torch.tensor(documents))  # (texts, C)
+    stats = classification_example_stats(logits, {"labels": torch.tensor(labels)})
+    return classification_summary(reduce_example_stats(stats), num_classes) | {"windows": len(documents)}
 
 
 def _examples_seen(trainer: Trainer, result: TrainResult) -> int:

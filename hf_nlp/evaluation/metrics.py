@@ -58,6 +58,18 @@ def classification_example_stats(logits: torch.Tensor, batch: dict[str, torch.Te
     return stats
 
 
+def pool_window_logits(logits: torch.Tensor, documents: torch.Tensor) -> torch.Tensor:
+    """Per-document logits from per-window logits: the log of the mean window probabilities.
+
+    `logits` `(N, C)` for N windows; `documents` `(N,)` the document index of each window, 0..D-1.
+    Returns `(D, C)`, which `classification_example_stats` scores like any logits."""
+    num_documents = int(documents.max()) + 1 if len(documents) else 0
+    probabilities = logits.float().softmax(-1)  # (N, C)
+    sums = torch.zeros(num_documents, logits.shape[-1]).index_add_(0, documents, probabilities)  # (D, C)
+    counts = torch.bincount(documents, minlength=num_documents).clamp(min=1).unsqueeze(-1)  # (D, 1)
+    return (sums / counts).clamp(min=1e-12).log()
+
+
 def confusion_matrix_from_metrics(metrics: dict[str, float], num_classes: int) -> np.ndarray:
     """Rows = true class, columns = predicted, in examples (from `classification_example_stats`)."""
     cells = [metrics[f"confusion_{i}"] * metrics["count"] for i in range(num_classes * num_classes)]

@@ -259,6 +259,16 @@ class Trainer:
         finally:
             self.carry_state = saved
 
+    @torch.no_grad()
+    def predict(self, model: torch.nn.Module, dataset: Dataset, collate_fn=None) -> torch.Tensor:
+        """Float logits for every example of `dataset`, in order, gathered across processes: `(N, ...)`
+        (each example once, as `evaluate` counts them). Examples must give logits of one shape."""
+        loader = self.accelerator.prepare(self._eval_loader(dataset, collate_fn))
+        model = self.accelerator.prepare_model(model, evaluation_mode=True)
+        model.eval()
+        parts = [self.accelerator.gather_for_metrics(model(**batch).logits.float()).cpu() for batch in loader]
+        return torch.cat(parts)
+
     # ------------------------------------------------------------------ internals
 
     def _forward(self, model, batch):

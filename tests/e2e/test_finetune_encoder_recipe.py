@@ -81,6 +81,19 @@ def test_full_finetuning_with_auto_model_learns(toy_csv, tiny_encoder, tmp_path)
     assert config["architectures"] == ["BertForSequenceClassification"] and config["id2label"] == {"0": "neg", "1": "pos"}
 
 
+def test_long_texts_as_windows_are_scored_per_text(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
+    metrics = run("finetune_encoder_minilm_full.yaml", toy_csv, tmp_path / "win", "--model.encoder", str(tiny_encoder),
+                  "--data.max_length", "8", "--data.long_texts", "windows", "--data.window_overlap", "2",
+                  "--train.learning_rate", "0.003", "--train.num_epochs", "6", "--train.mixed_precision", "no")
+    test = metrics["variants"][0]["test"]
+    assert test["examples"] == 40 and test["windows"] > 80  # every toy text is several 6-token windows
+    assert test["accuracy"] > 0.9 and sum(map(sum, test["confusion"])) == 40
+    assert "windows of 8 tokens overlapping by 2" in (tmp_path / "win" / "report.md").read_text()
+    with pytest.raises(UserError, match="window_overlap"):
+        run("finetune_encoder_minilm_full.yaml", toy_csv, tmp_path / "bad", "--model.encoder", str(tiny_encoder),
+            "--data.max_length", "8", "--data.long_texts", "windows", "--data.window_overlap", "4")
+
+
 def test_a_subset_of_the_training_set_is_seeded_and_reported(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
     args = ["--model.encoder", str(tiny_encoder), "--model.method", "head", "--data.max_train_examples", "100",
             "--train.num_epochs", "1"]

@@ -23,3 +23,15 @@ def test_confusion_and_macro_f1_match_scikit_learn():
     assert macro_f1(confusion) == pytest.approx(f1_score(labels, predictions, average="macro"))
     assert metrics["accuracy"] == pytest.approx((predictions == labels).float().mean().item())
     assert metrics["count"] == 50
+
+
+def test_window_logits_pool_to_the_mean_probability_per_document():
+    import torch
+
+    from hf_nlp.evaluation.metrics import pool_window_logits
+
+    logits = torch.tensor([[0.0, 2.0], [1.0, -1.0], [3.0, 0.0], [0.0, 0.0]])
+    documents = torch.tensor([0, 0, 1, 0])
+    pooled = pool_window_logits(logits, documents)  # (2, 2)
+    expected_first = logits[[0, 1, 3]].softmax(-1).mean(0)
+    assert torch.allclose(pooled.exp()[0], expected_first) and torch.allclose(pooled.exp()[1], logits[2].softmax(-1))
