@@ -3,6 +3,7 @@ encoder frozen then unfrozen, full fine-tuning, and the comparison report across
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,21 @@ def test_comparison_report_puts_every_variant_of_a_corpus_in_one_table(toy_csv, 
         assert (out / variant["confusion_png"]).is_file()
     bad = subprocess.run([hf_nlp, "report", str(tmp_path), "--output", str(out)], capture_output=True, text=True)
     assert bad.returncode == 2 and "no metrics.json" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_two_cpu_processes_score_every_text_once_with_windows(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
+    """DDP (gloo, 2 processes), both stages, windows: `Trainer.predict` gathers each window once, in
+    order, so per-text scores count the 40 test texts exactly."""
+    out = tmp_path / "ddp"
+    args = ["--config", "recipes/configs/finetune_encoder_minilm_two_stage.yaml", "--data.source", str(toy_csv), *TOY,
+            "--model.encoder", str(tiny_encoder), "--data.max_length", "8", "--data.long_texts", "windows",
+            "--data.window_overlap", "2", "--train.num_epochs", "2", "--finetune.num_epochs", "2",
+            "--finetune.mixed_precision", "no", "--train.output_dir", str(out)]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "recipes/finetune_encoder.py", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    saved = json.loads((out / "metrics.json").read_text())
+    frozen, unfrozen = saved["variants"]
+    assert frozen["test"]["examples"] == unfrozen["test"]["examples"] == 40
+    assert sum(map(sum, unfrozen["test"]["confusion"])) == 40 and unfrozen["test"]["windows"] > 80
