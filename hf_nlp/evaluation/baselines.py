@@ -19,10 +19,15 @@ def tfidf_logistic_regression(corpus, max_features: int = 50_000) -> dict:
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), max_features=max_features, sublinear_tf=True)
     features = vectorizer.fit_transform(corpus["train"]["text"])  # sparse (N, F)
     classifier = LogisticRegression(max_iter=2000, C=10.0).fit(features, np.asarray(corpus["train"]["label"]))
+    validation_accuracy = None
+    if "validation" in corpus:
+        validation_predictions = classifier.predict(vectorizer.transform(corpus["validation"]["text"]))
+        validation_accuracy = float((validation_predictions == np.asarray(corpus["validation"]["label"])).mean())
     predictions = classifier.predict(vectorizer.transform(corpus["test"]["text"]))
     labels = np.asarray(corpus["test"]["label"])
     num_classes = corpus["train"].features["label"].num_classes
     confusion = np.zeros((num_classes, num_classes), dtype=int)
     np.add.at(confusion, (labels, predictions), 1)
     return {"accuracy": float((predictions == labels).mean()), "f1_macro": macro_f1(confusion),
+            "validation_accuracy": validation_accuracy,
             "train_seconds": time.monotonic() - started}

@@ -62,7 +62,8 @@ def results_table(variants: list[dict], baseline: dict | None) -> str:
     rows = [_row(v) for v in variants]
     if baseline is not None:
         rows.append({"model": "TF-IDF (1-2 grams) + logistic regression", "test accuracy": baseline["accuracy"],
-                     "test macro-F1": baseline["f1_macro"], "valid. accuracy": "—", "parameters (trained)": "—",
+                     "test macro-F1": baseline["f1_macro"], "valid. accuracy": baseline.get("validation_accuracy") or "—",
+                     "parameters (trained)": "—",
                      "train min": baseline["train_seconds"] / 60, "train examples/s": "—",
                      "reference, IMDb": REFERENCE_IMDB["tfidf"]})
     return markdown_table(rows)
