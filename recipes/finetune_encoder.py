@@ -65,8 +65,8 @@ class DataConfig:
     """Train on a seeded random subset of this many examples (to fit a CPU budget); null: all."""
 
     def __post_init__(self) -> None:
-        if self.long_texts == "windows" and not 0 <= self.window_overlap < self.max_length // 2:
-            raise UserError("`--data.window_overlap` must be at least 0 and under half of `--data.max_length`.")
+        if self.long_texts == "windows" and not 0 <= self.window_overlap <= self.max_length // 2:
+            raise UserError("`--data.window_overlap` must be at least 0 and at most half of `--data.max_length`.")
 
 
 @dataclass

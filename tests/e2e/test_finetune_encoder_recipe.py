@@ -92,7 +92,7 @@ def test_long_texts_as_windows_are_scored_per_text(toy_csv, tiny_encoder, tmp_pa
     assert "windows of 8 tokens overlapping by 2" in (tmp_path / "win" / "report.md").read_text()
     with pytest.raises(UserError, match="window_overlap"):
         run("finetune_encoder_minilm_full.yaml", toy_csv, tmp_path / "bad", "--model.encoder", str(tiny_encoder),
-            "--data.max_length", "8", "--data.long_texts", "windows", "--data.window_overlap", "4")
+            "--data.max_length", "8", "--data.long_texts", "windows", "--data.window_overlap", "5")
 
 
 def test_a_subset_of_the_training_set_is_seeded_and_reported(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
