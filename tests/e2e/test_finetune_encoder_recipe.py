@@ -45,7 +45,7 @@ def test_use_head_learns_the_toy_set_and_caches_embeddings(toy_csv, tmp_path, mo
     assert (tmp_path / "a" / variant["confusion_png"]).is_file()
 
     calls = []
-    monkeypatch.setattr(sentence_embeddings, "embed_texts", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(sentence_embeddings, "make_embedder", lambda *a, **k: calls.append(1))
     again = run("finetune_encoder_use.yaml", toy_csv, tmp_path / "b", *args)
     assert calls == []  # the second run reads the cached embeddings
     assert again["variants"][0]["test"]["accuracy"] == variant["test"]["accuracy"]
