@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -25,8 +25,9 @@ from torch.utils.data import DataLoader
 
 from hf_nlp.data.windows import CharWindows
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
-from hf_nlp.training.config import TrainingConfig
-from hf_nlp.training.loop import Trainer, reset_accelerate_state
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `scripts`
+from scripts.bench_timing import timed_fit  # noqa: E402
 
 VOCAB = 40
 
@@ -60,16 +61,8 @@ def plain_pytorch_training(model, data, batch_size: int, steps: int) -> float:
 
 def shared_loop_training(model, data, batch_size: int, steps: int) -> float:
     """Seconds for `Trainer.fit` over `steps` steps (setup and final checkpoint included)."""
-    with tempfile.TemporaryDirectory() as run_dir:
-        config = TrainingConfig(
-            output_dir=run_dir, batch_size=batch_size, max_steps=steps, optimizer="nadam", learning_rate=1e-3,
-            eval_every=0, save_every=0, log_every=50, progress_bar=False, max_grad_norm=1.0,
-        )
-        started = time.perf_counter()
-        Trainer(config).fit(model, data)
-        elapsed = time.perf_counter() - started
-    reset_accelerate_state()
-    return elapsed
+    return timed_fit(model, data, batch_size=batch_size, max_steps=steps, optimizer="nadam", learning_rate=1e-3,
+                     log_every=50, max_grad_norm=1.0)
 
 
 def bench_training(hidden_size: int, batch_size: int, window: int, steps: int, repeats: int) -> dict:

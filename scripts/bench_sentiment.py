@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,8 +32,10 @@ from hf_nlp.data.reviews import load_sentiment
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
 from hf_nlp.text.sentence_embeddings import pretrained_encoder_path
 from hf_nlp.text.vectorize import TextVectorization
-from hf_nlp.training.config import TrainingConfig
-from hf_nlp.training.loop import Trainer, reset_accelerate_state
+from hf_nlp.training.loop import reset_accelerate_state
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `scripts`
+from scripts.bench_timing import timed_fit  # noqa: E402
 
 NAIVE_LENGTH = 500
 
@@ -47,14 +50,7 @@ def gru_epoch_seconds(data: Dataset, tokenizer, layout: str, batch_size: int) ->
     padding = {"padding": "max_length", "max_length": NAIVE_LENGTH} if layout == "pad_to_500" else {}
     collate = DataCollatorWithPadding(tokenizer, return_tensors="pt", **padding)
     lengths = [len(ids) for ids in data["input_ids"]] if layout == "length_grouped" else None
-    with tempfile.TemporaryDirectory() as run_dir:
-        config = TrainingConfig(output_dir=run_dir, batch_size=batch_size, num_epochs=1, optimizer="nadam",
-                                eval_every=0, save_every=0, progress_bar=False)
-        started = time.perf_counter()
-        Trainer(config).fit(model, data, collate_fn=collate, lengths=lengths)
-        elapsed = time.perf_counter() - started
-    reset_accelerate_state()
-    return elapsed
+    return timed_fit(model, data, collate, lengths, batch_size=batch_size, num_epochs=1, optimizer="nadam")
 
 
 def bench_gru(source: str, batch_size: int, repeats: int) -> dict:
@@ -80,17 +76,9 @@ def bench_gru(source: str, batch_size: int, repeats: int) -> dict:
 
 
 def our_loop_seconds(model, data: Dataset, collate, batch_size: int, steps: int, bf16: bool) -> float:
-    lengths = [len(ids) for ids in data["input_ids"]]
-    with tempfile.TemporaryDirectory() as run_dir:
-        config = TrainingConfig(output_dir=run_dir, batch_size=batch_size, max_steps=steps, optimizer="adamw",
-                                learning_rate=5e-5, weight_decay=0.01, lr_scheduler="linear", max_grad_norm=1.0,
-                                mixed_precision="bf16" if bf16 else "no", eval_every=0, save_every=0,
-                                progress_bar=False)
-        started = time.perf_counter()
-        Trainer(config).fit(model, data, collate_fn=collate, lengths=lengths)
-        elapsed = time.perf_counter() - started
-    reset_accelerate_state()
-    return elapsed
+    return timed_fit(model, data, collate, [len(ids) for ids in data["input_ids"]], batch_size=batch_size,
+                     max_steps=steps, optimizer="adamw", learning_rate=5e-5, weight_decay=0.01, lr_scheduler="linear",
+                     max_grad_norm=1.0, mixed_precision="bf16" if bf16 else "no")
 
 
 def hf_trainer_seconds(model, data: Dataset, collate, batch_size: int, steps: int, bf16: bool) -> float:
