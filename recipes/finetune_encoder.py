@@ -28,7 +28,7 @@ import torch
 from datasets import DatasetDict
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
-from hf_nlp.data.reviews import label_config, load_sentiment, sentiment_corpus_key
+from hf_nlp.data.reviews import SentimentDataConfig, label_config, load_sentiment, sentiment_corpus_key
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
 from hf_nlp.evaluation.classification_report import variant_result, write_classification_report
@@ -43,15 +43,11 @@ from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingCla
 from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
 from hf_nlp.text.sentence_embeddings import pretrained_encoder_path, with_sentence_embeddings
 from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
-from hf_nlp.training.loop import Trainer, TrainResult
+from hf_nlp.training.loop import Trainer
 
 
 @dataclass
-class DataConfig:
-    source: str = "polarity"
-    """`polarity`, `sentences`, `tweets`, a .csv/.jsonl/.parquet file, or a Hub id."""
-    text_column: str = "text"
-    label_column: str = "label"
+class DataConfig(SentimentDataConfig):
     max_length: int = 256
     """Tokens kept per text by transformer encoders (all-MiniLM-L6-v2 was trained on 256)."""
     truncation_side: Literal["right", "left"] = "right"
@@ -125,11 +121,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     head = None
     if head_stage:
-        head, result, evaluations, train_examples = _train_head(trainer, corpus, cfg, names)
+        head, result, evaluations = _train_head(trainer, corpus, cfg, names)
         variants.append(variant_result(
             f"{encoder_name} (frozen{', mean-pooled' if cfg.model.encoder != 'use' else ''}) + Dense("
-            f"{cfg.model.hidden_size}, ReLU) head", "sentence_encoder_head", evaluations, head,
-            result.train_seconds, train_examples, result.global_step, result.best_step))
+            f"{cfg.model.hidden_size}, ReLU) head", "sentence_encoder_head", evaluations, head, result))
     if cfg.model.method != "head":
         path = pretrained_encoder_path(cfg.model.encoder)
         tokenizer = AutoTokenizer.from_pretrained(path, truncation_side=cfg.data.truncation_side)
@@ -145,9 +140,8 @@ def main(argv: list[str] | None = None) -> dict:
             model = AutoModelForSequenceClassification.from_pretrained(path, **label_config(names))
             stage_cfg, name, kind, stage_trainer = cfg.train, f"{encoder_name} fine-tuned (all weights)", \
                 "full_finetune", trainer
-        model, result, evaluations, train_examples = _train_encoder(stage_trainer, model, tokenizer, corpus, cfg)
-        variants.append(variant_result(name, kind, evaluations, model, result.train_seconds, train_examples,
-                                       result.global_step, result.best_step))
+        model, result, evaluations = _train_encoder(stage_trainer, model, tokenizer, corpus, cfg)
+        variants.append(variant_result(name, kind, evaluations, model, result))
 
     corpus_info = {"source": cfg.data.source, "classes": names, "split_sizes": {s: len(corpus[s]) for s in corpus}}
     metrics: dict = {**corpus_info, "variants": variants}
@@ -198,7 +192,7 @@ def _train_head(trainer: Trainer, corpus: DatasetDict, cfg: EncoderRecipeConfig,
         dropout=cfg.model.dropout, encoder=cfg.model.encoder, **label_config(names)))
     result = trainer.fit(head, embedded["train"], embedded["validation"])
     best = EmbeddingClassifier.from_pretrained(result.best_model_dir)
-    return best, result, _evaluate(trainer, best, embedded, len(names)), _examples_seen(trainer, result)
+    return best, result, _evaluate(trainer, best, embedded, len(names))
 
 
 def _train_encoder(trainer: Trainer, model, tokenizer, corpus: DatasetDict, cfg: EncoderRecipeConfig):
@@ -222,7 +216,7 @@ def _train_encoder(trainer: Trainer, model, tokenizer, corpus: DatasetDict, cfg:
         evaluations = {split: _evaluate_by_text(trainer, best, windows[split], encoded[split]["document"],
                                                 corpus[split]["label"], num_classes, collate)
                        for split in ("validation", "test")}
-    return best, result, evaluations, _examples_seen(trainer, result)
+    return best, result, evaluations
 
 
 def _tokenize(corpus: DatasetDict, tokenizer, cfg: EncoderRecipeConfig) -> DatasetDict:
@@ -245,11 +239,6 @@ def _evaluate_by_text(trainer: Trainer, model, windows, documents: list[int], la
     logits = pool_window_logits(trainer.predict(model, windows, collate), torch.tensor(documents))  # (texts, C)
     stats = classification_example_stats(logits, {"labels": torch.tensor(labels)})
     return classification_summary(reduce_example_stats(stats), num_classes) | {"windows": len(documents)}
-
-
-def _examples_seen(trainer: Trainer, result: TrainResult) -> int:
-    cfg = trainer.config
-    return result.global_step * cfg.batch_size * cfg.gradient_accumulation_steps * trainer.accelerator.num_processes
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Literal
 
 from transformers import DataCollatorWithPadding
 
-from hf_nlp.data.reviews import label_config, load_sentiment
+from hf_nlp.data.reviews import SentimentDataConfig, label_config, load_sentiment
 from hf_nlp.errors import exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
 from hf_nlp.evaluation.classification_report import variant_result, write_classification_report
@@ -33,11 +33,7 @@ from hf_nlp.training.loop import Trainer
 
 
 @dataclass
-class DataConfig:
-    source: str = "polarity"
-    """`polarity`, `sentences`, `tweets`, a .csv/.jsonl/.parquet file, or a Hub id (e.g. stanfordnlp/imdb)."""
-    text_column: str = "text"
-    label_column: str = "label"
+class DataConfig(SentimentDataConfig):
     max_tokens: int = 1000
     """Vocabulary size, padding and [UNK] included (the reference uses 1,000)."""
     max_length: int | None = None
@@ -91,9 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     m = cfg.model
     name = (f"{'bidirectional ' if m.bidirectional else ''}{m.cell_type.upper()} {m.hidden_size}, "
             + ("masking" if m.masking else "NO masking (padding fed through the RNN)"))
-    variant = variant_result(name, "rnn" if m.masking else "rnn_no_mask", evaluations, best, result.train_seconds,
-                             result.global_step * cfg.train.batch_size * accelerator.num_processes,
-                             result.global_step, result.best_step)
+    variant = variant_result(name, "rnn" if m.masking else "rnn_no_mask", evaluations, best, result)
     corpus_info = {"source": cfg.data.source, "classes": names, "split_sizes": {s: len(corpus[s]) for s in corpus}}
     metrics: dict = {**corpus_info, "variants": [variant]}
     if accelerator.is_main_process:

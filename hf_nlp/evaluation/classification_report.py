@@ -14,12 +14,15 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hf_nlp.errors import UserError
 from hf_nlp.evaluation.report import markdown_table, plot_confusion_matrix, write_report
+
+if TYPE_CHECKING:
+    from hf_nlp.training.loop import TrainResult
 
 # Géron, Hands-On ML ch. 16 (IMDb) and the published transformer figures the issue quotes; shown
 # beside our rows as context: our default corpora are other, smaller ones.
@@ -33,28 +36,19 @@ REFERENCE_IMDB = {
 }
 
 
-def variant_result(
-    name: str,
-    kind: str,
-    evaluations: dict[str, dict],
-    model: Any,
-    train_seconds: float,
-    train_examples: int,
-    train_steps: int,
-    best_step: int | None = None,
-) -> dict[str, Any]:
+def variant_result(name: str, kind: str, evaluations: dict[str, dict], model: Any, result: TrainResult) -> dict[str, Any]:
     """One trained model's entry: `kind` is a key of `REFERENCE_IMDB`; `evaluations` maps split ->
-    `classification_summary`; `train_examples` counts the examples seen while training."""
+    `classification_summary`; `result` is what `Trainer.fit` returned for it."""
     return {
         "name": name,
         "kind": kind,
         **evaluations,
         "parameters": sum(p.numel() for p in model.parameters()),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "train_minutes": train_seconds / 60,
-        "train_examples_per_s": train_examples / max(train_seconds, 1e-9),
-        "train_steps": train_steps,
-        "best_step": best_step,
+        "train_minutes": result.train_seconds / 60,
+        "train_examples_per_s": result.examples_seen / max(result.train_seconds, 1e-9),
+        "train_steps": result.global_step,
+        "best_step": result.best_step,
     }
 
 

@@ -77,6 +77,8 @@ class TrainResult:
     best_model_dir: Path
     stop_reason: str
     train_seconds: float
+    examples_seen: int
+    """Training examples consumed: steps x batch size x accumulation x processes."""
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -240,6 +242,7 @@ class Trainer:
             best_model_dir=self.output_dir / BEST_MODEL_DIR,
             stop_reason=stop_reason,
             train_seconds=self.state.train_seconds,
+            examples_seen=self.state.global_step * cfg.batch_size * cfg.gradient_accumulation_steps * acc.num_processes,
             history=self.history,
         )
 
