@@ -35,6 +35,7 @@ def environment_info(num_processes: int = 1) -> dict[str, Any]:
         "cpu_cores": os.cpu_count(),
         "accelerator": device,
         "num_processes": num_processes,
+        "torch_threads_per_process": torch.get_num_threads(),
     }
 
 

@@ -77,6 +77,10 @@ class TrainingConfig:
     resume_from: str | None = None
     """`latest` (newest checkpoint in output_dir) or a checkpoint folder to resume exactly."""
     progress_bar: bool = True
+    cpu_threads: int | None = None
+    """Torch threads per process when training on CPU; null means the machine's physical cores
+    shared evenly among the local processes. `accelerate launch` on a machine without a GPU sets
+    OMP_NUM_THREADS=1, which would leave all but one core idle, so this setting wins over it."""
 
     def __post_init__(self) -> None:
         if self.gradient_accumulation_steps < 1:
@@ -85,6 +89,8 @@ class TrainingConfig:
             raise UserError("`--train.warmup_ratio` must be in [0, 1).")
         if self.max_steps is not None and self.max_steps < 1:
             raise UserError("`--train.max_steps` must be at least 1 (or null to train for `num_epochs`).")
+        if self.cpu_threads is not None and self.cpu_threads < 1:
+            raise UserError("`--train.cpu_threads` must be at least 1 (or null for one per physical core).")
         if self.batch_size < 1 or self.eval_batch_size < 1:
             raise UserError("`--train.batch_size` and `--train.eval_batch_size` must be at least 1.")
 

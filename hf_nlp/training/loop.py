@@ -42,6 +42,7 @@ from hf_nlp.errors import UserError
 from hf_nlp.evaluation.metrics import causal_lm_example_stats, reduce_example_stats
 from hf_nlp.models.recurrent_state import detach_rnn_state
 from hf_nlp.training.config import TrainingConfig, save_config
+from hf_nlp.training.cpu_threads import use_cpu_threads
 
 # transformers.Trainer's rule for parameters that never decay (besides those inside LayerNorm).
 NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
@@ -109,6 +110,8 @@ class Trainer:
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
             step_scheduler_with_optimizer=False,
         )
+        if self.accelerator.device.type == "cpu":
+            use_cpu_threads(config.cpu_threads)
         set_seed(config.seed)
         self.state = TrainerState()
         self.history: list[dict[str, Any]] = []

@@ -143,6 +143,28 @@ def test_two_cpu_processes_gather_every_eval_example_once(tiny_text_file, tmp_pa
     assert json.loads((run_dir / "all_results.json").read_text())["environment"]["num_processes"] == 2
 
 
+def test_accelerate_launch_on_a_cpu_machine_trains_on_every_core(tiny_text_file, tmp_path):
+    """`accelerate launch` without a GPU pins OMP_NUM_THREADS=1; the Trainer takes the cores back."""
+    import psutil
+
+    run_dir = tmp_path / "launched"
+    env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
+    result = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "recipes/char_rnn.py",
+         *tiny_args(tiny_text_file, run_dir, "--train.max_steps", "2", "--train.eval_every", "2")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    environment = json.loads((run_dir / "all_results.json").read_text())["environment"]
+    assert environment["torch_threads_per_process"] == psutil.cpu_count(logical=False)
+
+    pinned = tmp_path / "pinned"
+    result = run_cli(sys.executable, "recipes/char_rnn.py",
+                     *tiny_args(tiny_text_file, pinned, "--train.max_steps", "2", "--train.cpu_threads", "1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((pinned / "all_results.json").read_text())["environment"]["torch_threads_per_process"] == 1
+
+
 def test_cli_generates_from_a_hub_model_id_over_http(tiny_run, tmp_path):
     from tests.hub.local_hub import LocalHub
 
