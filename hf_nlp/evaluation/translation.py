@@ -1,0 +1,59 @@
+"""Translation quality: BLEU and chrF by sacrebleu on a shared normalisation, and attention heatmaps.
+
+Word-level models emit lowercased words without punctuation (the reference's TextVectorization
+standardisation), so every system's output and the references are compared after the same
+standardisation — lowercase, ASCII punctuation removed, whitespace collapsed — which keeps the
+scores of word-level RNNs, subword transformers and rule-based systems comparable. chrF is
+reported on a 0–1 scale, as Opus-MT's published figures are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import sacrebleu
+
+from hf_nlp.text.vectorize import STRIP_PUNCTUATION
+
+_PUNCTUATION = re.compile(STRIP_PUNCTUATION)
+_SPACES = re.compile(r"\s+")
+
+
+def standardize_for_scoring(text: str) -> str:
+    return _SPACES.sub(" ", _PUNCTUATION.sub("", text.lower())).strip()
+
+
+def translation_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """Corpus BLEU (0–100) and chrF (0–1) of `hypotheses` against one reference each."""
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
+    hypotheses = [standardize_for_scoring(h) for h in hypotheses]
+    references = [standardize_for_scoring(r) for r in references]
+    return {
+        "bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score,
+        "chrf": sacrebleu.corpus_chrf(hypotheses, [references]).score / 100,
+        "sentences": len(hypotheses),
+    }
+
+
+def plot_attention(weights, source_tokens: list[str], target_tokens: list[str], path: Path, title: str = "") -> Path:
+    """weights `(T, S)`: one row per generated token, one column per source token."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(0.5 * len(source_tokens) + 2.5, 0.45 * len(target_tokens) + 1.8))
+    ax.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(len(source_tokens)), source_tokens, rotation=45, ha="right")
+    ax.set_yticks(range(len(target_tokens)), target_tokens)
+    ax.set_xlabel("source")
+    ax.set_ylabel("generated")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
