@@ -11,6 +11,8 @@ from pathlib import Path
 
 from hf_nlp.errors import UserError, exit_on_user_error
 
+MODEL_ALIASES = {"opus-mt": "Helsinki-NLP/opus-mt-en-es"}  # the production anchor of the translation recipes
+
 
 def resolve_model_dir(model: str) -> str:
     """A model folder, a run folder holding `best_model/`, or a Hub id (passed through)."""
@@ -131,17 +133,27 @@ def add_embeddings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vectors", default=None, help="GloVe/word2vec text file (default: GloVe 6B 50-d)")
 
 
-def classify_command(args: argparse.Namespace) -> None:
-    import torch
-
+def read_texts(args: argparse.Namespace, usage: str) -> list[str]:
+    """The positional texts, then the non-empty lines of `--file`; `usage` shows the command."""
     texts = list(args.texts)
     if args.file:
         path = Path(args.file)
         if not path.is_file():
             raise UserError(f"`{path}` does not exist; pass a text file with one text per line.")
-        texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise UserError(f"`{path}` is not UTF-8 text; convert it first (e.g. iconv -f latin1 -t utf-8).") from None
+        texts += [line.strip() for line in lines if line.strip()]
     if not texts or any(not t.strip() for t in texts):
-        raise UserError('nothing to classify; pass texts (hf-nlp classify --model DIR "a great film") or --file.')
+        raise UserError(f"nothing to {usage.split()[1]}; pass texts ({usage}) or --file.")
+    return texts
+
+
+def classify_command(args: argparse.Namespace) -> None:
+    import torch
+
+    texts = read_texts(args, 'hf-nlp classify --model DIR "a great film"')
     model, tokenizer = load_model_and_tokenizer(args.model, "AutoModelForSequenceClassification")
     for start in range(0, len(texts), args.batch_size):
         batch = texts[start : start + args.batch_size]
@@ -157,6 +169,32 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("texts", nargs="*", help="texts to classify")
     parser.add_argument("--model", required=True, help="run folder, model folder, or Hub id")
     parser.add_argument("--file", default=None, help="a UTF-8 file with one text per line")
+    parser.add_argument("--batch-size", type=int, default=64)
+
+
+def translate_command(args: argparse.Namespace) -> None:
+    from hf_nlp.generation.translate import translate_texts
+
+    texts = read_texts(args, 'hf-nlp translate --model DIR "I like soccer"')
+    if args.beams < 1:
+        raise UserError("`--beams` must be at least 1 (1 is greedy decoding).")
+    model_id = MODEL_ALIASES.get(args.model, args.model)
+    model, tokenizer = load_model_and_tokenizer(model_id, "AutoModelForSeq2SeqLM")
+    translations = translate_texts(model, tokenizer, texts, batch_size=args.batch_size, num_beams=args.beams,
+                                   max_new_tokens=args.max_new_tokens, unk_penalty=args.unk_penalty,
+                                   progress=len(texts) > args.batch_size)
+    for text, translation in zip(texts, translations.texts, strict=True):
+        sys.stdout.write(f"{translation}\t{text}\n" if args.file else f"{translation}\n")
+
+
+def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("texts", nargs="*", help="English sentences to translate")
+    parser.add_argument("--model", required=True,
+                        help="run folder, model folder, Hub id, or `opus-mt` (Helsinki-NLP/opus-mt-en-es)")
+    parser.add_argument("--file", default=None, help="a UTF-8 file with one sentence per line")
+    parser.add_argument("--beams", type=int, default=1, help="beam width (1: greedy)")
+    parser.add_argument("--max-new-tokens", type=int, default=60)
+    parser.add_argument("--unk-penalty", type=float, default=0.0, help="subtracted from [UNK]'s log-probability")
     parser.add_argument("--batch-size", type=int, default=64)
 
 
@@ -177,6 +215,8 @@ SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "generate": ("generate text with a causal LM (char-RNN)", add_generate_arguments, generate_command),
     "classify": ("label texts with a sequence classifier (prints label, probability, text)", add_classify_arguments,
                  classify_command),
+    "translate": ("translate English to Spanish with a seq2seq model (ours, Opus-MT, any Marian)",
+                  add_translate_arguments, translate_command),
     "report": ("one comparison table across finished classification runs", add_report_arguments, report_command),
     "tokenizer": ("train a subword tokenizer (BPE, WordPiece, Unigram)", add_tokenizer_arguments, tokenizer_command),
     "embeddings": ("word-vector analogies and neighbours (GloVe)", add_embeddings_arguments, embeddings_command),

@@ -84,3 +84,20 @@ def test_a_bad_model_setting_is_one_sentence(tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "attention" in result.stderr and "bahdanau" in result.stderr
+
+
+def test_cli_translates_texts_and_a_file(toy_run, tmp_path):
+    run_dir, _ = toy_run
+    hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
+    result = subprocess.run([hf_nlp, "translate", "--model", str(run_dir), "--beams", "3", "a b c d", "j j i"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["dx cx bx ax", "ix jx jx"]
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("a b\n\nc d e\n", encoding="utf-8")
+    result = subprocess.run([hf_nlp, "translate", "--model", str(run_dir / "best_model"), "--file", str(sentences)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["bx ax\ta b", "ex dx cx\tc d e"]
+    empty = subprocess.run([hf_nlp, "translate", "--model", str(run_dir)], capture_output=True, text=True, timeout=120)
+    assert empty.returncode == 2 and "nothing to translate" in empty.stderr and "Traceback" not in empty.stderr
