@@ -101,3 +101,19 @@ def test_cli_translates_texts_and_a_file(toy_run, tmp_path):
     assert result.stdout.splitlines() == ["bx ax\ta b", "ex dx cx\tc d e"]
     empty = subprocess.run([hf_nlp, "translate", "--model", str(run_dir)], capture_output=True, text=True, timeout=120)
     assert empty.returncode == 2 and "nothing to translate" in empty.stderr and "Traceback" not in empty.stderr
+
+
+def test_marian_transformer_baseline_trains_on_the_same_pipeline(reversal_file, tmp_path):
+    from recipes.translate_seq2seq import main
+
+    run_dir = tmp_path / "marian"
+    metrics = main([
+        "--data.source", str(reversal_file), *SPLITS, "--model.architecture", "marian", "--model.hidden_size", "64",
+        "--model.transformer_layers", "2", "--model.transformer_ffn_size", "128", "--train.num_epochs", "6",
+        "--train.learning_rate", "0.002", "--train.warmup_ratio", "0.1", "--train.output_dir", str(run_dir),
+        "--train.progress_bar", "false", "--decode.max_test_sentences", "50", "--decode.examples", '["a b c"]',
+    ])
+    assert metrics["test"]["token_accuracy"] > 0.8
+    assert (run_dir / "attention_1.png").is_file()  # last layer's cross-attention, heads averaged
+    loaded = AutoModelForSeq2SeqLM.from_pretrained(run_dir / "best_model")
+    assert type(loaded).__name__ == "MarianMTModel" and loaded.config.decoder_vocab_size < loaded.config.vocab_size

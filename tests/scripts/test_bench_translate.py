@@ -1,0 +1,21 @@
+"""The translation benchmark runs end to end on toy pairs (its numbers only mean something on a quiet machine)."""
+
+import random
+
+from scripts import bench_translate
+
+
+def test_translate_benchmark_runs_and_reports_ratios(tmp_path):
+    rng = random.Random(0)
+    words = "a b c d e f g h".split()
+    lines = [" ".join(rng.choices(words, k=rng.randint(2, 12))) + "\t" + " ".join(rng.choices(words, k=rng.randint(2, 12)))
+             for _ in range(120)]
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    results = bench_translate.main(["--source", str(pairs), "--test-size", "10", "--validation-size", "10",
+                                    "--vocab-size", "20", "--hidden-size", "16", "--sentences", "6", "--beams", "2",
+                                    "--max-new-tokens", "5", "--decode-batch-size", "4", "--train-pairs", "40",
+                                    "--batch-size", "8", "--repeats", "1"])
+    beam, training = results["beam"], results["training"]
+    assert beam["sentences"] == 6 and beam["batched_vs_one_at_a_time"] > 0
+    assert training["pairs"] == 40 and training["grouped_vs_pad_to_50"] > 0
