@@ -16,6 +16,7 @@ RECIPES: dict[str, str] = {
     "sentiment_rnn": "SentimentRecipeConfig",
     "finetune_encoder": "EncoderRecipeConfig",
     "translate_seq2seq": "TranslateRecipeConfig",
+    "compare_mt": "CompareConfig",
 }
 CONFIG_ALIASES: dict[str, str] = {"seq2seq": "translate_seq2seq"}
 

@@ -28,6 +28,7 @@ from transformers import DataCollatorForSeq2Seq
 
 from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
 from hf_nlp.generation.translate import translate_texts
+from hf_nlp.hub import load_model_and_tokenizer
 from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
 from hf_nlp.text.translation_tokenizer import build_translation_tokenizer
 
@@ -41,8 +42,6 @@ NAIVE_LENGTH = 51  # the reference's 50 tokens, plus our [EOS]
 def load_model(args: argparse.Namespace, corpus):
     """A trained run (`--model`) or a fresh model with the configs' sizes, and its tokenizer."""
     if args.model:
-        from hf_nlp.cli import load_model_and_tokenizer
-
         return load_model_and_tokenizer(args.model, "AutoModelForSeq2SeqLM")
     tokenizer, target_size = build_translation_tokenizer(corpus["train"]["en"], corpus["train"]["es"],
                                                          args.vocab_size, args.vocab_size)

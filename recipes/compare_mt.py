@@ -1,0 +1,169 @@
+"""Compare our translation models with production MT on the same test set, in one report.
+
+    python recipes/compare_mt.py --config recipes/configs/compare_mt.yaml
+
+Rows: every finished `translate_seq2seq` run named in `runs` (our LSTM variants and the Marian
+transformer trained here), greedy and beam search; Opus-MT (`Helsinki-NLP/opus-mt-en-es`, by Hub id
+or a local folder) measured when its weights load, else its published Tatoeba figures marked
+"published"; Apertium eng-spa (rule-based) when installed. Each: BLEU and chrF (sacrebleu, same
+standardisation for every system), the reference's token accuracy where the model reports it,
+sentences/s on this machine, training time and parameters. Writes `comparison.md` / `.json` and
+example translations side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
+from hf_nlp.errors import UserError, exit_on_user_error
+from hf_nlp.evaluation.apertium import APERTIUM_INSTALL, apertium_available, apertium_translate
+from hf_nlp.evaluation.report import environment_info, markdown_table
+from hf_nlp.evaluation.translation import translation_scores
+from hf_nlp.generation.translate import Translations, translate_texts
+from hf_nlp.hub import load_model_and_tokenizer
+from hf_nlp.training.config import parse_config, to_dict
+from hf_nlp.training.cpu_threads import use_cpu_threads
+
+# Published: Tatoeba test set (OPUS-MT model card); not our test set.
+OPUS_MT_PUBLISHED = {"bleu": 54.9, "chrf": 0.721, "test set": "Tatoeba (published)"}
+EXAMPLES = ["I like soccer", "I like soccer and also going to the beach", "I love cats and dogs"]
+
+
+@dataclass
+class CompareConfig:
+    data: SpaEngDataConfig = field(default_factory=SpaEngDataConfig)
+    """The corpus and split settings the runs were trained with (the test split is shared)."""
+    runs: list[str] = field(default_factory=lambda: [
+        "runs/seq2seq", "runs/seq2seq_bidirectional", "runs/seq2seq_bahdanau", "runs/seq2seq_luong",
+        "runs/seq2seq_marian"])
+    """Finished translate_seq2seq run folders; missing ones are listed in the report, not fatal."""
+    opus_mt: str = "Helsinki-NLP/opus-mt-en-es"
+    """Hub id or local folder of Opus-MT (any Marian en→es); empty skips it."""
+    apertium: bool = True
+    num_beams: int = 3
+    max_new_tokens: int = 128
+    batch_size: int = 32
+    max_test_sentences: int | None = None
+    """Score only the first N test pairs; null = all."""
+    examples: list[str] = field(default_factory=lambda: list(EXAMPLES))
+    output_dir: str = "reports/translation"
+    cpu_threads: int | None = None
+
+
+def main(argv: list[str] | None = None) -> dict:
+    started = time.monotonic()
+    cfg = parse_config(CompareConfig, sys.argv[1:] if argv is None else argv)
+    use_cpu_threads(cfg.cpu_threads)
+    test = load_spa_eng(cfg.data)["test"]
+    count = len(test) if cfg.max_test_sentences is None else min(cfg.max_test_sentences, len(test))
+    sources, references = list(test["en"][:count]), list(test["es"][:count])
+    sentences = sources + cfg.examples  # examples ride along in the same calls, scored on `sources` only
+
+    rows: list[dict] = []
+    outputs: dict[str, list[str]] = {}
+    notes: list[str] = []
+    for run in cfg.runs:
+        run_dir = Path(run)
+        if not (run_dir / "metrics.json").is_file():
+            notes.append(f"`{run}`: no finished run (no metrics.json); train it with recipes/translate_seq2seq.py.")
+            continue
+        trained = json.loads((run_dir / "metrics.json").read_text())
+        model, tokenizer = load_model_and_tokenizer(str(run_dir), "AutoModelForSeq2SeqLM")
+        name = _run_name(run_dir)
+        for decoding, beams in (("greedy", 1), (f"beam {cfg.num_beams}", cfg.num_beams)):
+            translations = translate_texts(model, tokenizer, sentences, batch_size=cfg.batch_size, num_beams=beams,
+                                           max_new_tokens=cfg.max_new_tokens)
+            rows.append(_row(name, "trained here", decoding, translations, references, {
+                "token accuracy": trained["test"]["token_accuracy"], "training min": trained["train_minutes"],
+                "parameters": trained["parameters"]}))
+            outputs[f"{name}, {decoding}"] = translations.texts
+
+    if cfg.opus_mt:
+        try:
+            model, tokenizer = load_model_and_tokenizer(cfg.opus_mt, "AutoModelForSeq2SeqLM")
+        except UserError as error:
+            notes.append(f"Opus-MT `{cfg.opus_mt}` not measured here: {error} Its row shows published figures.")
+            rows.append({"system": "Opus-MT (Marian, 6+6 layers)", "kind": "production", "decoding": "beam 4",
+                         "BLEU": OPUS_MT_PUBLISHED["bleu"], "chrF": OPUS_MT_PUBLISHED["chrf"], "token accuracy": "",
+                         "sentences/s": "", "training min": "", "parameters": "",
+                         "test set": OPUS_MT_PUBLISHED["test set"]})
+        else:
+            parameters = sum(p.numel() for p in model.parameters())
+            for decoding, beams in (("greedy", 1), (f"beam {cfg.num_beams}", cfg.num_beams)):
+                translations = translate_texts(model, tokenizer, sentences, batch_size=cfg.batch_size,
+                                               num_beams=beams, max_new_tokens=cfg.max_new_tokens)
+                rows.append(_row(f"Opus-MT `{cfg.opus_mt}`", "production", decoding, translations, references,
+                                 {"parameters": parameters}))
+                outputs[f"Opus-MT, {decoding}"] = translations.texts
+
+    if cfg.apertium:
+        if apertium_available():
+            translations = apertium_translate(sentences)
+            rows.append(_row("Apertium eng-spa", "rule-based", "rules", translations, references, {}))
+            outputs["Apertium"] = translations.texts
+        else:
+            notes.append(f"Apertium is not installed (`{APERTIUM_INSTALL}`); no row.")
+    if not rows:
+        raise UserError("nothing to compare: no finished run, no Opus-MT and no Apertium; train a model with "
+                        "recipes/translate_seq2seq.py first.")
+
+    report = {"test_sentences": count, "rows": rows, "notes": notes,
+              "examples": _side_by_side(sentences, references + [""] * len(cfg.examples), outputs,
+                                        list(range(min(6, count))) + list(range(count, len(sentences)))),
+              "config": to_dict(cfg), "environment": environment_info(), "wall_minutes": (time.monotonic() - started) / 60}
+    path = write_comparison(Path(cfg.output_dir), report, cfg)
+    print(markdown_table(rows))
+    print(f"report: {path}")
+    return report
+
+
+def _run_name(run_dir: Path) -> str:
+    title = (run_dir / "report.md").read_text(encoding="utf-8").splitlines()[0] if (run_dir / "report.md").is_file() else ""
+    return title.removeprefix("# English→Spanish: ") or run_dir.name
+
+
+def _row(system: str, kind: str, decoding: str, translations: Translations, references: list[str], extra: dict) -> dict:
+    scored = translations.texts[: len(references)]
+    scores = translation_scores(scored, references)
+    return {"system": system, "kind": kind, "decoding": decoding, "BLEU": scores["bleu"], "chrF": scores["chrf"],
+            "token accuracy": extra.get("token accuracy", ""), "sentences/s": translations.sentences_per_second,
+            "training min": extra.get("training min", ""), "parameters": extra.get("parameters", ""),
+            "test set": f"ours ({len(references):,})"}
+
+
+def _side_by_side(sentences: list[str], references: list[str], outputs: dict[str, list[str]], indices: list[int]):
+    return [{"English": sentences[i], "reference": references[i], **{name: texts[i] for name, texts in outputs.items()}}
+            for i in indices]
+
+
+def write_comparison(output_dir: Path, report: dict, cfg: CompareConfig) -> Path:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "comparison.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    examples = "\n\n".join(
+        f"**{row['English']}**" + (f" — reference: {row['reference']}" if row["reference"] else "") + "\n\n"
+        + "\n".join(f"- {name}: {text}" for name, text in row.items() if name not in ("English", "reference"))
+        for row in report["examples"])
+    parts = [
+        "# English→Spanish: our models against production MT", "",
+        f"Test set: the first {report['test_sentences']:,} pairs of the `{cfg.data.source}` test split (no model tuned "
+        "on them). BLEU and chrF by sacrebleu after the same standardisation for every system (lowercase, ASCII "
+        "punctuation removed); chrF on a 0–1 scale. Token accuracy is the reference's teacher-forced measure, "
+        "reported by the models trained here. sentences/s: this machine, batch of "
+        f"{cfg.batch_size}, {cfg.num_beams} beams for beam rows.", "",
+        markdown_table(report["rows"]), "",
+        *(f"- {note}" for note in report["notes"]), "",
+        "## Example translations", "", examples, "",
+        f"Wall time {report['wall_minutes']:.1f} min.", "",
+    ]
+    path = output_dir / "comparison.md"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    exit_on_user_error(main)()
