@@ -61,6 +61,8 @@ def translate_texts(
               "num_return_sequences": num_return_sequences}
     if num_beams > 1:
         search["length_penalty"] = length_penalty
+    # Padding, [BOS] and [EOS] are dropped from the output; [UNK] stays visible (and scores as a wrong word).
+    hidden = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
     lengths = [len(ids) for ids in tokenizer(list(texts))["input_ids"]]
     order = sorted(range(len(texts)), key=lengths.__getitem__)
     outputs: list[list[str]] = [[] for _ in texts]
@@ -70,7 +72,7 @@ def translate_texts(
         chosen = order[start:start + batch_size]
         inputs = tokenizer([texts[i] for i in chosen], padding=True, return_tensors="pt").to(model.device)
         generated = model.generate(**inputs, **search, logits_processor=processors)  # (len(chosen) * returns, T)
-        decoded = tokenizer.batch_decode(generated, skip_special_tokens=True)
+        decoded = tokenizer.batch_decode([[t for t in row if t not in hidden] for row in generated.tolist()])
         for position, index in enumerate(chosen):
             outputs[index] = decoded[position * num_return_sequences:(position + 1) * num_return_sequences]
     seconds = time.perf_counter() - started
