@@ -43,21 +43,31 @@ class SourceAttention(nn.Module):
             self.key_projection = nn.Linear(key_size, query_size, bias=False)
         self.combine = nn.Linear(key_size + query_size, query_size, bias=False)
 
-    def scores(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        """queries `(B, T, Q)`, keys `(B, S, K)` -> unnormalised scores `(B, T, S)`."""
+    def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
+        """What the scores need from the encoder outputs `(B, S, K)`: W_k k_s `(B, S, A)` for Bahdanau,
+        W k_s `(B, S, Q)` for Luong general, k_s itself for dot. It depends on the source only, so a
+        decoder generating step by step computes it once (see `RNNForSeq2SeqLM.forward`)."""
+        if self.kind == "bahdanau" or self.luong_score == "general":
+            return self.key_projection(keys)
+        return keys
+
+    def scores(self, queries: torch.Tensor, projected_keys: torch.Tensor) -> torch.Tensor:
+        """queries `(B, T, Q)`, projected keys `(B, S, A | Q)` -> unnormalised scores `(B, T, S)`."""
         if self.kind == "bahdanau":
-            projected = self.query_projection(queries).unsqueeze(2) + self.key_projection(keys).unsqueeze(1)  # (B, T, S, A)
+            projected = self.query_projection(queries).unsqueeze(2) + projected_keys.unsqueeze(1)  # (B, T, S, A)
             return self.energy(torch.tanh(projected)).squeeze(-1)  # (B, T, S)
-        if self.luong_score == "general":
-            keys = self.key_projection(keys)  # (B, S, Q)
-        return queries @ keys.transpose(1, 2)  # (B, T, S)
+        return queries @ projected_keys.transpose(1, 2)  # (B, T, S)
 
     def forward(
-        self, queries: torch.Tensor, keys: torch.Tensor, source_mask: torch.Tensor
+        self, queries: torch.Tensor, keys: torch.Tensor, source_mask: torch.Tensor,
+        projected_keys: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """queries `(B, T, Q)` decoder outputs, keys `(B, S, K)` encoder outputs, source_mask `(B, S)`
-        1 on real tokens -> attentional states `(B, T, Q)` and weights `(B, T, S)` (rows sum to 1)."""
-        scores = self.scores(queries, keys)  # (B, T, S)
+        1 on real tokens, `projected_keys` from `project_keys(keys)` when already computed ->
+        attentional states `(B, T, Q)` and weights `(B, T, S)` (rows sum to 1)."""
+        if projected_keys is None:
+            projected_keys = self.project_keys(keys)
+        scores = self.scores(queries, projected_keys)  # (B, T, S)
         scores = scores.masked_fill(~source_mask.bool().unsqueeze(1), torch.finfo(scores.dtype).min)
         weights = scores.softmax(dim=-1)  # (B, T, S)
         context = weights @ keys  # (B, T, K)

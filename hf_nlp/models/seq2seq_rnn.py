@@ -126,12 +126,15 @@ class Seq2SeqRNNEncoderOutput(ModelOutput):
     last_hidden_state: `(B, S, K)` encoder outputs (zeros at padding).
     final_hidden, final_cell: `(B, L, H)` the decoder's initial LSTM state.
     source_mask: `(B, S)` 1 on real source tokens.
+    attention_keys: the attention's projection of `last_hidden_state`, filled in by the first decoder
+        step and reused by the next ones (generation passes the same object back at every step).
     """
 
     last_hidden_state: torch.Tensor | None = None
     final_hidden: torch.Tensor | None = None
     final_cell: torch.Tensor | None = None
     source_mask: torch.Tensor | None = None
+    attention_keys: torch.Tensor | None = None
 
 
 class Seq2SeqRNNPreTrainedModel(PreTrainedModel):
@@ -268,8 +271,10 @@ class RNNForSeq2SeqLM(Seq2SeqRNNPreTrainedModel, GenerationMixin):
 
         weights = None
         if self.attention is not None:
-            outputs, weights = self.attention(outputs, encoder_outputs.last_hidden_state,
-                                              encoder_outputs.source_mask)  # (B, T, H), (B, T, S)
+            if encoder_outputs.attention_keys is None:  # once per source batch, not once per generated token
+                encoder_outputs["attention_keys"] = self.attention.project_keys(encoder_outputs.last_hidden_state)
+            outputs, weights = self.attention(outputs, encoder_outputs.last_hidden_state, encoder_outputs.source_mask,
+                                              encoder_outputs.attention_keys)  # (B, T, H), (B, T, S)
         logits = self.lm_head(self.dropout(outputs))  # (B, T, V_target)
 
         loss = None
