@@ -27,7 +27,7 @@ from hf_nlp.evaluation.report import environment_info, markdown_table, plot_loss
 from hf_nlp.evaluation.translation import plot_attention, translation_scores
 from hf_nlp.generation.translate import translate_texts
 from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
-from hf_nlp.text.translation_tokenizer import build_translation_tokenizer
+from hf_nlp.text.translation_tokenizer import build_bpe_translation_tokenizer, build_translation_tokenizer
 from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
 from hf_nlp.training.loop import Trainer
 
@@ -37,6 +37,10 @@ ATTENTION_EXAMPLES = ["I like soccer", "I like soccer and also going to the beac
 
 @dataclass
 class DataConfig(SpaEngDataConfig):
+    tokenizer: Literal["word", "bpe"] = "word"
+    """`word`: the reference's word-level vocabularies (lowercased, no punctuation); `bpe`: one
+    subword vocabulary of `bpe_vocab_size` over both languages (cased, punctuation kept)."""
+    bpe_vocab_size: int = 8000
     source_vocab_size: int = 1000
     """English words kept, the 4 special tokens included (the reference: 1,000)."""
     target_vocab_size: int = 1000
@@ -100,8 +104,12 @@ def main(argv: list[str] | None = None) -> dict:
     accelerator = trainer.accelerator
     with accelerator.main_process_first():
         corpus = load_spa_eng(cfg.data)
-        tokenizer, target_vocab_size = build_translation_tokenizer(
-            corpus["train"]["en"], corpus["train"]["es"], cfg.data.source_vocab_size, cfg.data.target_vocab_size)
+        if cfg.data.tokenizer == "bpe":
+            tokenizer, target_vocab_size = build_bpe_translation_tokenizer(
+                corpus["train"]["en"], corpus["train"]["es"], cfg.data.bpe_vocab_size)
+        else:
+            tokenizer, target_vocab_size = build_translation_tokenizer(
+                corpus["train"]["en"], corpus["train"]["es"], cfg.data.source_vocab_size, cfg.data.target_vocab_size)
         encoded = encode_pairs(corpus, tokenizer, target_vocab_size)
     model = build_model(cfg.model, tokenizer, target_vocab_size)
     collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
@@ -240,10 +248,13 @@ def write_translation_report(run_dir: Path, cfg: TranslateRecipeConfig, metrics:
     variant = describe_model(cfg.model)
     sizes = metrics["split_sizes"]
     data = (f"Source `{cfg.data.source}`: {sizes['train']:,} / {sizes['validation']:,} / {sizes['test']:,} pairs "
-            f"(train / validation / test; at most {cfg.data.max_words} words a side). One word-level tokenizer, "
-            f"{metrics['vocabulary']['tokens']:,} tokens, of which the decoder predicts the first "
-            f"{metrics['vocabulary']['target']:,} (Spanish words + specials). BLEU and chrF (sacrebleu) on lowercased "
-            f"text without punctuation, for every system alike.")
+            f"(train / validation / test; at most {cfg.data.max_words} words a side). " + (
+                f"One BPE vocabulary of {metrics['vocabulary']['tokens']:,} subwords shared by both languages."
+                if cfg.data.tokenizer == "bpe" else
+                f"One word-level tokenizer, {metrics['vocabulary']['tokens']:,} tokens, of which the decoder predicts "
+                f"the first {metrics['vocabulary']['target']:,} (Spanish words + specials).")
+            + " BLEU and chrF (sacrebleu) on lowercased "
+            "text without punctuation, for every system alike.")
     training = (f"{variant}; {metrics['parameters']:,} parameters. {metrics['train_steps']} optimizer steps "
                 f"({metrics['stop_reason']}), best at step {metrics['best_step']}; training "
                 f"{metrics['train_minutes']:.1f} min ({metrics['train_pairs_per_s']:.0f} pairs/s), wall "

@@ -12,6 +12,9 @@ transformer:
 
 so the decoder embeds and predicts only ids below T, while the encoder reads them all. Every
 encoding ends with [EOS]; the decoder starts from [BOS] (the model's `decoder_start_token_id`).
+
+`build_bpe_translation_tokenizer` is the subword option: one BPE vocabulary over both languages
+(the text toolkit's `train_tokenizer`), with the same specials and [EOS] ending.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from tokenizers.processors import TemplateProcessing
 from transformers import PreTrainedTokenizerFast
 
 from hf_nlp.errors import UserError
+from hf_nlp.text.bpe import train_tokenizer
 from hf_nlp.text.vectorize import TextVectorization
 
 BOS_TOKEN = "[BOS]"
@@ -49,8 +53,25 @@ def build_translation_tokenizer(
     joint = TextVectorization(standardize=standardize, vocabulary=[BOS_TOKEN, EOS_TOKEN, *target_words, *source_only])
     tokenizer = joint.to_tokenizer()
     tokenizer.add_special_tokens({"bos_token": BOS_TOKEN, "eos_token": EOS_TOKEN})
+    return _ending_with_eos(tokenizer), SPECIAL_TOKENS + len(target_words)
+
+
+def build_bpe_translation_tokenizer(
+    source_texts: Iterable[str], target_texts: Iterable[str], vocab_size: int = 8000
+) -> tuple[PreTrainedTokenizerFast, int]:
+    """One BPE vocabulary learnt on both languages (as Marian/Opus-MT share one), from the text
+    toolkit: cased, punctuation kept, no [UNK] for words never seen. The decoder predicts all of it."""
+    texts = [*source_texts, *target_texts]
+    tokenizer = train_tokenizer(texts, kind="bpe", vocab_size=vocab_size)
+    ids = tokenizer.convert_tokens_to_ids(["[PAD]", "[UNK]", BOS_TOKEN, EOS_TOKEN])
+    if ids != list(range(SPECIAL_TOKENS)):
+        raise RuntimeError(f"the toolkit's BPE specials moved: {ids}")  # the model's defaults rely on 0-3
+    return _ending_with_eos(tokenizer), len(tokenizer)
+
+
+def _ending_with_eos(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
     eos_id = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
     tokenizer.backend_tokenizer.post_processor = TemplateProcessing(
         single=f"$A {EOS_TOKEN}", pair=f"$A {EOS_TOKEN} $B {EOS_TOKEN}", special_tokens=[(EOS_TOKEN, eos_id)])
-    return tokenizer, SPECIAL_TOKENS + len(target_words)
+    return tokenizer
 

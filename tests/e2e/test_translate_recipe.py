@@ -171,3 +171,16 @@ def test_cli_translates_with_a_marian_model_by_hub_id_over_http(reversal_file, t
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(result.stdout.splitlines()) == 2
     assert any("opus-mt-tiny" in request and "source.spm" in request for request in hub.requests)
+
+
+def test_bpe_tokenizer_option_trains_on_the_same_pipeline(reversal_file, tmp_path):
+    from recipes.translate_seq2seq import main
+
+    run_dir = tmp_path / "bpe"
+    metrics = main(["--data.source", str(reversal_file), *SPLITS, "--data.tokenizer", "bpe", "--data.bpe_vocab_size",
+                    "60", "--model.hidden_size", "48", "--model.embedding_size", "16", "--model.attention", "luong",
+                    "--train.num_epochs", "3", "--train.learning_rate", "0.005", "--train.output_dir", str(run_dir),
+                    "--train.progress_bar", "false", "--decode.max_test_sentences", "30"])
+    assert metrics["vocabulary"]["tokens"] == metrics["vocabulary"]["target"] <= 60  # one shared subword vocabulary
+    assert metrics["test"]["token_accuracy"] > 0.6
+    assert "BPE vocabulary" in (run_dir / "report.md").read_text()
