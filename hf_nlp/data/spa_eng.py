@@ -34,7 +34,7 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
-from hf_nlp.data.cache import corpus_cache_dir
+from hf_nlp.data.cache import corpus_cache_dir, save_and_load
 from hf_nlp.data.files import TABLE_LOADERS, check_text_file, file_key, load_table_file
 from hf_nlp.errors import UserError
 
@@ -91,8 +91,7 @@ def load_spa_eng(config: SpaEngDataConfig | None = None) -> DatasetDict:
     else:
         raise UserError(f"unknown translation corpus `{source}`; use `bible`, a pairs file (.txt/.tsv/.csv/.jsonl/"
                         f".parquet), or a Hub dataset id.")
-    corpus.save_to_disk(str(cache))
-    return load_from_disk(str(cache))
+    return save_and_load(corpus, cache)
 
 
 # ------------------------------------------------------------------ sources

