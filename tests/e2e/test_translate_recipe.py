@@ -129,6 +129,59 @@ def test_marian_transformer_baseline_trains_on_the_same_pipeline(tmp_path):
     assert type(loaded).__name__ == "MarianMTModel" and loaded.config.decoder_vocab_size < loaded.config.vocab_size
 
 
+def test_compare_mt_reports_our_runs_a_marian_folder_and_missing_runs(toy_run, reversal_file, tmp_path):
+    from recipes.compare_mt import main
+    from tests.models.tiny_marian import make_tiny_marian
+
+    run_dir, _ = toy_run
+    corpus = load_spa_eng(SpaEngDataConfig(source=str(reversal_file), test_size=100, validation_size=100))
+    opus = make_tiny_marian(tmp_path / "opus", list(corpus["train"]["en"]), list(corpus["train"]["es"]))
+    report = main(["--data.source", str(reversal_file), "--data.test_size", "100", "--data.validation_size", "100",
+                   "--runs", json.dumps([str(run_dir), str(tmp_path / "never_trained")]), "--opus_mt", str(opus),
+                   "--apertium", "false", "--max_test_sentences", "40", "--max_new_tokens", "12",
+                   "--output_dir", str(tmp_path / "comparison")])
+    rows = {(row["kind"], row["decoding"]): row for row in report["rows"]}
+    ours = rows[("trained here", "beam 3")]
+    assert ours["BLEU"] > 80 and ours["token accuracy"] > 0.9 and ours["sentences/s"] > 0
+    assert ours["system"].startswith("LSTM(64) encoder–decoder")
+    assert rows[("trained here", "greedy")]["BLEU"] > 80
+    opus_row = rows[("production", "beam 3")]  # measured (random weights, so a low score), not published
+    assert opus_row["test set"] == "ours (40)" and opus_row["BLEU"] < 50 and opus_row["parameters"] > 0
+    assert any("never_trained" in note for note in report["notes"])
+    markdown = (tmp_path / "comparison" / "comparison.md").read_text()
+    assert "| system | kind | decoding | BLEU | chrF |" in markdown and "I like soccer" in markdown
+    assert json.loads((tmp_path / "comparison" / "comparison.json").read_text())["test_sentences"] == 40
+
+
+def test_compare_mt_shows_published_opus_figures_when_the_weights_are_unreachable(toy_run, reversal_file, tmp_path):
+    from recipes.compare_mt import OPUS_MT_PUBLISHED, main
+
+    run_dir, _ = toy_run
+    report = main(["--data.source", str(reversal_file), "--data.test_size", "100", "--data.validation_size", "100",
+                   "--runs", json.dumps([str(run_dir)]), "--apertium", "false", "--max_test_sentences", "10",
+                   "--output_dir", str(tmp_path / "comparison")])  # the default Hub id; HF_HUB_OFFLINE=1 in tests
+    published = [row for row in report["rows"] if row["kind"] == "production"]
+    assert len(published) == 1 and published[0]["BLEU"] == OPUS_MT_PUBLISHED["bleu"]
+    assert published[0]["test set"] == "Tatoeba (published)"
+    assert any("Opus-MT" in note and "published" in note for note in report["notes"])
+
+
+def test_cli_translates_with_a_marian_model_by_hub_id_over_http(reversal_file, tmp_path):
+    from tests.hub.local_hub import LocalHub
+    from tests.models.tiny_marian import make_tiny_marian
+
+    corpus = load_spa_eng(SpaEngDataConfig(source=str(reversal_file), test_size=100, validation_size=100))
+    opus = make_tiny_marian(tmp_path / "opus", list(corpus["train"]["en"]), list(corpus["train"]["es"]))
+    hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
+    with LocalHub({"someone/opus-mt-tiny": opus}) as hub:
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf_home")}
+        result = subprocess.run([hf_nlp, "translate", "--model", "someone/opus-mt-tiny", "--max-new-tokens", "5",
+                                 "a b c", "d e"], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(result.stdout.splitlines()) == 2
+    assert any("opus-mt-tiny" in request and "source.spm" in request for request in hub.requests)
+
+
 def test_bpe_tokenizer_option_trains_on_the_same_pipeline(reversal_file, tmp_path):
     from recipes.translate_seq2seq import main
 
