@@ -85,7 +85,7 @@ def padded_to(length: int, collate):
         padded = []
         for feature in features:
             extra = length - len(feature["input_ids"])
-            padded.append({"input_ids": feature["input_ids"] + [0] * extra,
+            padded.append({"input_ids": feature["input_ids"] + [collate.tokenizer.pad_token_id] * extra,
                            "attention_mask": feature["attention_mask"] + [0] * extra,
                            "labels": feature["labels"] + [-100] * (length - len(feature["labels"]))})
         return collate(padded)
