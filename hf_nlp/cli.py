@@ -152,7 +152,7 @@ def translate_command(args: argparse.Namespace) -> None:
     if args.beams < 1:
         raise UserError("`--beams` must be at least 1 (1 is greedy decoding).")
     model_id = MODEL_ALIASES.get(args.model, args.model)
-    model, tokenizer = load_model_and_tokenizer(model_id, "AutoModelForSeq2SeqLM")
+    model, tokenizer = load_model_and_tokenizer(model_id, "AutoModelForSeq2SeqLM", dtype=args.dtype)
     translations = translate_texts(model, tokenizer, texts, batch_size=args.batch_size, num_beams=args.beams,
                                    max_new_tokens=args.max_new_tokens, unk_penalty=args.unk_penalty,
                                    progress=len(texts) > args.batch_size)
@@ -169,6 +169,8 @@ def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=60)
     parser.add_argument("--unk-penalty", type=float, default=0.0, help="subtracted from [UNK]'s log-probability")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                        help="weights and compute; bfloat16 is ~1.8x faster on CPUs with AVX512-BF16 or AMX")
 
 
 def report_command(args: argparse.Namespace) -> None:

@@ -19,7 +19,9 @@ def resolve_model_dir(model: str) -> str:
     return model
 
 
-def load_model_and_tokenizer(model: str, auto_class_name: str = "AutoModelForCausalLM"):
+def load_model_and_tokenizer(model: str, auto_class_name: str = "AutoModelForCausalLM", dtype: str = "float32"):
+    """The model (eval mode, weights in `dtype`: float32 or bfloat16) and its tokenizer."""
+    import torch
     import transformers
 
     transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar in a CLI
@@ -28,7 +30,7 @@ def load_model_and_tokenizer(model: str, auto_class_name: str = "AutoModelForCau
     source = resolve_model_dir(model)
     auto_class = getattr(transformers, auto_class_name)
     try:
-        loaded = auto_class.from_pretrained(source)
+        loaded = auto_class.from_pretrained(source, dtype=getattr(torch, dtype))
         tokenizer = transformers.AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as error:  # missing files / unreachable Hub; unusable config or tokenizer
         raise UserError(f"could not load model `{model}` ({str(error).splitlines()[0][:120]}); check the path or Hub id.") from None

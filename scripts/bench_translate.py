@@ -2,7 +2,9 @@
 
 1. Beam search sentences/s: `translate_texts` (transformers' `generate()`, sentences × beams batched
    into one tensor, batches of similar length) vs the same `generate()` called one sentence at a
-   time (baseline), same model, sentences, beam width and output length. Target: >= 10x.
+   time (baseline), same model, sentences, beam width and output length. Target: >= 10x. Measured
+   with float32 weights, then again with bfloat16 weights (`hf-nlp translate --dtype bfloat16`),
+   both modes in the same dtype.
 2. Training pairs/s of the LSTM encoder–decoder through the shared loop: every batch padded to 50
    tokens in random order (the reference's layout, baseline) vs length-grouped batches with dynamic
    padding (what `recipes/translate_seq2seq.py` does). One pass over the same pairs each. (Both
@@ -64,7 +66,8 @@ def one_at_a_time_seconds(model, tokenizer, sentences: list[str], beams: int, ma
 
 
 def bench_beam_search(model, tokenizer, sentences: list[str], beams: int, batch_size: int, max_new_tokens: int,
-                      repeats: int) -> dict:
+                      repeats: int, dtype: str = "float32") -> dict:
+    model.to(getattr(torch, dtype))
     single, batched = [], []
     for _ in range(repeats):
         single.append(one_at_a_time_seconds(model, tokenizer, sentences, beams, max_new_tokens))
@@ -73,7 +76,7 @@ def bench_beam_search(model, tokenizer, sentences: list[str], beams: int, batch_
     rates = {"one_at_a_time_sentences_per_s": len(sentences) / min(single),
              "batched_sentences_per_s": len(sentences) / min(batched)}
     return {**rates, "batched_vs_one_at_a_time": rates["batched_sentences_per_s"] / rates["one_at_a_time_sentences_per_s"],
-            "sentences": len(sentences)}
+            "sentences": len(sentences), "dtype": dtype}
 
 
 # --------------------------------------------------------------------------- 2. training layouts
@@ -123,10 +126,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--vocab-size", type=int, default=4000, help="per language, for a fresh model")
     parser.add_argument("--hidden-size", type=int, default=512, help="for a fresh model")
     parser.add_argument("--attention", default="luong", help="for a fresh model")
-    parser.add_argument("--sentences", type=int, default=64, help="test sentences to translate")
+    parser.add_argument("--sentences", type=int, default=256, help="test sentences to translate")
     parser.add_argument("--beams", type=int, default=3)
     parser.add_argument("--max-new-tokens", type=int, default=30)
-    parser.add_argument("--decode-batch-size", type=int, default=64)
+    parser.add_argument("--decode-batch-size", type=int, default=128)
+    parser.add_argument("--dtypes", nargs="+", choices=["float32", "bfloat16"], default=["float32", "bfloat16"],
+                        help="weight dtypes to measure beam search in (both modes in each)")
     parser.add_argument("--train-pairs", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
@@ -141,13 +146,17 @@ def main(argv: list[str] | None = None) -> dict:
                                                "torch_threads": torch.get_num_threads()}}
     if args.only in (None, "beam"):
         sentences = list(corpus["test"]["en"][: args.sentences])
-        results["beam"] = bench_beam_search(model, tokenizer, sentences, args.beams, args.decode_batch_size,
-                                            args.max_new_tokens, args.repeats)
-        beam = results["beam"]
-        print(f"beam search, width {args.beams}, {beam['sentences']} sentences, up to {args.max_new_tokens} new tokens")
-        print(f"  one sentence at a time       {beam['one_at_a_time_sentences_per_s']:>8,.1f} sentences/s   (baseline)")
-        print(f"  batched (translate_texts)    {beam['batched_sentences_per_s']:>8,.1f} sentences/s   "
-              f"x{beam['batched_vs_one_at_a_time']:.1f}")
+        print(f"beam search, width {args.beams}, {len(sentences)} sentences, up to {args.max_new_tokens} new tokens, "
+              f"batches of {args.decode_batch_size}")
+        for dtype in args.dtypes:
+            beam = bench_beam_search(model, tokenizer, sentences, args.beams, args.decode_batch_size,
+                                     args.max_new_tokens, args.repeats, dtype)
+            results["beam" if dtype == "float32" else f"beam_{dtype}"] = beam
+            print(f"  {dtype}: one sentence at a time  {beam['one_at_a_time_sentences_per_s']:>8,.1f} sentences/s   "
+                  "(baseline)")
+            print(f"  {dtype}: batched (translate_texts) {beam['batched_sentences_per_s']:>6,.1f} sentences/s   "
+                  f"x{beam['batched_vs_one_at_a_time']:.1f}")
+        model.to(torch.float32)
     if args.only in (None, "training") and isinstance(model, RNNForSeq2SeqLM):
         results["training"] = bench_training(corpus, tokenizer, model.config, args.train_pairs, args.batch_size,
                                              args.repeats)

@@ -94,6 +94,10 @@ def test_cli_translates_texts_and_a_file(toy_run, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == ["dx cx bx ax", "ix jx jx"]
+    bfloat16 = subprocess.run([hf_nlp, "translate", "--model", str(run_dir), "--beams", "3", "--dtype", "bfloat16",
+                               "a b c d", "j j i"], capture_output=True, text=True, timeout=120)
+    assert bfloat16.returncode == 0, bfloat16.stderr[-2000:]
+    assert bfloat16.stdout == result.stdout  # a learned toy task survives bfloat16 rounding
     sentences = tmp_path / "sentences.txt"
     sentences.write_text("a b\n\nc d e\n", encoding="utf-8")
     result = subprocess.run([hf_nlp, "translate", "--model", str(run_dir / "best_model"), "--file", str(sentences)],

@@ -18,4 +18,5 @@ def test_translate_benchmark_runs_and_reports_ratios(tmp_path):
                                     "--batch-size", "8", "--repeats", "1"])
     beam, training = results["beam"], results["training"]
     assert beam["sentences"] == 6 and beam["batched_vs_one_at_a_time"] > 0
+    assert results["beam_bfloat16"]["dtype"] == "bfloat16" and results["beam_bfloat16"]["batched_sentences_per_s"] > 0
     assert training["pairs"] == 40 and training["grouped_vs_pad_to_50"] > 0
