@@ -185,6 +185,43 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="reports/sentiment", help="folder for comparison.md/.json and PNGs")
 
 
+def evaluate_command(args: argparse.Namespace) -> None:
+    from hf_nlp.evaluation.evaluate_model import evaluate_model
+
+    result, path = evaluate_model(args.model, args.task, args.split, source=args.source, batch_size=args.batch_size,
+                                  num_beams=args.beams, max_examples=args.max_examples,
+                                  output_dir=Path(args.output) if args.output else None)
+    shown = {k: v for k, v in result["metrics"].items() if isinstance(v, int | float)}
+    sys.stdout.write("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
+                     + f"\n{path}\n")
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="run folder, model folder, or Hub id")
+    parser.add_argument("--task", required=True, choices=["lm", "classification", "translation"])
+    parser.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    parser.add_argument("--source", default=None,
+                        help="data source (default: the one in the run's config.yaml, else the family's default corpus)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--beams", type=int, default=None, help="translation: beam width (default: the model's)")
+    parser.add_argument("--max-examples", type=int, default=None, help="evaluate on the first N examples only")
+    parser.add_argument("--output", default=None, help="folder for <split>.json (default: MODEL/eval/)")
+
+
+def push_command(args: argparse.Namespace) -> None:
+    from hf_nlp.hub import push_model
+
+    pushed = push_model(args.model, args.repo_id, private=args.private, revision=args.revision)
+    sys.stdout.write(f"pushed {len(pushed.files)} files to {pushed.repo_url} ({pushed.revision} @ {pushed.commit[:10]})\n")
+
+
+def add_push_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a run folder or a saved model folder")
+    parser.add_argument("--repo-id", required=True, help="user/name or org/name on the Hub (HF_ENDPOINT)")
+    parser.add_argument("--private", action="store_true", help="create the repo private")
+    parser.add_argument("--revision", default=None, help="branch to push to (created from main if missing)")
+
+
 # name -> (help, add_arguments, run)
 SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "generate": ("generate text with a causal LM (char-RNN)", add_generate_arguments, generate_command),
@@ -193,6 +230,10 @@ SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "translate": ("translate English to Spanish with a seq2seq model (ours, Opus-MT, any Marian)",
                   add_translate_arguments, translate_command),
     "report": ("one comparison table across finished classification runs", add_report_arguments, report_command),
+    "evaluate": ("metrics of a model on a dataset split, written to eval/<split>.json", add_evaluate_arguments,
+                 evaluate_command),
+    "push": ("upload a trained model, its card and report to a Hub repo (HF_ENDPOINT, HF_TOKEN)", add_push_arguments,
+             push_command),
     "tokenizer": ("train a subword tokenizer (BPE, WordPiece, Unigram)", add_tokenizer_arguments, tokenizer_command),
     "embeddings": ("word-vector analogies and neighbours (GloVe)", add_embeddings_arguments, embeddings_command),
 }

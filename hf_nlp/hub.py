@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from hf_nlp.errors import UserError
@@ -35,3 +36,127 @@ def load_model_and_tokenizer(model: str, auto_class_name: str = "AutoModelForCau
     except (OSError, ValueError) as error:  # missing files / unreachable Hub; unusable config or tokenizer
         raise UserError(f"could not load model `{model}` ({str(error).splitlines()[0][:120]}); check the path or Hub id.") from None
     return loaded.eval(), tokenizer
+
+
+# --------------------------------------------------------------------------- pushing
+
+
+@dataclass
+class PushConfig:
+    """The `push_to_hub:` section of a recipe config: push the best model when the run ends."""
+
+    repo_id: str | None = None
+    """`user/name` (or `org/name`) to push to; unset: nothing is pushed."""
+    private: bool = False
+    revision: str | None = None
+    """A branch to push to (created from main when missing); default: main."""
+
+
+@dataclass
+class PushResult:
+    repo_url: str
+    commit: str
+    revision: str
+    files: list[str]
+
+
+# Run-level files that travel with the model, under `report/` in the repo.
+REPORT_FILES = ("report.md", "metrics.json", "all_results.json")
+
+
+def push_model(model: str, repo_id: str, private: bool = False, revision: str | None = None) -> PushResult:
+    """Upload a trained model folder (weights, config, tokenizer, recipe config, a model card naming
+    `repo_id`) and its run's report to `repo_id` in one commit. The endpoint and token are the
+    usual `HF_ENDPOINT` and `HF_TOKEN` / `hf auth login`. The local folder is only read."""
+    from huggingface_hub import CommitOperationAdd, HfApi, constants
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from hf_nlp.model_card import build_model_card
+
+    model_dir = Path(resolve_model_dir(model))
+    if not (model_dir / "config.json").is_file():
+        raise UserError(f"`{model}` is not a local model folder; push a run folder or its best_model/.")
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise UserError(f"`--repo-id {repo_id}` must look like `user/name` or `org/name`.")
+    endpoint = constants.ENDPOINT
+    api = HfApi()
+    user = _hub_user(api, endpoint)
+    card = str(build_model_card(model_dir, repo_id)).encode("utf-8")
+    operations = [CommitOperationAdd("README.md", card)]
+    operations += [CommitOperationAdd(p.relative_to(model_dir).as_posix(), str(p))
+                   for p in sorted(model_dir.rglob("*")) if p.is_file() and p.name != "README.md"]
+    run_dir = model_dir.parent if model_dir.name == "best_model" else None
+    if run_dir is not None:
+        reports = [run_dir / name for name in REPORT_FILES] + sorted(run_dir.glob("*.png"))
+        operations += [CommitOperationAdd(f"report/{p.name}", str(p)) for p in reports if p.is_file()]
+    branch = revision or "main"
+    try:
+        url = api.create_repo(repo_id, private=private, exist_ok=True)
+        if branch != "main":
+            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        info = api.create_commit(repo_id, operations, revision=branch,
+                                 commit_message=f"Upload {model_dir.resolve().parent.name} (hf-nlp)")
+    except HfHubHTTPError as error:
+        status = error.response.status_code if error.response is not None else None
+        if status in (401, 403):
+            raise UserError(f"`{user}` may not write to `{repo_id}` on {endpoint} (HTTP {status}): the name belongs "
+                            f"to another user or organisation; push to `{user}/{repo_id.split('/')[1]}`.") from None
+        raise UserError(f"the Hub at {endpoint} refused the push ({str(error).splitlines()[0][:160]}).") from None
+    except _network_errors() as error:  # connection refused / reset midway
+        raise UserError(f"could not reach the Hub at {endpoint} ({type(error).__name__}); check HF_ENDPOINT and "
+                        "your connection, then push again.") from None
+    return PushResult(str(url), info.oid, branch, [op.path_in_repo for op in operations])
+
+
+def _hub_user(api, endpoint: str) -> str:
+    """The token's user name, or one sentence on why there is none."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if _stored_token() is None:
+        raise UserError("no Hub token: run `hf auth login` or set HF_TOKEN, then push again.")
+    try:
+        return api.whoami()["name"]
+    except HfHubHTTPError as error:
+        if error.response is not None and error.response.status_code == 401:
+            raise UserError(f"the Hub at {endpoint} rejected your token; run `hf auth login` again or set a valid "
+                            "HF_TOKEN.") from None
+        raise UserError(f"the Hub at {endpoint} answered whoami with an error ({str(error).splitlines()[0][:120]}).") from None
+    except _network_errors() as error:
+        raise UserError(f"could not reach the Hub at {endpoint} ({type(error).__name__}); check HF_ENDPOINT and "
+                        "your connection.") from None
+
+
+def _stored_token() -> str | None:
+    from huggingface_hub import get_token
+
+    return get_token()
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Connection failures as raised by huggingface_hub's HTTP client (httpx2 in hub 2.x), and OSError."""
+    from huggingface_hub.utils import _http
+
+    client = getattr(_http, "httpx2", None) or getattr(_http, "httpx", None)
+    return (OSError, client.TransportError) if client is not None else (OSError,)
+
+
+def check_push_target(push: PushConfig) -> None:
+    """Before a run trains: a set `push_to_hub.repo_id` needs a valid token (fail now, not after training)."""
+    from huggingface_hub import HfApi, constants
+
+    if push.repo_id:
+        if push.repo_id.count("/") != 1 or not all(push.repo_id.split("/")):
+            raise UserError(f"`push_to_hub.repo_id: {push.repo_id}` must look like `user/name` or `org/name`.")
+        _hub_user(HfApi(), constants.ENDPOINT)
+
+
+def finish_model_folder(model_dir: Path, push: PushConfig, log=print) -> PushResult | None:
+    """At the end of a run: write the model card into `model_dir`, and push when `push.repo_id` is set."""
+    from hf_nlp.model_card import write_model_card
+
+    write_model_card(Path(model_dir))
+    if not push.repo_id:
+        return None
+    pushed = push_model(str(model_dir), push.repo_id, private=push.private, revision=push.revision)
+    log(f"pushed {len(pushed.files)} files to {pushed.repo_url} ({pushed.revision} @ {pushed.commit[:10]})")
+    return pushed

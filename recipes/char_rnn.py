@@ -25,6 +25,7 @@ from hf_nlp.errors import exit_on_user_error
 from hf_nlp.evaluation.metrics import bits_per_char, perplexity
 from hf_nlp.evaluation.report import environment_info, markdown_table, plot_loss_curve, write_report
 from hf_nlp.generation.sampling import generate_text, sampling_config
+from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
 from hf_nlp.text.char_tokenizer import build_char_tokenizer, num_characters
 from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
@@ -67,6 +68,7 @@ class CharRNNRecipeConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainingConfig = field(default_factory=lambda: TrainingConfig(output_dir="runs/char_rnn", optimizer="nadam"))
     samples: SampleConfig = field(default_factory=SampleConfig)
+    push_to_hub: PushConfig = field(default_factory=PushConfig)
 
 
 def encode_splits(corpus: DatasetDict, tokenizer) -> dict[str, torch.Tensor]:
@@ -93,6 +95,7 @@ def window_datasets(ids: dict[str, torch.Tensor], cfg: CharRNNRecipeConfig, num_
 def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     cfg = parse_config(CharRNNRecipeConfig, sys.argv[1:] if argv is None else argv)
+    check_push_target(cfg.push_to_hub)
     trainer = Trainer(cfg.train, carry_state=cfg.data.stateful, run_config=cfg)
     accelerator = trainer.accelerator
     with accelerator.main_process_first():  # build the corpus cache once, then everyone reads it
@@ -142,6 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
                           f"test loss {metrics['test']['loss']:.4f}; report: {Path(cfg.train.output_dir) / 'report.md'}")
         for temperature, text in samples.items():
             accelerator.print(f"\n--- temperature {temperature} ---\n{text}")
+        finish_model_folder(result.best_model_dir, cfg.push_to_hub, accelerator.print)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return metrics

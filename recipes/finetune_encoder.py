@@ -24,26 +24,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-import torch
 from datasets import DatasetDict
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
 from hf_nlp.data.reviews import SentimentDataConfig, label_config, load_sentiment, sentiment_corpus_key
+from hf_nlp.data.text_windows import tokenize_texts
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
 from hf_nlp.evaluation.classification_report import variant_result, write_classification_report
-from hf_nlp.evaluation.metrics import (
-    classification_example_stats,
-    classification_summary,
-    pool_window_logits,
-    reduce_example_stats,
-)
+from hf_nlp.evaluation.metrics import classification_example_stats, classification_summary, evaluate_by_text
 from hf_nlp.evaluation.report import environment_info
+from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
 from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
 from hf_nlp.text.sentence_embeddings import pretrained_encoder_path, with_sentence_embeddings
 from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
-from hf_nlp.training.loop import Trainer
+from hf_nlp.training.loop import BEST_MODEL_DIR, Trainer
 
 
 @dataclass
@@ -95,11 +91,13 @@ class EncoderRecipeConfig:
     finetune: TrainingConfig = field(default_factory=_finetune_defaults)
     """Second stage of `two_stage` (everything unfrozen). Its mixed_precision also applies to the
     head stage (one accelerate state per process); its output_dir is unused."""
+    push_to_hub: PushConfig = field(default_factory=PushConfig)
 
 
 def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     cfg = parse_config(EncoderRecipeConfig, sys.argv[1:] if argv is None else argv)
+    check_push_target(cfg.push_to_hub)
     if cfg.model.encoder == "use" and cfg.model.method != "head":
         raise UserError("the Universal Sentence Encoder runs in numpy and cannot be fine-tuned; use "
                         "`--model.method head`, or `--model.encoder minilm` to fine-tune.")
@@ -164,6 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
             to_dict(cfg), environment_info(accelerator.num_processes))
         accelerator.print(f"test accuracy {variants[-1]['test']['accuracy']:.4f} (TF-IDF + logistic regression "
                           f"{metrics['tfidf_logreg']['accuracy']:.4f}); report: {run_dir / 'report.md'}")
+        finish_model_folder(run_dir / BEST_MODEL_DIR, cfg.push_to_hub, accelerator.print)
     accelerator.wait_for_everyone()
     return metrics
 
@@ -200,7 +199,8 @@ def _train_encoder(trainer: Trainer, model, tokenizer, corpus: DatasetDict, cfg:
     model is saved with its tokenizer, ready for `pipeline("text-classification")`. With windows,
     validation during training scores windows; the final scores are per text."""
     with trainer.accelerator.main_process_first():
-        encoded = _tokenize(corpus, tokenizer, cfg)
+        encoded = tokenize_texts(corpus, tokenizer, cfg.data.max_length, cfg.data.long_texts == "windows",
+                                 cfg.data.window_overlap)
     windows = encoded.remove_columns("document")
     collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
     lengths = [len(ids) for ids in windows["train"]["input_ids"]]
@@ -213,32 +213,10 @@ def _train_encoder(trainer: Trainer, model, tokenizer, corpus: DatasetDict, cfg:
     if cfg.data.long_texts == "truncate":
         evaluations = _evaluate(trainer, best, windows, num_classes, collate)
     else:
-        evaluations = {split: _evaluate_by_text(trainer, best, windows[split], encoded[split]["document"],
+        evaluations = {split: evaluate_by_text(trainer, best, windows[split], encoded[split]["document"],
                                                 corpus[split]["label"], num_classes, collate)
                        for split in ("validation", "test")}
     return best, result, evaluations
-
-
-def _tokenize(corpus: DatasetDict, tokenizer, cfg: EncoderRecipeConfig) -> DatasetDict:
-    """`input_ids` (+ mask), `labels` and `document` (the row of the text each window comes from)."""
-    windows = cfg.data.long_texts == "windows"
-
-    def encode(batch: dict, rows: list[int]) -> dict:
-        encoded = tokenizer(batch["text"], truncation=True, max_length=cfg.data.max_length,
-                            stride=cfg.data.window_overlap if windows else 0, return_overflowing_tokens=windows)
-        source = encoded.pop("overflow_to_sample_mapping", None) or range(len(batch["text"]))  # window -> text
-        return {**encoded, "labels": [batch["label"][i] for i in source], "document": [rows[i] for i in source]}
-
-    return corpus.map(encode, batched=True, with_indices=True, remove_columns=corpus["train"].column_names,
-                      desc="tokenize")
-
-
-def _evaluate_by_text(trainer: Trainer, model, windows, documents: list[int], labels: list[int], num_classes: int,
-                      collate) -> dict:
-    """Score each text by the mean probability of its windows."""
-    logits = pool_window_logits(trainer.predict(model, windows, collate), torch.tensor(documents))  # (texts, C)
-    stats = classification_example_stats(logits, {"labels": torch.tensor(labels)})
-    return classification_summary(reduce_example_stats(stats), num_classes) | {"windows": len(documents)}
 
 
 if __name__ == "__main__":

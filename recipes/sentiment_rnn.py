@@ -26,6 +26,7 @@ from hf_nlp.evaluation.baselines import tfidf_logistic_regression
 from hf_nlp.evaluation.classification_report import variant_result, write_classification_report
 from hf_nlp.evaluation.metrics import classification_example_stats, classification_summary
 from hf_nlp.evaluation.report import environment_info, plot_loss_curve
+from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
 from hf_nlp.text.vectorize import TextVectorization
 from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
@@ -59,11 +60,13 @@ class SentimentRecipeConfig:
     train: TrainingConfig = field(default_factory=lambda: TrainingConfig(
         output_dir="runs/sentiment_rnn", optimizer="nadam", learning_rate=1e-3, batch_size=32, num_epochs=10,
         eval_every=0, save_every=0, metric_for_best="accuracy", greater_is_better=True, early_stopping_patience=3))
+    push_to_hub: PushConfig = field(default_factory=PushConfig)
 
 
 def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     cfg = parse_config(SentimentRecipeConfig, sys.argv[1:] if argv is None else argv)
+    check_push_target(cfg.push_to_hub)
     trainer = Trainer(cfg.train, example_stats=classification_example_stats, run_config=cfg)
     accelerator = trainer.accelerator
     with accelerator.main_process_first():
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
             to_dict(cfg), environment_info(accelerator.num_processes))
         accelerator.print(f"test accuracy {variant['test']['accuracy']:.4f} (TF-IDF + logistic regression "
                           f"{metrics['tfidf_logreg']['accuracy']:.4f}); report: {run_dir / 'report.md'}")
+        finish_model_folder(result.best_model_dir, cfg.push_to_hub, accelerator.print)
     accelerator.wait_for_everyone()
     return metrics
 

@@ -20,12 +20,13 @@ from typing import Literal
 import torch
 from transformers import DataCollatorForSeq2Seq, GenerationConfig, MarianConfig, MarianMTModel
 
-from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
+from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs, load_spa_eng
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.metrics import seq2seq_example_stats
 from hf_nlp.evaluation.report import environment_info, markdown_table, plot_loss_curve, write_report
 from hf_nlp.evaluation.translation import plot_attention, translation_scores
 from hf_nlp.generation.translate import translate_texts
+from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
 from hf_nlp.text.translation_tokenizer import build_bpe_translation_tokenizer, build_translation_tokenizer
 from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
@@ -95,11 +96,13 @@ class TranslateRecipeConfig:
         output_dir="runs/seq2seq", optimizer="nadam", batch_size=32, num_epochs=10, eval_every=0,
         metric_for_best="accuracy", greater_is_better=True))
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+    push_to_hub: PushConfig = field(default_factory=PushConfig)
 
 
 def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     cfg = parse_config(TranslateRecipeConfig, sys.argv[1:] if argv is None else argv)
+    check_push_target(cfg.push_to_hub)
     trainer = Trainer(cfg.train, example_stats=seq2seq_example_stats, run_config=cfg)
     accelerator = trainer.accelerator
     with accelerator.main_process_first():
@@ -144,6 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
         accelerator.print(f"\ntest token accuracy {metrics['test']['token_accuracy']:.4f}, BLEU (beam "
                           f"{cfg.decode.num_beams}) {beam['bleu']:.2f}, chrF {beam['chrf']:.3f}; "
                           f"report: {run_dir / 'report.md'}")
+        finish_model_folder(result.best_model_dir, cfg.push_to_hub, accelerator.print)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return metrics
@@ -173,19 +177,6 @@ def build_model(cfg: ModelConfig, tokenizer, target_vocab_size: int):
     except ValueError as error:
         raise UserError(f"invalid `--model.*` setting: {error}.") from None
     return RNNForSeq2SeqLM(config)
-
-
-def encode_pairs(corpus, tokenizer, target_vocab_size: int):
-    """Source ids + mask and target labels (ending with [EOS]); target words outside the decoder's
-    vocabulary become [UNK], the token the decoder is scored on. Tokenized once with `datasets.map`."""
-    unk = tokenizer.unk_token_id
-
-    def encode(batch: dict) -> dict:
-        encoded = tokenizer(batch["en"], text_target=batch["es"])
-        encoded["labels"] = [[i if i < target_vocab_size else unk for i in ids] for ids in encoded["labels"]]
-        return encoded
-
-    return corpus.map(encode, batched=True, remove_columns=["en", "es"], desc="tokenize")
 
 
 def score_test_translations(model, tokenizer, test, cfg: DecodeConfig) -> tuple[dict, list[dict]]:

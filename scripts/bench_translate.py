@@ -28,14 +28,13 @@ from pathlib import Path
 import torch
 from transformers import DataCollatorForSeq2Seq
 
-from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
+from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs, load_spa_eng
 from hf_nlp.generation.translate import translate_texts
 from hf_nlp.hub import load_model_and_tokenizer
 from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
 from hf_nlp.text.translation_tokenizer import build_translation_tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `scripts` and `recipes`
-from recipes.translate_seq2seq import encode_pairs  # noqa: E402
 from scripts.bench_timing import timed_fit  # noqa: E402
 
 NAIVE_LENGTH = 51  # the reference's 50 tokens, plus our [EOS]

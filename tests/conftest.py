@@ -1,8 +1,9 @@
-"""Shared fixtures: an isolated, offline HF_HOME and a tiny Shakespeare text file."""
+"""Shared fixtures: an isolated, offline HF_HOME, a tiny Shakespeare text file, one tiny trained run per family."""
 
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,57 @@ def fresh_accelerate_state():
     from hf_nlp.training.loop import reset_accelerate_state
 
     reset_accelerate_state()
+
+
+# --------------------------------------------------------------------------- one tiny run per model family
+# Shared by the Hub, evaluate and report tests (session-scoped: each trains once, in seconds).
+
+
+@pytest.fixture(scope="session")
+def lm_run(tiny_text_file, tmp_path_factory) -> Path:
+    from recipes.char_rnn import main
+
+    run_dir = tmp_path_factory.mktemp("lm") / "run"
+    main(["--config", str(REPO_ROOT / "recipes/configs/char_rnn_quick.yaml"), "--data.source", str(tiny_text_file),
+          "--data.train_chars", "10000", "--data.valid_chars", "2000", "--data.window", "20",
+          "--model.hidden_size", "16", "--train.max_steps", "20", "--train.eval_every", "10",
+          "--train.output_dir", str(run_dir), "--train.progress_bar", "false", "--samples.max_new_tokens", "10"])
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def classifier_run(tmp_path_factory) -> Path:
+    from recipes.sentiment_rnn import main
+
+    rng = random.Random(0)
+    rows = []
+    for i in range(200):
+        words = rng.choices(["the", "film", "plot", "was", "a"], k=5) + [rng.choice(["great", "superb"] if i % 2
+                                                                                      else ["awful", "dull"])]
+        rows.append(f'{" ".join(words)},{"pos" if i % 2 else "neg"}')
+    folder = tmp_path_factory.mktemp("classifier")
+    (folder / "toy.csv").write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    main(["--config", str(REPO_ROOT / "recipes/configs/sentiment_rnn.yaml"), "--data.source", str(folder / "toy.csv"),
+          "--model.embedding_size", "8", "--model.hidden_size", "8", "--train.num_epochs", "2",
+          "--train.output_dir", str(folder / "run"), "--train.progress_bar", "false"])
+    return folder / "run"
+
+
+@pytest.fixture(scope="session")
+def translator_run(tmp_path_factory) -> Path:
+    from recipes.translate_seq2seq import main
+
+    rng = random.Random(0)
+    letters = "a b c d e f".split()
+    lines = []
+    for _ in range(300):
+        source = rng.choices(letters, k=rng.randint(2, 4))
+        lines.append(" ".join(source) + "\t" + " ".join(w + "x" for w in source))
+    folder = tmp_path_factory.mktemp("translator")
+    (folder / "pairs.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    main(["--config", str(REPO_ROOT / "recipes/configs/seq2seq_quick.yaml"), "--data.source", str(folder / "pairs.tsv"),
+          "--data.max_train_pairs", "null", "--data.validation_size", "20", "--data.test_size", "20",
+          "--model.hidden_size", "16", "--model.embedding_size", "8", "--train.num_epochs", "1",
+          "--train.output_dir", str(folder / "run"), "--train.progress_bar", "false",
+          "--decode.examples", '["a b"]'])
+    return folder / "run"

@@ -208,3 +208,16 @@ def _split(pairs: Dataset, config: SpaEngDataConfig) -> DatasetDict:
         "validation": shuffled.select(range(config.test_size, held_out)),
         "test": shuffled.select(range(config.test_size)),
     })
+
+
+def encode_pairs(corpus, tokenizer, target_vocab_size: int):
+    """Source ids + mask and target labels (ending with [EOS]); target words outside the decoder's
+    vocabulary become [UNK], the token the decoder is scored on. Tokenized once with `datasets.map`."""
+    unk = tokenizer.unk_token_id
+
+    def encode(batch: dict) -> dict:
+        encoded = tokenizer(batch["en"], text_target=batch["es"])
+        encoded["labels"] = [[i if i < target_vocab_size else unk for i in ids] for ids in encoded["labels"]]
+        return encoded
+
+    return corpus.map(encode, batched=True, remove_columns=["en", "es"], desc="tokenize")

@@ -117,3 +117,12 @@ def bits_per_char(loss_nats: float) -> float:
 
 def perplexity(loss_nats: float) -> float:
     return math.exp(loss_nats)
+
+
+def evaluate_by_text(trainer, model, windows, documents: list[int], labels: list[int], num_classes: int,
+                     collate=None) -> dict:
+    """Classification metrics per text, each text scored by the mean probability of its windows
+    (`trainer` is a `hf_nlp.training.loop.Trainer`; `documents[i]` is the text of window i)."""
+    logits = pool_window_logits(trainer.predict(model, windows, collate), torch.tensor(documents))  # (texts, C)
+    stats = classification_example_stats(logits, {"labels": torch.tensor(labels)})
+    return classification_summary(reduce_example_stats(stats), num_classes) | {"windows": len(documents)}

@@ -1,0 +1,219 @@
+"""`hf-nlp evaluate`: any of our models (or a pretrained one via the Auto classes) on a dataset split.
+
+The data are the ones the model was trained on: a run saves its recipe config (`config.yaml`)
+beside the weights, and `hf-nlp push` uploads it, so the same corpus, preprocessing and fixed-seed
+split are rebuilt from a folder or a Hub id. Without one (a pretrained model), the family's
+default corpus is used, or `--source`. Metrics come from the shared training loop's evaluation
+(`Trainer.evaluate` / `predict`), sacrebleu (BLEU, chrF) and scikit-learn (F1, confusion matrix):
+
+- `lm`: cross-entropy per token, perplexity, bits per character, next-token accuracy, on
+  non-overlapping windows read from a zero state (the stateless protocol, comparable across models);
+- `classification`: accuracy, macro-F1, confusion matrix (+ PNG); texts longer than the model's
+  window are scored by their windows' mean probability when the run trained on windows;
+- `translation`: BLEU and chrF of beam-search translations, and token accuracy under teacher forcing.
+
+The result goes to `eval/<split>.json` in the model folder (a Hub id: `./eval/<owner>--<name>/`),
+which the model card (`hf_nlp.model_card`) adds to its `model-index`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from hf_nlp.errors import UserError
+from hf_nlp.evaluation.report import environment_info, plot_confusion_matrix
+
+TASKS = {"lm": "AutoModelForCausalLM", "classification": "AutoModelForSequenceClassification",
+         "translation": "AutoModelForSeq2SeqLM"}
+SPLITS = ("train", "validation", "test")
+
+
+def evaluate_model(model: str, task: str, split: str = "test", source: str | None = None, batch_size: int = 64,
+                   num_beams: int | None = None, max_examples: int | None = None,
+                   output_dir: Path | None = None) -> tuple[dict[str, Any], Path]:
+    """Metrics of `model` (folder, run folder or Hub id) on `split`; returns them and the JSON path."""
+    from hf_nlp.hub import load_model_and_tokenizer, resolve_model_dir
+
+    if task not in TASKS:
+        raise UserError(f"`--task {task}` is not one of {', '.join(TASKS)}.")
+    if split not in SPLITS:
+        raise UserError(f"`--split {split}` is not one of {', '.join(SPLITS)}.")
+    location = resolve_model_dir(model)
+    loaded, tokenizer = load_model_and_tokenizer(model, TASKS[task])
+    recipe_config = _recipe_config(location)
+    data = dict(recipe_config.get("data") or {})
+    if source is not None:
+        data["source"] = source
+    started = time.perf_counter()
+    evaluate = {"lm": _evaluate_lm, "classification": _evaluate_classification,
+                "translation": _evaluate_translation}[task]
+    local = Path(location).is_dir()
+    out = Path(output_dir) if output_dir else (Path(location) / "eval" if local else Path("eval") / location.replace("/", "--"))
+    out.mkdir(parents=True, exist_ok=True)
+    metrics, data_info = evaluate(loaded, tokenizer, data, split, batch_size, num_beams, max_examples, out)
+    result = {"model": model, "task": task, "split": split, "data": data_info, "metrics": metrics,
+              "seconds": time.perf_counter() - started, "environment": environment_info()}
+    path = out / f"{split}.json"
+    path.write_text(json.dumps(result, indent=2))
+    if local and path.parent == Path(location) / "eval" and (Path(location) / "README.md").is_file():
+        from hf_nlp.model_card import write_model_card
+
+        write_model_card(Path(location))  # the card's model-index now carries this evaluation too
+    return result, path
+
+
+def _recipe_config(location: str) -> dict[str, Any]:
+    """The run's `config.yaml` beside the weights (downloaded for a Hub id); {} when there is none."""
+    path = Path(location) / "config.yaml"
+    if not path.is_file() and not Path(location).exists():
+        from huggingface_hub import hf_hub_download
+
+        try:
+            path = Path(hf_hub_download(location, "config.yaml"))
+        except Exception:  # noqa: BLE001  no config.yaml there (a model from elsewhere): the default corpus
+            return {}
+    if not path.is_file():
+        return {}
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _trainer(batch_size: int, example_stats):
+    from hf_nlp.training.config import TrainingConfig
+    from hf_nlp.training.loop import Trainer
+
+    config = TrainingConfig(output_dir=tempfile.mkdtemp(prefix="hf_nlp_eval_"), eval_batch_size=batch_size,
+                            batch_size=batch_size, mixed_precision="no")
+    return Trainer(config, example_stats=example_stats)
+
+
+def _limit(dataset, max_examples: int | None):
+    return dataset if max_examples is None else dataset.select(range(min(max_examples, len(dataset))))
+
+
+# --------------------------------------------------------------------------- lm
+
+
+def _evaluate_lm(model, tokenizer, data: dict, split: str, batch_size: int, num_beams, max_examples, out: Path):
+    from hf_nlp.data.shakespeare import DEFAULT_SOURCE, TRAIN_CHARS, VALID_CHARS, load_shakespeare
+    from hf_nlp.data.windows import CharWindows
+    from hf_nlp.evaluation.metrics import causal_lm_example_stats
+
+    source = data.get("source", DEFAULT_SOURCE)
+    corpus = load_shakespeare(source, data.get("lowercase", True), data.get("train_chars", TRAIN_CHARS),
+                              data.get("valid_chars", VALID_CHARS))
+    text = corpus[split][0]["text"]
+    if max_examples is not None:
+        text = text[: max_examples * data.get("window", 100) + 1]
+    ids = torch.tensor(tokenizer(text)["input_ids"], dtype=torch.long)
+    window = int(data.get("window", 100))
+    windows = CharWindows(ids, window, stride=window, what=split)
+    values = _trainer(batch_size, causal_lm_example_stats).evaluate(model, windows)
+    tokens = int(values["count"])
+    chars_per_token = len(text) / max(len(ids), 1)  # 1 for a character tokenizer
+    metrics = {"loss": values["loss"], "perplexity": math.exp(values["loss"]),
+               "bits_per_char": values["loss"] / math.log(2) / chars_per_token, "accuracy": values["accuracy"],
+               "tokens": tokens}
+    return metrics, {"source": source, "window": window, "windows": len(windows), "split_chars": len(text)}
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def _evaluate_classification(model, tokenizer, data: dict, split: str, batch_size: int, num_beams, max_examples,
+                             out: Path):
+    from sklearn.metrics import confusion_matrix, f1_score
+    from transformers import DataCollatorWithPadding
+
+    from hf_nlp.data.reviews import load_sentiment
+    from hf_nlp.data.text_windows import tokenize_texts
+    from hf_nlp.evaluation.metrics import classification_example_stats, pool_window_logits
+
+    if "input_ids" not in _forward_arguments(model):
+        raise UserError("this model reads sentence embeddings, not text (a frozen-encoder head); evaluate the "
+                        "run's fine-tuned model, or use the recipe's report.")
+    source = data.get("source", "polarity")
+    corpus = load_sentiment(source, data.get("text_column", "text"), data.get("label_column", "label"))
+    texts = _limit(corpus[split], max_examples)
+    names = texts.features["label"].names
+    model_labels = {label.lower(): index for label, index in (model.config.label2id or {}).items()}
+    if not all(name.lower() in model_labels for name in names):
+        raise UserError(f"the model's labels {sorted(model_labels)} do not cover the data's {names}; evaluate on the "
+                        "corpus it was trained for (`--source`).")
+    to_model = [model_labels[name.lower()] for name in names]
+    max_length = min(int(data.get("max_length") or tokenizer.model_max_length or 512), 4096)
+    windows = data.get("long_texts") == "windows"
+    encoded = tokenize_texts(_as_dict(texts), tokenizer, max_length, windows,
+                             int(data.get("window_overlap", 0)))["split"]
+    trainer = _trainer(batch_size, classification_example_stats)
+    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    logits = trainer.predict(model, encoded.remove_columns(["document", "labels"]), collate)  # (windows, C)
+    logits = pool_window_logits(logits, torch.tensor(encoded["document"]))  # (texts, C)
+    truth = np.array([to_model[label] for label in texts["label"]])
+    predicted = logits.argmax(-1).numpy()
+    labels = sorted(set(to_model))
+    confusion = confusion_matrix(truth, predicted, labels=labels)
+    class_names = [model.config.id2label[i] for i in labels]
+    plot_confusion_matrix(confusion, class_names, out / f"{split}_confusion.png")
+    metrics = {"accuracy": float((truth == predicted).mean()),
+               "f1_macro": float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)),
+               "examples": len(truth), "confusion": confusion.tolist(), "classes": class_names,
+               "confusion_png": f"{split}_confusion.png"}
+    return metrics, {"source": source, "max_length": max_length, "windows": windows}
+
+
+def _as_dict(split):
+    from datasets import DatasetDict
+
+    return DatasetDict({"split": split})
+
+
+def _forward_arguments(model) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(model.forward).parameters)
+
+
+# --------------------------------------------------------------------------- translation
+
+
+def _evaluate_translation(model, tokenizer, data: dict, split: str, batch_size: int, num_beams, max_examples,
+                          out: Path):
+    from datasets import DatasetDict
+    from transformers import DataCollatorForSeq2Seq
+
+    from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs, load_spa_eng
+    from hf_nlp.evaluation.metrics import seq2seq_example_stats
+    from hf_nlp.evaluation.translation import translation_scores
+    from hf_nlp.generation.translate import translate_texts
+    from hf_nlp.training.config import from_dict
+
+    known = {k: v for k, v in data.items() if k in SpaEngDataConfig.__dataclass_fields__}
+    config = from_dict(SpaEngDataConfig, known)
+    pairs = _limit(load_spa_eng(config)[split], max_examples)
+    beams = num_beams or getattr(model.generation_config, "num_beams", 1) or 1
+    max_new_tokens = getattr(model.generation_config, "max_new_tokens", None) or 60
+    translations = translate_texts(model, tokenizer, list(pairs["en"]), batch_size=batch_size, num_beams=beams,
+                                   max_new_tokens=max_new_tokens)
+    scores = translation_scores(translations.texts, list(pairs["es"]))
+    target_size = getattr(model.config, "target_vocab_size", None) or getattr(model.config, "decoder_vocab_size",
+                                                                             None) or len(tokenizer)
+    encoded = encode_pairs(DatasetDict({"split": pairs}), tokenizer, target_size)["split"]
+    collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
+    teacher_forced = _trainer(batch_size, seq2seq_example_stats).evaluate(model, encoded, collate_fn=collate)
+    metrics = {"bleu": scores["bleu"], "chrf": scores["chrf"], "token_accuracy": teacher_forced["accuracy"],
+               "loss": teacher_forced["loss"], "sentences": len(pairs), "num_beams": beams,
+               "sentences_per_s": translations.sentences_per_second,
+               "examples": [{"English": e, "reference": r, "translation": t}
+                            for e, r, t in zip(pairs["en"][:5], pairs["es"][:5], translations.texts[:5], strict=True)]}
+    return metrics, {"source": config.source, "lowercase": config.lowercase, "test_size": config.test_size,
+                     "validation_size": config.validation_size}

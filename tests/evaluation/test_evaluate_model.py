@@ -1,0 +1,65 @@
+"""`hf-nlp evaluate` rebuilds each family's data split from the run's config and reproduces the
+recipe's own test metrics through the same loop; results land in eval/<split>.json and the card."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+
+from tests.conftest import REPO_ROOT
+
+HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
+
+
+def evaluate(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([HF_NLP, "evaluate", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_lm_metrics_match_the_recipe(lm_run):
+    done = evaluate("--model", str(lm_run), "--task", "lm", "--split", "validation")
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((lm_run / "best_model" / "eval" / "validation.json").read_text())
+    recipe = json.loads((lm_run / "metrics.json").read_text())["validation"]
+    for key in ("loss", "bits_per_char", "perplexity", "accuracy"):
+        assert result["metrics"][key] == pytest.approx(recipe[key], rel=1e-5), key
+    assert result["metrics"]["tokens"] == recipe["chars"]
+    assert result["environment"]["libraries"]["torch"] and result["data"]["window"] == 20
+
+
+def test_classification_metrics_match_the_recipe_and_reach_the_card(classifier_run):
+    done = evaluate("--model", str(classifier_run), "--task", "classification")
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((classifier_run / "best_model" / "eval" / "test.json").read_text())["metrics"]
+    recipe = json.loads((classifier_run / "metrics.json").read_text())["variants"][-1]["test"]
+    assert metrics["accuracy"] == pytest.approx(recipe["accuracy"])
+    assert metrics["f1_macro"] == pytest.approx(recipe["f1_macro"])
+    assert metrics["confusion"] == recipe["confusion"] and metrics["examples"] == recipe["examples"]
+    assert (classifier_run / "best_model" / "eval" / "test_confusion.png").stat().st_size > 1000
+    card = ModelCard.load(classifier_run / "best_model" / "README.md")
+    evaluated = [r for r in card.data.eval_results if r.dataset_split == "test (hf-nlp evaluate)"]
+    assert {r.metric_type for r in evaluated} == {"accuracy", "f1"}
+
+
+def test_translation_metrics_match_the_recipe(translator_run):
+    done = evaluate("--model", str(translator_run), "--task", "translation")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "bleu" in done.stdout and done.stdout.strip().endswith("test.json")
+    metrics = json.loads((translator_run / "best_model" / "eval" / "test.json").read_text())["metrics"]
+    recipe = json.loads((translator_run / "metrics.json").read_text())
+    assert metrics["num_beams"] == 3  # the decoding the run saved in its generation config
+    assert metrics["token_accuracy"] == pytest.approx(recipe["test"]["token_accuracy"], rel=1e-6)
+    assert metrics["bleu"] == pytest.approx(recipe["decoding"]["beam 3"]["bleu"], abs=1e-6)
+    assert metrics["chrf"] == pytest.approx(recipe["decoding"]["beam 3"]["chrf"], abs=1e-6)
+    assert metrics["sentences"] == 20
+
+
+def test_wrong_task_or_data_is_one_sentence(classifier_run, tmp_path):
+    wrong_task = evaluate("--model", str(classifier_run), "--task", "translation")
+    wrong_data = evaluate("--model", str(classifier_run), "--task", "classification", "--source", "tweets",
+                          "--output", str(tmp_path))
+    for result, message in ((wrong_task, "could not load model"), (wrong_data, "do not cover the data's")):
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert message in result.stderr.strip().splitlines()[-1]  # after any progress bars: one sentence
