@@ -174,15 +174,15 @@ def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def report_command(args: argparse.Namespace) -> None:
-    from hf_nlp.evaluation.classification_report import comparison_report
+    from hf_nlp.evaluation.suite_report import suite_report
 
-    path = comparison_report([Path(d) for d in args.runs], Path(args.output))
+    path = suite_report([Path(d) for d in args.runs], Path(args.output))
     sys.stdout.write(f"{path}\n")
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", help="output folders of finished sentiment runs")
-    parser.add_argument("--output", default="reports/sentiment", help="folder for comparison.md/.json and PNGs")
+    parser.add_argument("runs", nargs="+", help="run folders, or folders to search for finished runs")
+    parser.add_argument("--output", default="reports", help="folder for report.md, report.json and PNGs")
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
@@ -208,6 +208,23 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default=None, help="folder for <split>.json (default: MODEL/eval/)")
 
 
+def space_command(args: argparse.Namespace) -> None:
+    try:
+        from hf_nlp.space import launch
+    except ImportError as error:
+        raise UserError(f"the Space needs gradio ({error}); run `pip install -e \".[space]\"`.") from None
+    models = args.models or os.environ.get("HF_NLP_SPACE_MODELS") or (
+        "space/models.yaml" if Path("space/models.yaml").is_file() else None)
+    launch(models, args.host, args.port)
+
+
+def add_space_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", default=None,
+                        help="models YAML (default: $HF_NLP_SPACE_MODELS, else space/models.yaml, else the run folders)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=None, help="default: 7860 or the next free port")
+
+
 def push_command(args: argparse.Namespace) -> None:
     from hf_nlp.hub import push_model
 
@@ -229,9 +246,11 @@ SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {
                  classify_command),
     "translate": ("translate English to Spanish with a seq2seq model (ours, Opus-MT, any Marian)",
                   add_translate_arguments, translate_command),
-    "report": ("one comparison table across finished classification runs", add_report_arguments, report_command),
+    "report": ("one report (Markdown, JSON, PNGs) across every finished run found", add_report_arguments,
+               report_command),
     "evaluate": ("metrics of a model on a dataset split, written to eval/<split>.json", add_evaluate_arguments,
                  evaluate_command),
+    "space": ("the demo Space (Gradio): generate, classify, translate, results", add_space_arguments, space_command),
     "push": ("upload a trained model, its card and report to a Hub repo (HF_ENDPOINT, HF_TOKEN)", add_push_arguments,
              push_command),
     "tokenizer": ("train a subword tokenizer (BPE, WordPiece, Unigram)", add_tokenizer_arguments, tokenizer_command),

@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import torch
 from transformers import DataCollatorForSeq2Seq, GenerationConfig, MarianConfig, MarianMTModel
 
 from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs, load_spa_eng
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.metrics import seq2seq_example_stats
 from hf_nlp.evaluation.report import environment_info, markdown_table, plot_loss_curve, write_report
-from hf_nlp.evaluation.translation import plot_attention, translation_scores
+from hf_nlp.evaluation.translation import attention_heatmap, translation_scores
 from hf_nlp.generation.translate import translate_texts
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
@@ -200,21 +199,11 @@ def example_translations(model, tokenizer, cfg: DecodeConfig, run_dir: Path) -> 
     """Beam translations of `cfg.examples`, with an attention heatmap each when the model attends."""
     translations = translate_texts(model, tokenizer, cfg.examples, num_beams=cfg.num_beams,
                                    max_new_tokens=cfg.max_new_tokens, progress=False).texts
-    if not isinstance(model, RNNForSeq2SeqLM):
-        model.set_attn_implementation("eager")  # SDPA kernels return no attention weights
     rows = []
     for index, (text, translation) in enumerate(zip(cfg.examples, translations, strict=True)):
         row = {"English": text, "translation": translation}
-        if getattr(model.config, "attention", "multi-head") != "none":
+        if attention_heatmap(model, tokenizer, text, translation, run_dir / f"attention_{index + 1}.png"):
             row["heatmap"] = f"attention_{index + 1}.png"
-            source = tokenizer(text, return_tensors="pt")
-            target = tokenizer(text_target=translation)["input_ids"]  # the words generated, then [EOS]
-            decoder_input_ids = torch.tensor([[model.config.decoder_start_token_id, *target[:-1]]])
-            with torch.no_grad():
-                output = model(**source, decoder_input_ids=decoder_input_ids, output_attentions=True)
-            weights = output.cross_attentions[-1][0].mean(0)  # last layer, heads averaged: (T, S)
-            plot_attention(weights.numpy(), tokenizer.convert_ids_to_tokens(source["input_ids"][0]),
-                           tokenizer.convert_ids_to_tokens(target), run_dir / row["heatmap"], title=text)
         rows.append(row)
     return rows
 

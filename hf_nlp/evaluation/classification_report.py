@@ -2,23 +2,20 @@
 
 Every sentiment recipe describes each model it trained as a *variant* (`variant_result`) and
 writes them with `write_classification_report`, so every run's `metrics.json` has the same shape:
-`{"corpus", "classes", "split_sizes", "variants": [...], "tfidf_logreg": {...}}`. The comparison
-(`hf-nlp report RUN_DIR ...` / `comparison_report`) reads those files back and puts all variants of
-each corpus in one table, beside the TF-IDF baseline measured in the same runs and the reference's
-IMDb numbers.
+`{"corpus", "classes", "split_sizes", "variants": [...], "tfidf_logreg": {...}}`. The suite report
+(`hf-nlp report`, `hf_nlp.evaluation.suite_report`) reads them back and puts all variants of each
+corpus in one table, beside the TF-IDF baseline measured in the same runs and the reference's IMDb
+numbers.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hf_nlp.errors import UserError
 from hf_nlp.evaluation.report import markdown_table, plot_confusion_matrix, write_report
 
 if TYPE_CHECKING:
@@ -102,44 +99,3 @@ def write_classification_report(
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:60]
-
-
-# --------------------------------------------------------------------------- comparison across runs
-
-
-def comparison_report(run_dirs: list[Path], output_dir: Path) -> Path:
-    """One Markdown table per corpus with every variant of `run_dirs`, plus `comparison.json` and the
-    confusion-matrix PNGs copied beside it. The TF-IDF row of a corpus comes from the first run on it."""
-    runs = [_read_run(Path(d)) for d in run_dirs]
-    output_dir.mkdir(parents=True, exist_ok=True)
-    by_corpus: dict[str, dict[str, Any]] = {}
-    for run_dir, metrics in runs:
-        group = by_corpus.setdefault(metrics["source"], {"baseline": metrics.get("tfidf_logreg"), "variants": [],
-                                                         "split_sizes": metrics["split_sizes"]})
-        for variant in metrics["variants"]:
-            copied = f"{slug(run_dir.name)}_{variant['confusion_png']}"
-            if (run_dir / variant["confusion_png"]).is_file():
-                shutil.copyfile(run_dir / variant["confusion_png"], output_dir / copied)
-            group["variants"].append({**variant, "run": str(run_dir), "confusion_png": copied})
-    parts = ["# Sentiment classifiers compared", "",
-             "Test-split figures from each run's `metrics.json`; the TF-IDF + logistic regression baseline is "
-             "fitted on the same splits in the same runs. Reference numbers are Géron's (Hands-On ML ch. 16) and "
-             "published transformer results on IMDb: context for another corpus, not targets.", ""]
-    for source, group in by_corpus.items():
-        splits = ", ".join(f"{k} {v:,}" for k, v in group["split_sizes"].items())
-        parts += [f"## `{source}` ({splits})", "", results_table(group["variants"], group["baseline"]), "",
-                  " ".join(f"![{v['name']}]({v['confusion_png']})" for v in group["variants"]), ""]
-    (output_dir / "comparison.json").write_text(json.dumps(by_corpus, indent=2))
-    path = output_dir / "comparison.md"
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
-
-
-def _read_run(run_dir: Path) -> tuple[Path, dict]:
-    path = run_dir / "metrics.json"
-    if not path.is_file():
-        raise UserError(f"{run_dir} has no metrics.json; pass the output_dir of a finished sentiment run.")
-    metrics = json.loads(path.read_text())
-    if "variants" not in metrics:
-        raise UserError(f"{run_dir} is not a classification run (its metrics.json lists no variants).")
-    return run_dir, metrics

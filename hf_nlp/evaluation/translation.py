@@ -57,3 +57,22 @@ def plot_attention(weights, source_tokens: list[str], target_tokens: list[str], 
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def attention_heatmap(model, tokenizer, text: str, translation: str, path: Path) -> Path | None:
+    """Plot where `model` attends while producing `translation` of `text` (teacher-forced on it):
+    its last layer's cross-attention, heads averaged. None when the model has no attention."""
+    import torch
+
+    if getattr(model.config, "attention", "multi-head") == "none":
+        return None
+    if getattr(model.config, "model_type", "") != "hf_nlp_seq2seq_rnn":
+        model.set_attn_implementation("eager")  # SDPA kernels return no attention weights
+    source = tokenizer(text, return_tensors="pt").to(model.device)
+    target = tokenizer(text_target=translation)["input_ids"]  # the words generated, then [EOS]
+    decoder_input_ids = torch.tensor([[model.config.decoder_start_token_id, *target[:-1]]], device=model.device)
+    with torch.no_grad():
+        output = model(**source, decoder_input_ids=decoder_input_ids, output_attentions=True)
+    weights = output.cross_attentions[-1][0].float().mean(0)  # last layer, heads averaged: (T, S)
+    return plot_attention(weights.cpu().numpy(), tokenizer.convert_ids_to_tokens(source["input_ids"][0]),
+                          tokenizer.convert_ids_to_tokens(target), Path(path), title=text)

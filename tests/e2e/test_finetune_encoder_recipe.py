@@ -121,16 +121,18 @@ def test_comparison_report_puts_every_variant_of_a_corpus_in_one_table(toy_csv, 
     done = subprocess.run([hf_nlp, "report", str(tmp_path / "gru"), str(tmp_path / "enc"), "--output", str(out)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    table = (out / "comparison.md").read_text()
+    table = (out / "report.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and "test accuracy" not in line]
     assert len(rows) == 3  # GRU, frozen encoder + head, one TF-IDF row for the corpus
     assert "GRU 8, masking" in table and "86.96 %" in table and "TF-IDF" in table
-    compared = json.loads((out / "comparison.json").read_text())
-    (group,) = compared.values()
-    for variant in group["variants"]:
-        assert (out / variant["confusion_png"]).is_file()
-    bad = subprocess.run([hf_nlp, "report", str(tmp_path), "--output", str(out)], capture_output=True, text=True)
-    assert bad.returncode == 2 and "no metrics.json" in bad.stderr and "Traceback" not in bad.stderr
+    report = json.loads((out / "report.json").read_text())
+    (group,) = report["tables"]
+    assert group.startswith("classification:") and len(report["tables"][group]) == 3
+    for reported in report["runs"]:
+        assert any(f.endswith(".png") and (out / f).is_file() for f in reported["figures"])  # confusion matrices
+    bad = subprocess.run([hf_nlp, "report", str(tmp_path / "nothing"), "--output", str(out)], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_two_cpu_processes_score_every_text_once_with_windows(toy_csv, tiny_encoder, tmp_path):  # noqa: F811

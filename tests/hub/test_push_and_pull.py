@@ -240,3 +240,27 @@ def test_recipe_push_to_hub_section_pushes_the_best_model_at_the_end(tmp_path):
     assert files["model.safetensors"] == (tmp_path / "run" / "best_model" / "model.safetensors").read_bytes()
     assert no_token.returncode == 2 and "no Hub token" in no_token.stderr
     assert not (tmp_path / "run2").exists()  # refused before training, not after
+
+
+PUSH_WITH_TRANSFORMERS = r"""
+import sys, torch
+import hf_nlp
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+local = sys.argv[1]
+model, tokenizer = AutoModelForSequenceClassification.from_pretrained(local), AutoTokenizer.from_pretrained(local)
+model.push_to_hub("alice/via-transformers")
+tokenizer.push_to_hub("alice/via-transformers")
+pulled = AutoModelForSequenceClassification.from_pretrained("alice/via-transformers")
+inputs = AutoTokenizer.from_pretrained("alice/via-transformers")("a great film", return_tensors="pt")
+print(torch.equal(model(**inputs).logits, pulled(**inputs).logits))
+"""
+
+
+def test_transformers_own_push_to_hub_works_on_our_models(classifier_run, tmp_path):
+    with LocalHub(users=USERS) as hub:
+        done = run([sys.executable, "-c", PUSH_WITH_TRANSFORMERS, str(classifier_run / "best_model")],
+                   hub_env(hub.url, tmp_path))
+        files = hub.files("alice/via-transformers")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "True"
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(files)

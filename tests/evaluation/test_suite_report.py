@@ -1,0 +1,54 @@
+"""`hf-nlp report` over one run of each family: tables, JSON, plots, environment, references."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+
+HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
+
+
+def report(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([HF_NLP, "report", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_one_report_across_the_three_families(lm_run, classifier_run, translator_run, tmp_path):
+    out = tmp_path / "report"
+    # Parent folders are searched for runs; the classifier run is passed directly.
+    done = report(str(lm_run.parent), str(classifier_run), str(translator_run.parent), "--output", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads((out / "report.json").read_text())
+    assert {run["family"] for run in data["runs"]} == {"lm", "classification", "translation"}
+    lm_metrics = json.loads((lm_run / "metrics.json").read_text())
+    (lm_row,) = data["tables"]["lm"]
+    assert lm_row["validation loss"] == lm_metrics["validation"]["loss"] and lm_row["reference (val. loss)"] == 1.5477
+    classifier_metrics = json.loads((classifier_run / "metrics.json").read_text())
+    model_row, tfidf_row = data["tables"][f"classification:{classifier_metrics['source']}"]
+    assert model_row["test accuracy"] == classifier_metrics["variants"][0]["test"]["accuracy"]
+    assert tfidf_row["test accuracy"] == classifier_metrics["tfidf_logreg"]["accuracy"]
+    (translation_row,) = data["tables"]["translation"]
+    translation_metrics = json.loads((translator_run / "metrics.json").read_text())
+    assert translation_row["BLEU beam 3"] == translation_metrics["decoding"]["beam 3"]["bleu"]
+    assert translation_row["reference (val. token acc.)"] == 0.711  # the quick config has Luong attention
+    for row in (lm_row, model_row, translation_row):
+        assert "CPU" in row["hardware"] or "GPU" in row["hardware"]
+        assert row["versions"].startswith("torch ")
+    markdown = (out / "report.md").read_text()
+    for title in ("Char-RNN language models", "Text classifiers", "English→Spanish translators"):
+        assert f"## {title}" in markdown
+    for chart in ("lm.png", "translation.png"):
+        assert (out / chart).stat().st_size > 5000
+    figures = {Path(f).name for run in data["runs"] for f in run["figures"]}
+    assert {"loss_curve.png", "attention_1.png"} <= figures
+    assert any(name.startswith("confusion_") for name in figures)
+    for run in data["runs"]:
+        for figure in run["figures"]:
+            assert (out / figure).is_file() and f"]({figure})" in markdown
+
+
+def test_nothing_to_report_is_one_sentence(tmp_path):
+    (tmp_path / "empty").mkdir()
+    done = report(str(tmp_path / "empty"), "--output", str(tmp_path / "out"))
+    assert done.returncode == 2 and "no finished runs" in done.stderr and "Traceback" not in done.stderr

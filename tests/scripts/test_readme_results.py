@@ -1,0 +1,43 @@
+"""The README's results tables are generated from the evaluation report, and stay in sync with it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts import readme_results
+from tests.conftest import REPO_ROOT
+
+HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
+
+
+def test_committed_readme_matches_the_committed_report():
+    assert readme_results.main(["--check"]) == 0  # run scripts/readme_results.py after `hf-nlp report`
+
+
+def test_blocks_are_filled_from_a_report_and_checked(lm_run, translator_run, tmp_path):
+    done = subprocess.run([HF_NLP, "report", str(lm_run), str(translator_run), "--output", str(tmp_path / "r")],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- results:lm -->\n| stale | 1.0 |\n<!-- /results:lm -->\n\ntext\n\n"
+                      "<!-- results:translation -->\n<!-- /results:translation -->\n", encoding="utf-8")
+    args = ["--readme", str(readme), "--report", str(tmp_path / "r" / "report.json"),
+            "--comparison", str(tmp_path / "none.json")]
+    assert readme_results.main(["--check", *args]) == 1
+    assert readme_results.main(args) == 0
+    text = readme.read_text()
+    assert "stale" not in text and "text\n" in text
+    lm_lines = text.split("<!-- results:lm -->")[1].split("<!-- /results:lm -->")[0].strip().splitlines()
+    assert lm_lines[2].startswith("| Géron's reference") and "1.5477" in lm_lines[2]
+    metrics = json.loads((lm_run / "metrics.json").read_text())
+    assert f"{metrics['validation']['loss']:.4f}" in lm_lines[3]
+    assert "BLEU beam 3" in text.split("<!-- results:translation -->")[1]
+    assert readme_results.main(["--check", *args]) == 0
+    readme.write_text(text.replace(f"{metrics['validation']['loss']:.4f}", "1.0000"), encoding="utf-8")
+    assert readme_results.main(["--check", *args]) == 1  # a hand-edited figure is caught
+    readme.write_text("<!-- results:classification:imdb -->\n<!-- /results:classification:imdb -->\n")
+    with pytest.raises(SystemExit, match="classification:imdb"):
+        readme_results.main(args)
