@@ -1,0 +1,326 @@
+"""The demo Space: generate, classify and translate with every model family, side by side.
+
+`build_demo(config)` returns a `gr.Blocks` app with four tabs (Shakespeare, Sentiment, Translate,
+Results). Models are named in a small YAML (`space/models.yaml`, or the file in the
+`HF_NLP_SPACE_MODELS` environment variable): each entry is a run folder, a model folder or a Hub
+id, defaulting to the run folders the recipes write. Every model is loaded once, at start; one
+that cannot be loaded becomes a sentence in its tab saying how to train it or where to point it,
+and the other models and tabs keep working. User mistakes (empty, too long or binary-looking
+input) are shown as messages, never stack traces; a model that fails on one input shows the
+error in its own row. The queue runs a few requests at a time (`SpaceConfig.concurrency`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hf_nlp.errors import UserError
+from hf_nlp.evaluation.apertium import apertium_available
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+# What to run when a default run folder is missing (shown in the tab).
+TRAIN_HINTS = {
+    "runs/char_rnn_quick": "accelerate launch recipes/char_rnn.py --config recipes/configs/char_rnn_quick.yaml",
+    "runs/char_rnn_stateful": "accelerate launch recipes/char_rnn.py --config recipes/configs/char_rnn_stateful.yaml",
+    "runs/sentiment_rnn": "accelerate launch recipes/sentiment_rnn.py --config recipes/configs/sentiment_rnn.yaml",
+    "runs/finetune_encoder_minilm_full": "accelerate launch recipes/finetune_encoder.py --config "
+                                         "recipes/configs/finetune_encoder_minilm_full.yaml",
+    "runs/seq2seq_quick": "accelerate launch recipes/translate_seq2seq.py --config recipes/configs/seq2seq_quick.yaml",
+}
+REFERENCE_SENTENCES = ["I like soccer", "I like soccer and also going to the beach", "I love cats and dogs"]
+EXAMPLE_REVIEWS = [
+    "A moving, beautifully acted film; the best thing I have seen this year.",
+    "Dull, clumsy and far too long. I wanted my evening back.",
+    "The plot was fine but the ending felt rushed.",
+]
+MAX_CHARS = {"prompt": 500, "review": 5000, "sentence": 400}
+
+
+@dataclass
+class SpaceConfig:
+    shakespeare: dict[str, str] = field(default_factory=lambda: {
+        "stateless (char_rnn_quick)": "runs/char_rnn_quick", "stateful (char_rnn_stateful)": "runs/char_rnn_stateful"})
+    sentiment: dict[str, str] = field(default_factory=lambda: {
+        "GRU (sentiment_rnn)": "runs/sentiment_rnn", "MiniLM fine-tuned": "runs/finetune_encoder_minilm_full"})
+    translate: dict[str, str] = field(default_factory=lambda: {"LSTM + Luong attention (seq2seq_quick)":
+                                                               "runs/seq2seq_quick"})
+    opus_mt: str | None = None
+    """`Helsinki-NLP/opus-mt-en-es` or a local Marian folder; unset: not shown."""
+    apertium: bool = True
+    report: str = "reports"
+    """The folder `hf-nlp report` wrote (report.md, report.json, PNGs)."""
+    concurrency: int = 4
+    max_new_tokens: int = 60
+
+
+def load_space_config(path: str | Path | None = None) -> SpaceConfig:
+    """`path`, else `$HF_NLP_SPACE_MODELS`, else the defaults (the recipes' run folders)."""
+    from hf_nlp.training.config import from_dict, load_yaml
+
+    path = path or os.environ.get("HF_NLP_SPACE_MODELS")
+    if not path:
+        return SpaceConfig()
+    if not Path(path).is_file():
+        raise UserError(f"the Space model file `{path}` does not exist; copy space/models.yaml and edit it.")
+    return from_dict(SpaceConfig, load_yaml(path))
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    source: str
+    model: Any = None
+    tokenizer: Any = None
+    problem: str = ""  # why it is not there, in one sentence
+
+    @property
+    def ready(self) -> bool:
+        return self.model is not None
+
+
+def load_models(entries: dict[str, str], auto_class: str, section: str) -> dict[str, LoadedModel]:
+    from hf_nlp.hub import load_model_and_tokenizer
+
+    loaded = {}
+    for name, source in entries.items():
+        try:
+            model, tokenizer = load_model_and_tokenizer(source, auto_class)
+            loaded[name] = LoadedModel(name, source, model, tokenizer)
+        except UserError:
+            hint = TRAIN_HINTS.get(source.rstrip("/"))
+            how = f"train it with `{hint}`" if hint else "train it with its recipe"
+            loaded[name] = LoadedModel(name, source, problem=(
+                f"{name}: `{source}` could not be loaded; {how}, or point `{section}` in space/models.yaml "
+                "(HF_NLP_SPACE_MODELS) at a run folder or Hub id."))
+    return loaded
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def check_text(text: str | None, kind: str) -> str:
+    """The stripped text, or a UserError naming what to fix (empty, too long, binary-looking)."""
+    text = (text or "").strip()
+    if not text:
+        raise UserError(f"the {kind} is empty; type some text.")
+    if len(text) > MAX_CHARS[kind]:
+        raise UserError(f"the {kind} has {len(text):,} characters; the limit is {MAX_CHARS[kind]:,}.")
+    controls = sum(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") and c not in "\n\t\r" for c in text)
+    if controls > 0 or "\ufffd" in text:
+        raise UserError(f"the {kind} looks like binary data (control or invalid characters); paste plain text.")
+    return text
+
+
+def looks_english(text: str) -> bool:
+    """A rough test for the UI's note (not a refusal): English rarely needs letters beyond ASCII."""
+    letters = [c for c in text if c.isalpha()]
+    return not letters or sum(not c.isascii() for c in letters) / len(letters) <= 0.05
+
+
+# --------------------------------------------------------------------------- the three tasks
+
+
+class Demo:
+    """Every model of the Space, loaded once; the functions the tabs call."""
+
+    def __init__(self, config: SpaceConfig):
+        self.config = config
+        self.lm = load_models(config.shakespeare, "AutoModelForCausalLM", "shakespeare")
+        self.classifiers = load_models(config.sentiment, "AutoModelForSequenceClassification", "sentiment")
+        translators = dict(config.translate)
+        if config.opus_mt:
+            translators["Opus-MT"] = config.opus_mt
+        self.translators = load_models(translators, "AutoModelForSeq2SeqLM", "translate")
+        self.apertium = config.apertium and apertium_available()
+        self.heatmaps = Path(tempfile.mkdtemp(prefix="hf_nlp_space_"))
+        self._lock = threading.Lock()  # torch's global RNG: one sampled generation at a time
+
+    def problems(self, models: dict[str, LoadedModel]) -> str:
+        return "\n\n".join(f"⚠️ {m.problem}" for m in models.values() if not m.ready)
+
+    def generate(self, model_name: str, prompt: str, temperature: float, top_k: int, top_p: float,
+                 max_new_tokens: int, seed: int = 42):
+        """Yields the text so far, character by character as the model writes it."""
+        from transformers import TextIteratorStreamer
+
+        from hf_nlp.generation.sampling import generate_text, sampling_config
+
+        prompt = check_text(prompt, "prompt")
+        entry = self.lm.get(model_name)
+        if entry is None or not entry.ready:
+            raise UserError(entry.problem if entry else f"no model named `{model_name}`.")
+        config = sampling_config(int(max_new_tokens), float(temperature), int(top_k) or None, float(top_p))
+        streamer = TextIteratorStreamer(entry.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=60)
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with self._lock:
+                    generate_text(entry.model, entry.tokenizer, prompt, config, seed=int(seed), streamer=streamer)
+            except BaseException as error:  # noqa: BLE001  (shown in the UI, below)
+                failure.append(error)
+                streamer.end()
+
+        threading.Thread(target=run, daemon=True).start()
+        text = prompt
+        for piece in streamer:
+            text += piece
+            yield text
+        if failure:
+            raise UserError(f"{model_name} failed: {str(failure[0]).splitlines()[0][:200]}")
+        yield text
+
+    def classify(self, review: str) -> list[list[Any]]:
+        """One row per sentiment model: model, label, probability (or why there is none)."""
+        import torch
+
+        review = check_text(review, "review")
+        rows = []
+        for name, entry in self.classifiers.items():
+            if not entry.ready:
+                rows.append([name, "—", None, entry.problem])
+                continue
+            try:
+                inputs = entry.tokenizer(review, truncation=True, return_tensors="pt")
+                with torch.no_grad():
+                    probabilities = entry.model(**inputs).logits.softmax(-1)[0]  # (num_labels,)
+                best = int(probabilities.argmax())
+                rows.append([name, entry.model.config.id2label[best], round(float(probabilities[best]), 4), ""])
+            except Exception as error:  # noqa: BLE001  (one model failing must not hide the others)
+                rows.append([name, "error", None, str(error).splitlines()[0][:200]])
+        return rows
+
+    def translate(self, sentence: str, num_beams: int) -> tuple[list[list[Any]], str | None, str]:
+        """Rows (system, decoding, translation, seconds), the attention heatmap PNG, and a note."""
+        from hf_nlp.evaluation.translation import attention_heatmap
+        from hf_nlp.generation.translate import translate_texts
+
+        sentence = check_text(sentence, "sentence")
+        note = "" if looks_english(sentence) else "This does not look like English; the models translate English."
+        rows, heatmap = [], None
+        for name, entry in self.translators.items():
+            if not entry.ready:
+                rows.append([name, "—", entry.problem, None])
+                continue
+            for beams in sorted({1, int(num_beams)}):
+                try:
+                    done = translate_texts(entry.model, entry.tokenizer, [sentence], num_beams=beams,
+                                           max_new_tokens=self.config.max_new_tokens, progress=False)
+                    rows.append([name, "greedy" if beams == 1 else f"beam {beams}", done.texts[0],
+                                 round(done.seconds, 3)])
+                except Exception as error:  # noqa: BLE001
+                    rows.append([name, f"beam {beams}", f"error: {str(error).splitlines()[0][:200]}", None])
+            if heatmap is None and getattr(entry.model.config, "attention", "none") not in ("none", None):
+                path = self.heatmaps / f"attention_{time.monotonic_ns()}.png"
+                heatmap = str(attention_heatmap(entry.model, entry.tokenizer, sentence, rows[-1][2], path))
+        if self.apertium:
+            from hf_nlp.evaluation.apertium import apertium_translate
+
+            try:
+                done = apertium_translate([sentence])
+                rows.append(["Apertium eng-spa", "rules", done.texts[0], round(done.seconds, 3)])
+            except Exception as error:  # noqa: BLE001
+                rows.append(["Apertium eng-spa", "rules", f"error: {str(error).splitlines()[0][:200]}", None])
+        return rows, heatmap, note
+
+    def results(self) -> tuple[str, list[str]]:
+        """The evaluation report's Markdown (tables) and its chart PNGs."""
+        folder = Path(self.config.report)
+        report = folder / "report.md"
+        if not report.is_file():
+            return (f"No report in `{folder}` yet: run `hf-nlp report runs --output {folder}` after training.", [])
+        text = report.read_text(encoding="utf-8")
+        tables = text.split("\n## Runs")[0]  # the per-run figure galleries stay in the file
+        return tables, [str(p) for p in sorted(folder.glob("*.png"))]
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def build_demo(config: SpaceConfig | None = None):
+    import gradio as gr
+
+    demo_models = Demo(config or load_space_config())
+
+    def shown(function):
+        """Run `function`; a UserError becomes a gr.Error (a readable message in the page)."""
+        import functools
+        import inspect
+
+        if inspect.isgeneratorfunction(function):
+            @functools.wraps(function)
+            def stream(*args):
+                try:
+                    yield from function(*args)
+                except UserError as error:
+                    raise gr.Error(str(error)) from None
+            return stream
+
+        @functools.wraps(function)
+        def call(*args):
+            try:
+                return function(*args)
+            except UserError as error:
+                raise gr.Error(str(error)) from None
+        return call
+
+    with gr.Blocks(title="hf-nlp: classic NLP models on the Hugging Face stack") as demo:
+        gr.Markdown("# hf-nlp\nChar-RNN, sentiment and translation models trained from scratch with the hf-nlp "
+                    "recipes, beside pretrained and production systems.")
+        with gr.Tab("Shakespeare"):
+            ready_lm = [name for name, m in demo_models.lm.items() if m.ready]
+            gr.Markdown(demo_models.problems(demo_models.lm))
+            with gr.Row():
+                lm_choice = gr.Dropdown(list(demo_models.lm), value=(ready_lm or list(demo_models.lm) or [None])[0],
+                                        label="model")
+                max_new = gr.Slider(1, 1000, value=200, step=1, label="max new characters")
+            prompt = gr.Textbox(value="ROMEO:", label="prompt", lines=2, elem_id="prompt")
+            with gr.Row():
+                temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="temperature (0: greedy)")
+                top_k = gr.Slider(0, 100, value=0, step=1, label="top-k (0: off)")
+                top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top-p (nucleus)")
+                seed = gr.Number(value=42, precision=0, label="seed")
+            generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
+            generated = gr.Textbox(label="text", lines=10, elem_id="generated")
+            generate_button.click(shown(demo_models.generate), [lm_choice, prompt, temperature, top_k, top_p, max_new,
+                                                                seed], generated, api_name="generate")
+        with gr.Tab("Sentiment"):
+            gr.Markdown(demo_models.problems(demo_models.classifiers))
+            review = gr.Textbox(label="review", lines=4, elem_id="review")
+            classify_button = gr.Button("Classify", variant="primary", elem_id="classify")
+            labels = gr.Dataframe(headers=["model", "label", "probability", "note"], label="every model",
+                                  elem_id="labels", interactive=False)
+            gr.Examples(EXAMPLE_REVIEWS, review)
+            classify_button.click(shown(demo_models.classify), review, labels, api_name="classify")
+        with gr.Tab("Translate"):
+            gr.Markdown(demo_models.problems(demo_models.translators))
+            sentence = gr.Textbox(label="English", elem_id="sentence")
+            beams = gr.Slider(1, 8, value=3, step=1, label="beam width (greedy is always shown too)")
+            translate_button = gr.Button("Translate", variant="primary", elem_id="translate")
+            note = gr.Markdown(elem_id="note")
+            translations = gr.Dataframe(headers=["system", "decoding", "translation", "seconds"],
+                                        label="side by side", elem_id="translations", interactive=False)
+            heatmap = gr.Image(label="attention (first attention model)", type="filepath")
+            gr.Examples(REFERENCE_SENTENCES, sentence)
+            translate_button.click(shown(demo_models.translate), [sentence, beams], [translations, heatmap, note],
+                                   api_name="translate")
+        with gr.Tab("Results"):
+            tables, charts = demo_models.results()
+            gr.Markdown(tables, elem_id="results")
+            if charts:
+                gr.Gallery(charts, label="charts", columns=2)
+    demo.queue(default_concurrency_limit=demo_models.config.concurrency, max_size=64)
+    return demo
+
+
+def launch(config_path: str | None = None, host: str = "127.0.0.1", port: int | None = None) -> None:
+    demo = build_demo(load_space_config(config_path))
+    demo.launch(server_name=host, server_port=port, show_error=False)

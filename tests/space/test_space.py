@@ -1,0 +1,177 @@
+"""The demo Space with tiny models: its functions, its API (gradio_client), 20 concurrent requests,
+and every tab in a real browser (Playwright driving Debian's chromium, skipped where it is absent)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+
+pytest.importorskip("gradio")
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def models_yaml(lm_run, classifier_run, translator_run, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("space")
+    subprocess.run([str(Path(sys.executable).with_name("hf-nlp")), "report", str(lm_run), str(classifier_run),
+                    str(translator_run), "--output", str(folder / "reports")], check=True, capture_output=True)
+    config = {
+        "shakespeare": {"tiny char-RNN": str(lm_run), "missing char-RNN": str(folder / "no_such_run")},
+        "sentiment": {"tiny GRU": str(classifier_run), "missing classifier": "runs/sentiment_rnn_not_here"},
+        "translate": {"tiny seq2seq": str(translator_run)},
+        "apertium": False, "report": str(folder / "reports"), "concurrency": 4, "max_new_tokens": 10,
+    }
+    path = folder / "models.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo(models_yaml):
+    from hf_nlp.space import Demo, load_space_config
+
+    return Demo(load_space_config(models_yaml))
+
+
+# --------------------------------------------------------------------------- the functions
+
+
+def test_missing_models_become_one_sentence_and_the_rest_works(demo):
+    assert demo.lm["tiny char-RNN"].ready and not demo.lm["missing char-RNN"].ready
+    assert "could not be loaded" in demo.lm["missing char-RNN"].problem
+    rows = demo.classify("a great film")
+    by_model = {row[0]: row for row in rows}
+    assert by_model["tiny GRU"][1] in ("neg", "pos") and 0.5 <= by_model["tiny GRU"][2] <= 1
+    assert by_model["missing classifier"][1] == "—" and "space/models.yaml" in by_model["missing classifier"][3]
+
+
+def test_generation_streams_growing_text_from_the_prompt(demo):
+    texts = list(demo.generate("tiny char-RNN", "to be", 0.0, 0, 1.0, 12))
+    assert texts[0].startswith("to be") and len(texts) >= 2
+    assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:], strict=False))
+    assert len(texts[-1]) == len("to be") + 12  # one character per token
+
+
+def test_translation_rows_heatmap_and_notes(demo):
+    rows, heatmap, note = demo.translate("a b c", 3)
+    assert [row[1] for row in rows] == ["greedy", "beam 3"] and all(row[2] for row in rows)
+    assert heatmap and Path(heatmap).stat().st_size > 1000 and note == ""
+    _, _, note = demo.translate("ça va très bien, merci beaucoup", 1)
+    assert "does not look like English" in note
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty"), ("x" * 401, "the limit is 400"), ("abc\x00\x01def", "binary"),
+])
+def test_bad_input_is_a_readable_error(demo, text, message):
+    from hf_nlp.errors import UserError
+
+    with pytest.raises(UserError, match=message):
+        demo.translate(text, 1)
+
+
+def test_results_tab_shows_the_report(demo):
+    tables, charts = demo.results()
+    assert "Char-RNN language models" in tables and "## Runs" not in tables
+    assert any(chart.endswith("lm.png") for chart in charts)
+
+
+# --------------------------------------------------------------------------- the running app
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(models_yaml, tmp_path_factory):
+    """`python space/app.py` on a free port, as a Space would run it."""
+    port = _free_port()
+    env = {**os.environ, "HF_NLP_SPACE_MODELS": str(models_yaml), "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "space/app.py"], cwd=REPO_ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if process.poll() is not None:
+                    pytest.fail(f"the app exited: {log.read_text()[-3000:]}")
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"the app did not answer in 120 s: {log.read_text()[-3000:]}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_every_endpoint_through_gradio_client(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    generated = client.predict("tiny char-RNN", "to be", 0, 0, 1.0, 8, 42, api_name="/generate")
+    assert generated.startswith("to be") and len(generated) == len("to be") + 8
+    labels = client.predict("a great film", api_name="/classify")
+    assert [row[0] for row in labels["data"]] == ["tiny GRU", "missing classifier"]
+    translations, heatmap, note = client.predict("a b c", 2, api_name="/translate")
+    assert [row[1] for row in translations["data"]] == ["greedy", "beam 2"] and heatmap
+    with pytest.raises(Exception, match="empty"):  # a gr.Error reaches the client as its message
+        client.predict("   ", api_name="/classify")
+
+
+def test_twenty_concurrent_requests_all_succeed(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    expected_translation = [row[:3] for row in client.predict("a b c d", 3, api_name="/translate")[0]["data"]]
+    expected_text = client.predict("tiny char-RNN", "the ", 0, 0, 1.0, 10, 1, api_name="/generate")
+
+    def translate(_):
+        rows = Client(app_url, verbose=False).predict("a b c d", 3, api_name="/translate")[0]["data"]
+        return [row[:3] for row in rows]  # system, decoding, translation (not the seconds)
+
+    def generate(_):
+        return Client(app_url, verbose=False).predict("tiny char-RNN", "the ", 0, 0, 1.0, 10, 1, api_name="/generate")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        translations = list(pool.map(translate, range(10)))
+        texts = list(pool.map(generate, range(10)))
+    assert translations == [expected_translation] * 10  # greedy and beam search are deterministic
+    assert texts == [expected_text] * 10  # temperature 0: greedy
+    assert time.perf_counter() - started < 120
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install -y chromium)")
+def test_every_tab_in_a_real_browser(app_url, tmp_path):
+    pytest.importorskip("playwright.sync_api")
+    from scripts.space_screenshots import TABS, drive_tabs
+
+    shown = drive_tabs(app_url, tmp_path, prompt="to be", review="a great film", sentence="a b c")
+    assert shown["shakespeare"].startswith("to be")
+    assert "tiny GRU" in shown["sentiment"] and "could not be loaded" in shown["sentiment"]
+    assert "beam 3" in shown["translate"] and "tiny seq2seq" in shown["translate"]
+    assert "Char-RNN language models" in shown["results"]
+    assert "the sentence is empty" in shown["error"]  # a readable message in the page, not a trace
+    for tab in TABS:
+        assert (tmp_path / f"{tab}.png").stat().st_size > 10_000
