@@ -43,7 +43,8 @@ def drive_tabs(url: str, out_dir: Path, prompt: str = "ROMEO:", review: str = "A
         page.get_by_role("tab", name="Sentiment").click()
         page.locator("#review textarea").fill(review)
         page.locator("#classify").click()
-        page.wait_for_function("document.querySelector('#labels').innerText.includes('.')")  # a probability
+        # A probability (4 decimals; the queue's timer shows "0.0s") or a missing model's note.
+        page.wait_for_function(r"/\d\.\d{3}|could not be loaded/.test(document.querySelector('#labels').innerText)")
         shown["sentiment"] = page.locator("#labels").inner_text()
         page.screenshot(path=str(out_dir / "sentiment.png"), full_page=True)
 
