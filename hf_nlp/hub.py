@@ -17,6 +17,9 @@ def resolve_model_dir(model: str) -> str:
         return str(path)
     if path.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise UserError(f"`{model}` is not a model folder (no config.json); pass a run folder, its best_model/, or a Hub id.")
+    if path.parent.name and path.parent.is_dir():  # `runs/typo` beside a local `runs/`: a path, not a Hub id
+        raise UserError(f"`{model}` does not exist (`{path.parent}/` is a local folder); check the run folder's name, "
+                        "or train it first.")
     return model
 
 
