@@ -11,9 +11,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts import bench_char_rnn, bench_sentiment, bench_translate, bench_vectorize  # noqa: E402
+from scripts import bench_char_rnn, bench_peak, bench_sentiment, bench_translate, bench_vectorize  # noqa: E402
 
 SECTIONS = {
+    "peak": bench_peak.main,
     "char_rnn": bench_char_rnn.main,
     "vectorize": bench_vectorize.main,
     "sentiment": bench_sentiment.main,
