@@ -1,11 +1,17 @@
 """One entry for every benchmark section; each prints ratios against a baseline run in the same process.
 
-    python scripts/bench.py                 # every section
-    python scripts/bench.py char_rnn --steps 100
+    python scripts/bench.py                          # every section
+    python scripts/bench.py char_rnn --steps 100     # one section, its own flags
+    python scripts/bench.py --quick --out bench.json # every section at a small size (a few minutes), JSON too
+
+`--quick` gives each section small settings (`QUICK`): enough to see every ratio, too small for
+figures to quote; the README's figures come from full runs on a quiet machine.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -20,14 +26,30 @@ SECTIONS = {
     "sentiment": bench_sentiment.main,
     "translate": bench_translate.main,
 }
+QUICK = {
+    "peak": ["--sizes", "512", "1024", "--repeats", "3"],
+    "char_rnn": ["--steps", "60", "--repeats", "1", "--new-tokens", "100"],
+    "vectorize": ["--repeat", "1", "--repeats", "1"],
+    "sentiment": ["--repeats", "1", "--encoder-examples", "300", "--encoder-steps", "8"],
+    "translate": ["--sentences", "24", "--decode-batch-size", "24", "--max-new-tokens", "15", "--train-pairs", "300",
+                  "--repeats", "1"],
+}
 
 
-def main(argv: list[str]) -> None:
-    names = [a for a in argv if a in SECTIONS] or list(SECTIONS)
-    rest = [a for a in argv if a not in SECTIONS]
+def main(argv: list[str]) -> dict:
+    parser = argparse.ArgumentParser(add_help=False)  # the rest of argv goes to the sections
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    args, rest = parser.parse_known_args(argv)
+    names = [a for a in rest if a in SECTIONS] or list(SECTIONS)
+    rest = [a for a in rest if a not in SECTIONS]
+    results = {}
     for name in names:
         print(f"== {name}")
-        SECTIONS[name](rest)
+        results[name] = SECTIONS[name]((QUICK[name] if args.quick else []) + rest)
+    if args.out is not None:
+        args.out.write_text(json.dumps({"quick": args.quick, "sections": results}, indent=2, default=str))
+    return results
 
 
 if __name__ == "__main__":
