@@ -229,7 +229,7 @@ def push_command(args: argparse.Namespace) -> None:
     from hf_nlp.hub import push_model
 
     pushed = push_model(args.model, args.repo_id, private=args.private, revision=args.revision)
-    sys.stdout.write(f"pushed {len(pushed.files)} files to {pushed.repo_url} ({pushed.revision} @ {pushed.commit[:10]})\n")
+    sys.stdout.write(f"{pushed}\n")
 
 
 def add_push_arguments(parser: argparse.ArgumentParser) -> None:

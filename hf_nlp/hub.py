@@ -62,6 +62,9 @@ class PushResult:
     revision: str
     files: list[str]
 
+    def __str__(self) -> str:
+        return f"pushed {len(self.files)} files to {self.repo_url} ({self.revision} @ {self.commit[:10]})"
+
 
 # Run-level files that travel with the model, under `report/` in the repo.
 REPORT_FILES = ("report.md", "metrics.json", "all_results.json")
@@ -79,8 +82,7 @@ def push_model(model: str, repo_id: str, private: bool = False, revision: str | 
     model_dir = Path(resolve_model_dir(model))
     if not (model_dir / "config.json").is_file():
         raise UserError(f"`{model}` is not a local model folder; push a run folder or its best_model/.")
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise UserError(f"`--repo-id {repo_id}` must look like `user/name` or `org/name`.")
+    _check_repo_id(repo_id, f"--repo-id {repo_id}")
     endpoint = constants.ENDPOINT
     api = HfApi()
     user = _hub_user(api, endpoint)
@@ -113,9 +115,10 @@ def push_model(model: str, repo_id: str, private: bool = False, revision: str | 
 
 def _hub_user(api, endpoint: str) -> str:
     """The token's user name, or one sentence on why there is none."""
+    from huggingface_hub import get_token
     from huggingface_hub.errors import HfHubHTTPError
 
-    if _stored_token() is None:
+    if get_token() is None:
         raise UserError("no Hub token: run `hf auth login` or set HF_TOKEN, then push again.")
     try:
         return api.whoami()["name"]
@@ -129,10 +132,9 @@ def _hub_user(api, endpoint: str) -> str:
                         "your connection.") from None
 
 
-def _stored_token() -> str | None:
-    from huggingface_hub import get_token
-
-    return get_token()
+def _check_repo_id(repo_id: str, setting: str) -> None:
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise UserError(f"`{setting}` must look like `user/name` or `org/name`.")
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
@@ -148,8 +150,7 @@ def check_push_target(push: PushConfig) -> None:
     from huggingface_hub import HfApi, constants
 
     if push.repo_id:
-        if push.repo_id.count("/") != 1 or not all(push.repo_id.split("/")):
-            raise UserError(f"`push_to_hub.repo_id: {push.repo_id}` must look like `user/name` or `org/name`.")
+        _check_repo_id(push.repo_id, f"push_to_hub.repo_id: {push.repo_id}")
         _hub_user(HfApi(), constants.ENDPOINT)
 
 
@@ -161,5 +162,5 @@ def finish_model_folder(model_dir: Path, push: PushConfig, log=print) -> PushRes
     if not push.repo_id:
         return None
     pushed = push_model(str(model_dir), push.repo_id, private=push.private, revision=push.revision)
-    log(f"pushed {len(pushed.files)} files to {pushed.repo_url} ({pushed.revision} @ {pushed.commit[:10]})")
+    log(str(pushed))
     return pushed

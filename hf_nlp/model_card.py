@@ -19,6 +19,7 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from hf_nlp.errors import UserError
+from hf_nlp.training.config import load_yaml
 
 LICENSE = "apache-2.0"  # hf-nlp's licence, for weights trained with it; data licences are stated per corpus
 
@@ -83,7 +84,7 @@ def model_family(model_dir: Path) -> tuple[str, str]:
 def summarize_run(model_dir: Path) -> RunSummary:
     """Family, data, config and every measured metric of the model in `model_dir` (a `best_model/`)."""
     family, architecture = model_family(model_dir)
-    recipe_config = _read_yaml(model_dir / "config.yaml")
+    recipe_config = load_yaml(model_dir / "config.yaml") if (model_dir / "config.yaml").is_file() else {}
     source = str(recipe_config.get("data", {}).get("source", "unknown"))
     summary = RunSummary(family, model_dir, architecture, source, recipe_config)
     metrics_path = model_dir.parent / "metrics.json"
@@ -196,9 +197,3 @@ def write_model_card(model_dir: Path, repo_id: str | None = None) -> Path:
     build_model_card(Path(model_dir), repo_id).save(path)
     return path
 
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return loaded if isinstance(loaded, dict) else {}

@@ -19,7 +19,6 @@ which the model card (`hf_nlp.model_card`) adds to its `model-index`.
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from hf_nlp.errors import UserError
 from hf_nlp.evaluation.report import environment_info, plot_confusion_matrix
@@ -81,10 +79,9 @@ def _recipe_config(location: str) -> dict[str, Any]:
             path = Path(hf_hub_download(location, "config.yaml"))
         except Exception:  # noqa: BLE001  no config.yaml there (a model from elsewhere): the default corpus
             return {}
-    if not path.is_file():
-        return {}
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return loaded if isinstance(loaded, dict) else {}
+    from hf_nlp.training.config import load_yaml
+
+    return load_yaml(path) if path.is_file() else {}
 
 
 def _trainer(batch_size: int, example_stats):
@@ -106,7 +103,7 @@ def _limit(dataset, max_examples: int | None):
 def _evaluate_lm(model, tokenizer, data: dict, split: str, batch_size: int, num_beams, max_examples, out: Path):
     from hf_nlp.data.shakespeare import DEFAULT_SOURCE, TRAIN_CHARS, VALID_CHARS, load_shakespeare
     from hf_nlp.data.windows import CharWindows
-    from hf_nlp.evaluation.metrics import causal_lm_example_stats
+    from hf_nlp.evaluation.metrics import bits_per_char, causal_lm_example_stats, perplexity
 
     source = data.get("source", DEFAULT_SOURCE)
     corpus = load_shakespeare(source, data.get("lowercase", True), data.get("train_chars", TRAIN_CHARS),
@@ -120,8 +117,8 @@ def _evaluate_lm(model, tokenizer, data: dict, split: str, batch_size: int, num_
     values = _trainer(batch_size, causal_lm_example_stats).evaluate(model, windows)
     tokens = int(values["count"])
     chars_per_token = len(text) / max(len(ids), 1)  # 1 for a character tokenizer
-    metrics = {"loss": values["loss"], "perplexity": math.exp(values["loss"]),
-               "bits_per_char": values["loss"] / math.log(2) / chars_per_token, "accuracy": values["accuracy"],
+    metrics = {"loss": values["loss"], "perplexity": perplexity(values["loss"]),
+               "bits_per_char": bits_per_char(values["loss"]) / chars_per_token, "accuracy": values["accuracy"],
                "tokens": tokens}
     return metrics, {"source": source, "window": window, "windows": len(windows), "split_chars": len(text)}
 
@@ -131,12 +128,11 @@ def _evaluate_lm(model, tokenizer, data: dict, split: str, batch_size: int, num_
 
 def _evaluate_classification(model, tokenizer, data: dict, split: str, batch_size: int, num_beams, max_examples,
                              out: Path):
-    from sklearn.metrics import confusion_matrix, f1_score
     from transformers import DataCollatorWithPadding
 
     from hf_nlp.data.reviews import load_sentiment
     from hf_nlp.data.text_windows import tokenize_texts
-    from hf_nlp.evaluation.metrics import classification_example_stats, pool_window_logits
+    from hf_nlp.evaluation.metrics import classification_example_stats, evaluate_by_text
 
     if "input_ids" not in _forward_arguments(model):
         raise UserError("this model reads sentence embeddings, not text (a frozen-encoder head); evaluate the "
@@ -154,20 +150,16 @@ def _evaluate_classification(model, tokenizer, data: dict, split: str, batch_siz
     windows = data.get("long_texts") == "windows"
     encoded = tokenize_texts(_as_dict(texts), tokenizer, max_length, windows,
                              int(data.get("window_overlap", 0)))["split"]
-    trainer = _trainer(batch_size, classification_example_stats)
-    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
-    logits = trainer.predict(model, encoded.remove_columns(["document", "labels"]), collate)  # (windows, C)
-    logits = pool_window_logits(logits, torch.tensor(encoded["document"]))  # (texts, C)
-    truth = np.array([to_model[label] for label in texts["label"]])
-    predicted = logits.argmax(-1).numpy()
-    labels = sorted(set(to_model))
-    confusion = confusion_matrix(truth, predicted, labels=labels)
-    class_names = [model.config.id2label[i] for i in labels]
-    plot_confusion_matrix(confusion, class_names, out / f"{split}_confusion.png")
-    metrics = {"accuracy": float((truth == predicted).mean()),
-               "f1_macro": float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)),
-               "examples": len(truth), "confusion": confusion.tolist(), "classes": class_names,
-               "confusion_png": f"{split}_confusion.png"}
+    # Each text scored by its windows' mean probability (one window per text unless the run used windows),
+    # through the same per-text evaluation as the recipe, with the data's labels in the model's ids.
+    scores = evaluate_by_text(_trainer(batch_size, classification_example_stats), model,
+                              encoded.remove_columns(["document", "labels"]), encoded["document"],
+                              [to_model[label] for label in texts["label"]], model.config.num_labels,
+                              DataCollatorWithPadding(tokenizer, return_tensors="pt"))
+    metrics = {key: scores[key] for key in ("accuracy", "f1_macro", "examples", "confusion")}
+    class_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    plot_confusion_matrix(np.array(metrics["confusion"]), class_names, out / f"{split}_confusion.png")
+    metrics |= {"classes": class_names, "confusion_png": f"{split}_confusion.png"}
     return metrics, {"source": source, "max_length": max_length, "windows": windows}
 
 

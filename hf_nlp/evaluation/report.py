@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -95,13 +96,17 @@ def plot_confusion_matrix(confusion, class_names: list[str], path: Path) -> Path
     return path
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
+def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None,
+                   format_cell: Callable[[str, Any], str] | None = None) -> str:
+    """`columns` of `rows` (default: the first row's keys; a row lacking one shows `format_cell`'s
+    answer for None), each cell written by `format_cell(column, value)` (default: floats to 4 places)."""
     if not rows:
         return ""
-    headers = list(rows[0])
+    headers = columns or list(rows[0])
+    cell = format_cell or (lambda column, value: _fmt(value))
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
-        lines.append("| " + " | ".join(_fmt(row[h]) for h in headers) + " |")
+        lines.append("| " + " | ".join(cell(h, row.get(h)) for h in headers) + " |")
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from hf_nlp.errors import UserError
 from hf_nlp.evaluation.classification_report import REFERENCE_IMDB, slug
+from hf_nlp.evaluation.report import markdown_table
 
 FAMILY_TITLES = {"lm": "Char-RNN language models", "classification": "Text classifiers",
                  "translation": "English→Spanish translators"}
@@ -214,9 +215,7 @@ def suite_report(paths: list[Path], output_dir: Path) -> Path:
 def render_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """A Markdown table of `columns` of `rows`, each number formatted for its kind of column (also
     used by `scripts/readme_results.py`, so the README shows exactly the report's figures)."""
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(format_value(column, row.get(column)) for column in columns) + " |" for row in rows]
-    return "\n".join(lines)
+    return markdown_table(rows, columns, format_value)
 
 
 def format_value(column: str, value: Any) -> str:
