@@ -146,18 +146,32 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def translate_command(args: argparse.Namespace) -> None:
-    from hf_nlp.generation.translate import translate_texts
-
     texts = read_texts(args, 'hf-nlp translate --model DIR "I like soccer"')
     if args.beams < 1:
         raise UserError("`--beams` must be at least 1 (1 is greedy decoding).")
     model_id = MODEL_ALIASES.get(args.model, args.model)
-    model, tokenizer = load_model_and_tokenizer(model_id, "AutoModelForSeq2SeqLM", dtype=args.dtype)
-    translations = translate_texts(model, tokenizer, texts, batch_size=args.batch_size, num_beams=args.beams,
-                                   max_new_tokens=args.max_new_tokens, unk_penalty=args.unk_penalty,
-                                   progress=len(texts) > args.batch_size)
+    search = {"batch_size": args.batch_size, "num_beams": args.beams, "max_new_tokens": args.max_new_tokens,
+              "unk_penalty": args.unk_penalty, "progress": len(texts) > args.batch_size}
+    if args.backend == "ctranslate2":
+        from hf_nlp.generation.ctranslate2_backend import load_translator, translate_texts_ctranslate2
+
+        if args.dtype != "float32":
+            raise UserError("`--dtype` applies to `--backend transformers`; with ctranslate2 pick `--quantization`.")
+        translator, tokenizer = load_translator(model_id, args.quantization, threads=torch_threads())
+        translations = translate_texts_ctranslate2(translator, tokenizer, texts, **search)
+    else:
+        from hf_nlp.generation.translate import translate_texts
+
+        model, tokenizer = load_model_and_tokenizer(model_id, "AutoModelForSeq2SeqLM", dtype=args.dtype)
+        translations = translate_texts(model, tokenizer, texts, **search)
     for text, translation in zip(texts, translations.texts, strict=True):
         sys.stdout.write(f"{translation}\t{text}\n" if args.file else f"{translation}\n")
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -169,8 +183,14 @@ def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=60)
     parser.add_argument("--unk-penalty", type=float, default=0.0, help="subtracted from [UNK]'s log-probability")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--backend", choices=["transformers", "ctranslate2"], default="transformers",
+                        help="ctranslate2: Marian models only, converted once and cached beside the model "
+                             "(pip install \".[fast-mt]\")")
+    parser.add_argument("--quantization", choices=["int8", "float32"], default="int8",
+                        help="weights of the CTranslate2 conversion (--backend ctranslate2)")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
-                        help="weights and compute; bfloat16 is ~1.8x faster on CPUs with AVX512-BF16 or AMX")
+                        help="weights and compute (--backend transformers); bfloat16 is ~1.8x faster on CPUs with "
+                             "AVX512-BF16 or AMX")
 
 
 def report_command(args: argparse.Namespace) -> None:

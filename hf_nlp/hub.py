@@ -7,6 +7,9 @@ from pathlib import Path
 
 from hf_nlp.errors import UserError
 
+LOCAL_CACHES = ("ctranslate2-",)
+"""Folders kept beside a model on this machine only (conversions, see generation.ctranslate2_backend): never pushed."""
+
 
 def resolve_model_dir(model: str) -> str:
     """A model folder, a run folder holding `best_model/`, or a Hub id (passed through)."""
@@ -89,7 +92,8 @@ def push_model(model: str, repo_id: str, private: bool = False, revision: str | 
     card = str(build_model_card(model_dir, repo_id)).encode("utf-8")
     operations = [CommitOperationAdd("README.md", card)]
     operations += [CommitOperationAdd(p.relative_to(model_dir).as_posix(), str(p))
-                   for p in sorted(model_dir.rglob("*")) if p.is_file() and p.name != "README.md"]
+                   for p in sorted(model_dir.rglob("*")) if p.is_file() and p.name != "README.md"
+                   and not p.relative_to(model_dir).parts[0].startswith(LOCAL_CACHES)]
     run_dir = model_dir.parent if model_dir.name == "best_model" else None
     if run_dir is not None:
         reports = [run_dir / name for name in REPORT_FILES] + sorted(run_dir.glob("*.png"))

@@ -5,9 +5,11 @@
 Rows: every finished `translate_seq2seq` run named in `runs` (our LSTM variants and the Marian
 transformer trained here), greedy and beam search; Opus-MT (`Helsinki-NLP/opus-mt-en-es`, by Hub id
 or a local folder) measured when its weights load, else its published Tatoeba figures marked
-"published"; Apertium eng-spa (rule-based) when installed. Each: BLEU and chrF (sacrebleu, same
+"published"; Apertium eng-spa (rule-based) when installed. Marian models (ours and Opus-MT) are
+measured on two backends: transformers `generate()` in float32, and CTranslate2 (float32 and
+int8 conversions, `hf-nlp translate --backend ctranslate2`). Each: BLEU and chrF (sacrebleu, same
 standardisation for every system), the reference's token accuracy where the model reports it,
-sentences/s on this machine, training time and parameters. Writes `comparison.md` / `.json` and
+sentences/s and target tokens/s on this machine, training time and parameters. Writes `comparison.md` / `.json` and
 example translations side by side.
 """
 
@@ -24,6 +26,12 @@ from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.apertium import APERTIUM_INSTALL, apertium_available, apertium_translate
 from hf_nlp.evaluation.report import environment_info, markdown_table
 from hf_nlp.evaluation.translation import translation_scores
+from hf_nlp.generation.ctranslate2_backend import (
+    CT2_INSTALL,
+    ctranslate2_available,
+    load_translator,
+    translate_texts_ctranslate2,
+)
 from hf_nlp.generation.translate import Translations, translate_texts
 from hf_nlp.hub import load_model_and_tokenizer
 from hf_nlp.training.config import parse_config, to_dict
@@ -31,6 +39,7 @@ from hf_nlp.training.cpu_threads import use_cpu_threads
 
 # Published: Tatoeba test set (OPUS-MT model card); not our test set.
 OPUS_MT_PUBLISHED = {"bleu": 54.9, "chrf": 0.721, "test set": "Tatoeba (published)"}
+TRANSFORMERS = "transformers fp32"
 EXAMPLES = ["I like soccer", "I like soccer and also going to the beach", "I love cats and dogs"]
 
 
@@ -45,6 +54,8 @@ class CompareConfig:
     opus_mt: str = "Helsinki-NLP/opus-mt-en-es"
     """Hub id or local folder of Opus-MT (any Marian en→es); empty skips it."""
     apertium: bool = True
+    ctranslate2: list[str] = field(default_factory=lambda: ["float32", "int8"])
+    """CTranslate2 conversions to measure Marian models with, besides transformers; [] skips them."""
     num_beams: int = 3
     max_new_tokens: int = 128
     batch_size: int = 32
@@ -58,7 +69,7 @@ class CompareConfig:
 def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     cfg = parse_config(CompareConfig, sys.argv[1:] if argv is None else argv)
-    use_cpu_threads(cfg.cpu_threads)
+    threads = use_cpu_threads(cfg.cpu_threads)
     test = load_spa_eng(cfg.data)["test"]
     count = len(test) if cfg.max_test_sentences is None else min(cfg.max_test_sentences, len(test))
     sources, references = list(test["en"][:count]), list(test["es"][:count])
@@ -67,6 +78,9 @@ def main(argv: list[str] | None = None) -> dict:
     rows: list[dict] = []
     outputs: dict[str, list[str]] = {}
     notes: list[str] = []
+    if cfg.ctranslate2 and not ctranslate2_available():
+        notes.append(f"CTranslate2 is not installed (`{CT2_INSTALL}`); no ctranslate2 rows.")
+        cfg.ctranslate2 = []
     for run in cfg.runs:
         run_dir = Path(run)
         if not (run_dir / "metrics.json").is_file():
@@ -75,13 +89,13 @@ def main(argv: list[str] | None = None) -> dict:
         trained = json.loads((run_dir / "metrics.json").read_text())
         model, tokenizer = load_model_and_tokenizer(str(run_dir), "AutoModelForSeq2SeqLM")
         name = _run_name(run_dir)
-        for decoding, beams in (("greedy", 1), (f"beam {cfg.num_beams}", cfg.num_beams)):
-            translations = translate_texts(model, tokenizer, sentences, batch_size=cfg.batch_size, num_beams=beams,
-                                           max_new_tokens=cfg.max_new_tokens)
-            rows.append(_row(name, "trained here", decoding, translations, references, {
-                "token accuracy": trained["test"]["token_accuracy"], "training min": trained["train_minutes"],
-                "parameters": trained["parameters"]}))
-            outputs[f"{name}, {decoding}"] = translations.texts
+        extra = {"token accuracy": trained["test"]["token_accuracy"], "training min": trained["train_minutes"],
+                 "parameters": trained["parameters"]}
+        for backend, translate in _backends(str(run_dir), model, tokenizer, cfg, threads):
+            for decoding, beams in _decodings(cfg):
+                translations = translate(sentences, beams)
+                rows.append(_row(name, "trained here", decoding, backend, translations, references, extra))
+                outputs[f"{name}, {decoding}" + ("" if backend == TRANSFORMERS else f", {backend}")] = translations.texts
 
     if cfg.opus_mt:
         try:
@@ -89,22 +103,23 @@ def main(argv: list[str] | None = None) -> dict:
         except UserError as error:
             notes.append(f"Opus-MT `{cfg.opus_mt}` not measured here: {error} Its row shows published figures.")
             rows.append({"system": "Opus-MT (Marian, 6+6 layers)", "kind": "production", "decoding": "beam 4",
-                         "BLEU": OPUS_MT_PUBLISHED["bleu"], "chrF": OPUS_MT_PUBLISHED["chrf"], "token accuracy": "",
-                         "sentences/s": "", "training min": "", "parameters": "",
+                         "backend": "", "BLEU": OPUS_MT_PUBLISHED["bleu"], "chrF": OPUS_MT_PUBLISHED["chrf"],
+                         "token accuracy": "", "sentences/s": "", "tokens/s": "", "training min": "", "parameters": "",
                          "test set": OPUS_MT_PUBLISHED["test set"]})
         else:
             parameters = sum(p.numel() for p in model.parameters())
-            for decoding, beams in (("greedy", 1), (f"beam {cfg.num_beams}", cfg.num_beams)):
-                translations = translate_texts(model, tokenizer, sentences, batch_size=cfg.batch_size,
-                                               num_beams=beams, max_new_tokens=cfg.max_new_tokens)
-                rows.append(_row(f"Opus-MT `{cfg.opus_mt}`", "production", decoding, translations, references,
-                                 {"parameters": parameters}))
-                outputs[f"Opus-MT, {decoding}"] = translations.texts
+            for backend, translate in _backends(cfg.opus_mt, model, tokenizer, cfg, threads):
+                for decoding, beams in _decodings(cfg):
+                    translations = translate(sentences, beams)
+                    rows.append(_row(f"Opus-MT `{cfg.opus_mt}`", "production", decoding, backend, translations,
+                                     references, {"parameters": parameters}))
+                    outputs[f"Opus-MT, {decoding}" + ("" if backend == TRANSFORMERS else f", {backend}")] = \
+                        translations.texts
 
     if cfg.apertium:
         if apertium_available():
             translations = apertium_translate(sentences)
-            rows.append(_row("Apertium eng-spa", "rule-based", "rules", translations, references, {}))
+            rows.append(_row("Apertium eng-spa", "rule-based", "rules", "apertium", translations, references, {}))
             outputs["Apertium"] = translations.texts
         else:
             notes.append(f"Apertium is not installed (`{APERTIUM_INSTALL}`); no row.")
@@ -127,11 +142,38 @@ def _run_name(run_dir: Path) -> str:
     return title.removeprefix("# English→Spanish: ") or run_dir.name
 
 
-def _row(system: str, kind: str, decoding: str, translations: Translations, references: list[str], extra: dict) -> dict:
+def _decodings(cfg: CompareConfig) -> list[tuple[str, int]]:
+    return [("greedy", 1), (f"beam {cfg.num_beams}", cfg.num_beams)]
+
+
+def _backends(model_id: str, model, tokenizer, cfg: CompareConfig, threads: int):
+    """(backend name, translate(sentences, beams)) for transformers, then each CTranslate2 conversion
+    when the model is a Marian transformer."""
+    def with_transformers(sentences: list[str], beams: int) -> Translations:
+        return translate_texts(model, tokenizer, sentences, batch_size=cfg.batch_size, num_beams=beams,
+                               max_new_tokens=cfg.max_new_tokens)
+
+    yield TRANSFORMERS, with_transformers
+    if model.config.model_type != "marian":
+        return
+    for quantization in cfg.ctranslate2:
+        translator, ct2_tokenizer = load_translator(model_id, quantization, threads)
+
+        def with_ctranslate2(sentences: list[str], beams: int, translator=translator, ct2_tokenizer=ct2_tokenizer):
+            return translate_texts_ctranslate2(translator, ct2_tokenizer, sentences, batch_size=cfg.batch_size,
+                                               num_beams=beams, max_new_tokens=cfg.max_new_tokens)
+
+        yield f"ctranslate2 {quantization}", with_ctranslate2
+
+
+def _row(system: str, kind: str, decoding: str, backend: str, translations: Translations, references: list[str],
+         extra: dict) -> dict:
     scored = translations.texts[: len(references)]
     scores = translation_scores(scored, references)
-    return {"system": system, "kind": kind, "decoding": decoding, "BLEU": scores["bleu"], "chrF": scores["chrf"],
-            "token accuracy": extra.get("token accuracy", ""), "sentences/s": translations.sentences_per_second,
+    return {"system": system, "kind": kind, "decoding": decoding, "backend": backend, "BLEU": scores["bleu"],
+            "chrF": scores["chrf"], "token accuracy": extra.get("token accuracy", ""),
+            "sentences/s": translations.sentences_per_second,
+            "tokens/s": translations.tokens_per_second if translations.tokens else "",
             "training min": extra.get("training min", ""), "parameters": extra.get("parameters", ""),
             "test set": f"ours ({len(references):,})"}
 
@@ -153,8 +195,9 @@ def write_comparison(output_dir: Path, report: dict, cfg: CompareConfig) -> Path
         f"Test set: the first {report['test_sentences']:,} pairs of the `{cfg.data.source}` test split (no model tuned "
         "on them). BLEU and chrF by sacrebleu after the same standardisation for every system (lowercase, ASCII "
         "punctuation removed); chrF on a 0–1 scale. Token accuracy is the reference's teacher-forced measure, "
-        "reported by the models trained here. sentences/s: this machine, batch of "
-        f"{cfg.batch_size}, {cfg.num_beams} beams for beam rows.", "",
+        "reported by the models trained here. sentences/s and target tokens/s: this machine, batch of "
+        f"{cfg.batch_size}, {cfg.num_beams} beams for beam rows; backend `ctranslate2 int8` is the Marian model "
+        "converted by CTranslate2 with int8 weights (`hf-nlp translate --backend ctranslate2`).", "",
         markdown_table(report["rows"]), "",
         *(f"- {note}" for note in report["notes"]), "",
         "## Example translations", "", examples, "",

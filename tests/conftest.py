@@ -97,3 +97,27 @@ def translator_run(tmp_path_factory) -> Path:
           "--train.output_dir", str(folder / "run"), "--train.progress_bar", "false",
           "--decode.examples", '["a b"]'])
     return folder / "run"
+
+
+@pytest.fixture(scope="session")
+def marian_run(tmp_path_factory) -> tuple[Path, dict]:
+    """The translation recipe's Marian transformer trained to copy letters as `x` words (each letter ->
+    its word, same order), which it learns in a few epochs: our vocabulary layout, not Opus-MT's."""
+    from recipes.translate_seq2seq import main
+
+    rng = random.Random(1)
+    letters = "a b c d e f g h i j".split()
+    lines = []
+    for _ in range(2000):
+        source = [rng.choice(letters) for _ in range(rng.randint(3, 6))]
+        lines.append(" ".join(source) + "\t" + " ".join(word + "x" for word in source))
+    folder = tmp_path_factory.mktemp("marian")
+    (folder / "copy.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    metrics = main([
+        "--data.source", str(folder / "copy.tsv"), "--data.test_size", "100", "--data.validation_size", "100",
+        "--model.architecture", "marian", "--model.hidden_size", "64", "--model.transformer_layers", "2",
+        "--model.transformer_ffn_size", "128", "--train.num_epochs", "6", "--train.learning_rate", "0.002",
+        "--train.warmup_ratio", "0.1", "--train.output_dir", str(folder / "run"), "--train.progress_bar", "false",
+        "--decode.max_test_sentences", "50", "--decode.examples", '["a b c"]',
+    ])
+    return folder / "run", metrics

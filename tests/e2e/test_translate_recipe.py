@@ -108,24 +108,9 @@ def test_cli_translates_texts_and_a_file(toy_run, tmp_path):
     assert empty.returncode == 2 and "nothing to translate" in empty.stderr and "Traceback" not in empty.stderr
 
 
-def test_marian_transformer_baseline_trains_on_the_same_pipeline(tmp_path):
+def test_marian_transformer_baseline_trains_on_the_same_pipeline(marian_run):
     """Copying (each letter -> its `x` word, same order), which a small transformer learns in a few epochs."""
-    from recipes.translate_seq2seq import main
-
-    rng = random.Random(1)
-    lines = []
-    for _ in range(2000):
-        source = [rng.choice(WORDS) for _ in range(rng.randint(3, 6))]
-        lines.append(" ".join(source) + "\t" + " ".join(word + "x" for word in source))
-    copy_file = tmp_path / "copy.tsv"
-    copy_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    run_dir = tmp_path / "marian"
-    metrics = main([
-        "--data.source", str(copy_file), *SPLITS, "--model.architecture", "marian", "--model.hidden_size", "64",
-        "--model.transformer_layers", "2", "--model.transformer_ffn_size", "128", "--train.num_epochs", "6",
-        "--train.learning_rate", "0.002", "--train.warmup_ratio", "0.1", "--train.output_dir", str(run_dir),
-        "--train.progress_bar", "false", "--decode.max_test_sentences", "50", "--decode.examples", '["a b c"]',
-    ])
+    run_dir, metrics = marian_run
     assert metrics["test"]["token_accuracy"] > 0.9
     assert [row["translation"] for row in metrics["examples"]] == ["ax bx cx"]
     assert (run_dir / "attention_1.png").is_file()  # last layer's cross-attention, heads averaged
@@ -144,17 +129,37 @@ def test_compare_mt_reports_our_runs_a_marian_folder_and_missing_runs(toy_run, r
                    "--runs", json.dumps([str(run_dir), str(tmp_path / "never_trained")]), "--opus_mt", str(opus),
                    "--apertium", "false", "--max_test_sentences", "40", "--max_new_tokens", "12",
                    "--output_dir", str(tmp_path / "comparison")])
-    rows = {(row["kind"], row["decoding"]): row for row in report["rows"]}
-    ours = rows[("trained here", "beam 3")]
-    assert ours["BLEU"] > 80 and ours["token accuracy"] > 0.9 and ours["sentences/s"] > 0
+    rows = {(row["kind"], row["decoding"], row["backend"]): row for row in report["rows"]}
+    ours = rows[("trained here", "beam 3", "transformers fp32")]
+    assert ours["BLEU"] > 80 and ours["token accuracy"] > 0.9 and ours["sentences/s"] > 0 and ours["tokens/s"] > 0
     assert ours["system"].startswith("LSTM(64) encoder–decoder")
-    assert rows[("trained here", "greedy")]["BLEU"] > 80
-    opus_row = rows[("production", "beam 3")]  # measured (random weights, so a low score), not published
+    assert rows[("trained here", "greedy", "transformers fp32")]["BLEU"] > 80
+    assert not any(backend.startswith("ctranslate2") for kind, _, backend in rows if kind == "trained here")  # LSTM
+    opus_row = rows[("production", "beam 3", "transformers fp32")]  # measured (random weights: a low score)
     assert opus_row["test set"] == "ours (40)" and opus_row["BLEU"] < 50 and opus_row["parameters"] > 0
+    assert ("production", "beam 3", "ctranslate2 int8") in rows  # a Marian model: CTranslate2 rows too
     assert any("never_trained" in note for note in report["notes"])
     markdown = (tmp_path / "comparison" / "comparison.md").read_text()
-    assert "| system | kind | decoding | BLEU | chrF |" in markdown and "I like soccer" in markdown
+    assert "| system | kind | decoding | backend | BLEU | chrF |" in markdown and "I like soccer" in markdown
     assert json.loads((tmp_path / "comparison" / "comparison.json").read_text())["test_sentences"] == 40
+
+
+def test_compare_mt_measures_a_marian_run_on_transformers_and_ctranslate2(marian_run, tmp_path):
+    from recipes.compare_mt import main
+
+    run_dir, _ = marian_run
+    report = main(["--data.source", str(run_dir.parent / "copy.tsv"), *SPLITS, "--runs", json.dumps([str(run_dir)]),
+                   "--opus_mt", "''", "--apertium", "false", "--max_test_sentences", "60", "--max_new_tokens", "12",
+                   "--output_dir", str(tmp_path / "comparison")])
+    rows = {(row["decoding"], row["backend"]): row for row in report["rows"]}
+    assert {backend for _, backend in rows} == {"transformers fp32", "ctranslate2 float32", "ctranslate2 int8"}
+    for decoding in ("greedy", "beam 3"):
+        reference = rows[(decoding, "transformers fp32")]
+        assert reference["BLEU"] > 80
+        assert rows[(decoding, "ctranslate2 float32")]["BLEU"] == pytest.approx(reference["BLEU"], abs=0.5)
+        assert rows[(decoding, "ctranslate2 int8")]["BLEU"] == pytest.approx(reference["BLEU"], abs=2.0)
+        assert all(rows[(decoding, backend)]["tokens/s"] > 0 for _, backend in rows)
+    assert (run_dir / "best_model" / "ctranslate2-int8" / "model.bin").is_file()  # cached beside the model
 
 
 def test_compare_mt_shows_published_opus_figures_when_the_weights_are_unreachable(toy_run, reversal_file, tmp_path):
