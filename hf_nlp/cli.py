@@ -154,10 +154,11 @@ def translate_command(args: argparse.Namespace) -> None:
               "unk_penalty": args.unk_penalty, "progress": len(texts) > args.batch_size}
     if args.backend == "ctranslate2":
         from hf_nlp.generation.ctranslate2_backend import load_translator, translate_texts_ctranslate2
+        from hf_nlp.training.cpu_threads import cpu_threads_per_process
 
         if args.dtype != "float32":
             raise UserError("`--dtype` applies to `--backend transformers`; with ctranslate2 pick `--quantization`.")
-        translator, tokenizer = load_translator(model_id, args.quantization, threads=torch_threads())
+        translator, tokenizer = load_translator(model_id, args.quantization, threads=cpu_threads_per_process())
         translations = translate_texts_ctranslate2(translator, tokenizer, texts, **search)
     else:
         from hf_nlp.generation.translate import translate_texts
@@ -166,12 +167,6 @@ def translate_command(args: argparse.Namespace) -> None:
         translations = translate_texts(model, tokenizer, texts, **search)
     for text, translation in zip(texts, translations.texts, strict=True):
         sys.stdout.write(f"{translation}\t{text}\n" if args.file else f"{translation}\n")
-
-
-def torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
