@@ -5,7 +5,12 @@
     python scripts/bench.py --quick --out bench.json # every section at a small size (a few minutes), JSON too
 
 `--quick` gives each section small settings (`QUICK`): enough to see every ratio, too small for
-figures to quote; the README's figures come from full runs on a quiet machine.
+figures to quote. The README's "Performance" section is generated from a full run's JSON:
+
+    python scripts/bench.py --out reports/bench/bench.json && python scripts/readme_results.py
+
+With TensorFlow installed (`pip install ".[bench-keras]"`) the char-RNN and sentiment sections
+also run the reference's Keras models; without it they say so and skip those rows.
 """
 
 from __future__ import annotations
@@ -17,7 +22,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts import bench_char_rnn, bench_peak, bench_sentiment, bench_translate, bench_vectorize  # noqa: E402
+from hf_nlp.evaluation.report import environment_info  # noqa: E402
+from scripts import (  # noqa: E402
+    bench_char_rnn,
+    bench_keras,
+    bench_marian,
+    bench_peak,
+    bench_scaling,
+    bench_sentiment,
+    bench_translate,
+    bench_vectorize,
+)
 
 SECTIONS = {
     "peak": bench_peak.main,
@@ -25,14 +40,18 @@ SECTIONS = {
     "vectorize": bench_vectorize.main,
     "sentiment": bench_sentiment.main,
     "translate": bench_translate.main,
+    "marian": bench_marian.main,
+    "scaling": bench_scaling.main,
 }
 QUICK = {
     "peak": ["--sizes", "512", "1024", "--repeats", "3"],
-    "char_rnn": ["--steps", "60", "--repeats", "1", "--new-tokens", "100"],
+    "char_rnn": ["--steps", "40", "--repeats", "1", "--new-tokens", "60"],
     "vectorize": ["--repeat", "1", "--repeats", "1"],
-    "sentiment": ["--repeats", "1", "--encoder-examples", "300", "--encoder-steps", "8"],
+    "sentiment": ["--repeats", "1", "--encoder-examples", "300", "--encoder-steps", "6"],
     "translate": ["--sentences", "24", "--decode-batch-size", "24", "--max-new-tokens", "15", "--train-pairs", "300",
                   "--repeats", "1"],
+    "marian": ["--sentences", "48", "--max-new-tokens", "40", "--repeats", "1"],
+    "scaling": ["--char-steps", "40", "--sentiment-epochs", "1"],
 }
 
 
@@ -48,7 +67,10 @@ def main(argv: list[str]) -> dict:
         print(f"== {name}")
         results[name] = SECTIONS[name]((QUICK[name] if args.quick else []) + rest)
     if args.out is not None:
-        args.out.write_text(json.dumps({"quick": args.quick, "sections": results}, indent=2, default=str))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"quick": args.quick, "environment": environment_info(),
+                                        "keras": "installed" if bench_keras.keras_available() else bench_keras.SKIPPED,
+                                        "sections": results}, indent=2, default=str))
     return results
 
 

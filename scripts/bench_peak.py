@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `scripts`
+from scripts.bench_table import ratio_table  # noqa: E402
+
+MEASURED: dict[str, float] = {}
+"""Peak GFLOP/s by dtype name, once `main` has run in this process (read by `bench_flops.peak_gflops`)."""
 
 
 def matmul_gflops(size: int, dtype: torch.dtype, repeats: int) -> float:
@@ -32,21 +39,23 @@ def matmul_gflops(size: int, dtype: torch.dtype, repeats: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
     args, _ = parser.parse_known_args(argv)  # other sections' flags pass through `scripts/bench.py`
     results: dict = {"threads": torch.get_num_threads(), "gflops": {}}
-    print(f"matmul peak, {results['threads']} threads, best of {args.repeats}")
     for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
         rates = {size: matmul_gflops(size, dtype, args.repeats) for size in args.sizes}
         results["gflops"][name] = {"by_size": rates, "peak": max(rates.values())}
-        print(f"  {name:<9} " + "  ".join(f"{size}: {rate:,.0f}" for size, rate in rates.items())
-              + f"  GFLOP/s (peak {max(rates.values()):,.0f})")
+        MEASURED[name] = max(rates.values())
     peak = results["gflops"]
     results["bfloat16_vs_float32"] = peak["bfloat16"]["peak"] / peak["float32"]["peak"]
-    print(f"  bfloat16 / float32: x{results['bfloat16_vs_float32']:.2f}")
+    results["tables"] = [ratio_table(
+        "matmul peak", "GFLOP/s", {name: peak[name]["peak"] for name in peak}, "float32", "bfloat16",
+        f"square products of {', '.join(map(str, args.sizes))}, {results['threads']} threads, best of {args.repeats}",
+        notes={name: "by size: " + ", ".join(f"{size}: {rate:,.0f}" for size, rate in peak[name]["by_size"].items())
+               for name in peak})]
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     return results

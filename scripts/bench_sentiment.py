@@ -1,8 +1,10 @@
 """Sentiment benchmarks, printed as ratios against baselines run in the same process.
 
 1. GRU training reviews/s on the full movie reviews (cut to 500 tokens): every batch padded to
-   500 (the reference's naive layout, baseline) vs dynamic padding, and dynamic padding with
-   length-grouped batches (what `recipes/sentiment_rnn.py` does). One epoch each, masking on.
+   500 (the naive layout, baseline) vs dynamic padding, and dynamic padding with length-grouped
+   batches (what `recipes/sentiment_rnn.py` does). One epoch each, masking on. With TensorFlow
+   installed (`pip install ".[bench-keras]"`), the reference's Keras GRU on the same token ids
+   too. Each as a share of the fp32 matmul peak, counting the FLOPs of real (unpadded) tokens.
 2. Encoder fine-tuning samples/s in steady state (runs of N and 2N steps, differenced): our shared
    loop vs `transformers.Trainer` on the same model (all-MiniLM-L6-v2 + classification head), data
    (tweets, 64 tokens), batch, optimizer, schedule, clipping, length grouping and precision.
@@ -35,6 +37,9 @@ from hf_nlp.text.vectorize import TextVectorization
 from hf_nlp.training.loop import reset_accelerate_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `scripts`
+from scripts import bench_keras  # noqa: E402
+from scripts.bench_flops import share_of_peak, training_flops  # noqa: E402
+from scripts.bench_table import ratio_table  # noqa: E402
 from scripts.bench_timing import timed_fit  # noqa: E402
 
 NAIVE_LENGTH = 500
@@ -53,23 +58,37 @@ def gru_epoch_seconds(data: Dataset, tokenizer, layout: str, batch_size: int) ->
     return timed_fit(model, data, collate, lengths, batch_size=batch_size, num_epochs=1, optimizer="nadam")
 
 
-def bench_gru(source: str, batch_size: int, repeats: int) -> dict:
+def bench_gru(source: str, batch_size: int, repeats: int, keras: bool) -> dict:
     corpus = load_sentiment(source)
     tokenizer = TextVectorization(max_tokens=1000).adapt(corpus["train"]["text"]).to_tokenizer()
     data = corpus["train"].map(lambda b: tokenizer(b["text"], truncation=True, max_length=NAIVE_LENGTH),
                                batched=True, remove_columns=["text"]).rename_column("label", "labels")
-    layouts = ["pad_to_500", "dynamic_padding", "length_grouped"]
-    seconds: dict[str, list[float]] = {layout: [] for layout in layouts}
+    layouts = {"pad_to_500": "every batch padded to 500", "dynamic_padding": "dynamic padding",
+               "length_grouped": "dynamic padding, length-grouped"}
+    seconds: dict[str, list[float]] = {name: [] for name in layouts.values()}
     for _ in range(repeats):
-        for layout in layouts:
-            seconds[layout].append(gru_epoch_seconds(data, tokenizer, layout, batch_size))
-    rates = {f"{layout}_reviews_per_s": len(data) / min(t) for layout, t in seconds.items()}
+        for layout, name in layouts.items():
+            seconds[name].append(gru_epoch_seconds(data, tokenizer, layout, batch_size))
+    rates = {name: len(data) / min(t) for name, t in seconds.items()}
+    if keras and bench_keras.keras_available():  # after torch: TensorFlow's thread pools stay up once started
+        rates["Keras reference (padded to the longest in batch)"] = bench_keras.keras_sentiment_reviews_per_s(
+            data["input_ids"], data["labels"], vocab_size=len(tokenizer), max_length=NAIVE_LENGTH,
+            batch_size=batch_size, repeats=repeats)
     lengths = [len(ids) for ids in data["input_ids"]]
-    return {**rates,
-            "dynamic_vs_pad_to_500": rates["dynamic_padding_reviews_per_s"] / rates["pad_to_500_reviews_per_s"],
-            "grouped_vs_pad_to_500": rates["length_grouped_reviews_per_s"] / rates["pad_to_500_reviews_per_s"],
-            "reviews": len(data), "mean_tokens": sum(lengths) / len(lengths),
-            "share_shorter_than_500": sum(n < NAIVE_LENGTH for n in lengths) / len(lengths)}
+    mean_tokens = sum(lengths) / len(lengths)
+    # Useful work: FLOPs of the real tokens only (what padding adds is waste, not throughput).
+    torch.manual_seed(0)
+    model = RNNForSequenceClassification(RNNClassifierConfig(vocab_size=len(tokenizer), pad_token_id=0, num_labels=2))
+    sample = {"input_ids": torch.randint(2, len(tokenizer), (batch_size, 100)), "labels": torch.zeros(batch_size).long()}
+    flops_per_token = training_flops(model, sample) / (batch_size * 100)
+    shares = {name: share_of_peak(rate * mean_tokens, flops_per_token) for name, rate in rates.items()}
+    table = ratio_table("sentiment GRU training", "reviews/s", rates, layouts["pad_to_500"], layouts["length_grouped"],
+                        f"GRU 128 on `{source}`, {len(data):,} reviews, mean {mean_tokens:.0f} tokens, "
+                        f"{100 * sum(n < NAIVE_LENGTH for n in lengths) / len(lengths):.0f} % under 500, batch "
+                        f"{batch_size}, one epoch, {flops_per_token:,.0f} FLOPs per real token", shares)
+    keras_row = next((name for name in rates if name.startswith("Keras")), None)
+    return {"table": table, "reviews": len(data), "mean_tokens": mean_tokens, "flops_per_token": flops_per_token,
+            "ours_vs_keras": rates[layouts["length_grouped"]] / rates[keras_row] if keras_row else None}
 
 
 # --------------------------------------------------------------------------- 2. encoder: our loop vs Trainer
@@ -125,17 +144,22 @@ def bench_encoder(encoder: str, source: str, examples: int, max_length: int, bat
             long = runner(fresh_model(), data, collate, batch_size, 2 * steps, bf16)
             steady[name].append(max(long - short, 1e-9))
             fixed[name].append(max(short - (long - short), 0.0))
-    rates = {f"{name}_samples_per_s": steps * batch_size / min(t) for name, t in steady.items()}
-    return {**rates, **{f"{name}_fixed_seconds": min(t) for name, t in fixed.items()},
-            "ours_vs_transformers_trainer":
-            rates["our_loop_samples_per_s"] / rates["transformers_trainer_samples_per_s"]}
+    names = {"transformers_trainer": "transformers.Trainer", "our_loop": "our shared loop"}
+    rates = {names[name]: steps * batch_size / min(t) for name, t in steady.items()}
+    notes = {names[name]: f"+ {min(t):.1f} s fixed" + (" (incl. checkpoint)" if name == "our_loop" else "")
+             for name, t in fixed.items()}
+    table = ratio_table("encoder fine-tuning", "samples/s", rates, names["transformers_trainer"], names["our_loop"],
+                        f"`{encoder}` on `{source}`, {max_length} tokens, batch {batch_size}, {steps} steps in steady "
+                        f"state, {'bf16' if bf16 else 'fp32'}", notes=notes)
+    return {"table": table}
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--gru-source", default="polarity", help="corpus for the GRU section (long texts)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--no-keras", action="store_true", help="skip the Keras reference even if installed")
     parser.add_argument("--encoder", default="minilm", help="`minilm`, a model dir or a Hub id")
     parser.add_argument("--encoder-source", default="tweets")
     parser.add_argument("--encoder-examples", type=int, default=2000)
@@ -144,41 +168,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--precision", choices=["bf16", "no"], default="bf16")
     parser.add_argument("--only", choices=["gru", "encoder"], default=None, help="run one section")
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)  # other sections' flags pass through `scripts/bench.py`
 
     bf16 = args.precision == "bf16"
     results: dict = {"settings": vars(args) | {"out": str(args.out) if args.out else None,
-                                               "torch_threads": torch.get_num_threads()}}
+                                               "torch_threads": torch.get_num_threads()}, "tables": []}
     if args.only in (None, "gru"):
-        results["gru"] = bench_gru(args.gru_source, args.batch_size, args.repeats)
-        print_gru(results["gru"], args)
+        results["gru"] = bench_gru(args.gru_source, args.batch_size, args.repeats, keras=not args.no_keras)
+        results["tables"].append(results["gru"]["table"])
     if args.only in (None, "encoder"):
         results["encoder"] = bench_encoder(args.encoder, args.encoder_source, args.encoder_examples,
                                            args.encoder_max_length, args.batch_size, args.encoder_steps,
                                            args.repeats, bf16)
-        print_encoder(results["encoder"], args)
+        results["tables"].append(results["encoder"]["table"])
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     return results
-
-
-def print_gru(gru: dict, args: argparse.Namespace) -> None:
-    print(f"GRU 128 on `{args.gru_source}` ({gru['reviews']:,} reviews, mean {gru['mean_tokens']:.0f} tokens, "
-          f"{100 * gru['share_shorter_than_500']:.0f} % under 500), batch {args.batch_size}, one epoch")
-    print(f"  pad every batch to 500       {gru['pad_to_500_reviews_per_s']:>8,.1f} reviews/s   (baseline)")
-    print(f"  dynamic padding              {gru['dynamic_padding_reviews_per_s']:>8,.1f} reviews/s   "
-          f"x{gru['dynamic_vs_pad_to_500']:.2f}")
-    print(f"  dynamic + length-grouped     {gru['length_grouped_reviews_per_s']:>8,.1f} reviews/s   "
-          f"x{gru['grouped_vs_pad_to_500']:.2f}")
-
-
-def print_encoder(enc: dict, args: argparse.Namespace) -> None:
-    print(f"encoder `{args.encoder}` fine-tuning on `{args.encoder_source}`, {args.encoder_max_length} tokens, batch "
-          f"{args.batch_size}, {args.encoder_steps} steps, precision {args.precision}")
-    print(f"  transformers.Trainer         {enc['transformers_trainer_samples_per_s']:>8,.1f} samples/s   (baseline)"
-          f"   + {enc['transformers_trainer_fixed_seconds']:.1f} s fixed")
-    print(f"  our shared loop              {enc['our_loop_samples_per_s']:>8,.1f} samples/s   "
-          f"x{enc['ours_vs_transformers_trainer']:.3f}   + {enc['our_loop_fixed_seconds']:.1f} s fixed (incl. checkpoint)")
 
 
 if __name__ == "__main__":

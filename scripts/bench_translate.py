@@ -9,6 +9,7 @@
    tokens in random order (the reference's layout, baseline) vs length-grouped batches with dynamic
    padding (what `recipes/translate_seq2seq.py` does). One pass over the same pairs each. (Both
    read the source packed in the encoder; the difference is the padded decoder and batch shapes.)
+   Each as a share of the fp32 matmul peak (FLOPs per pair counted by torch on real batches).
 
     python scripts/bench.py translate          # or: python scripts/bench_translate.py --model runs/seq2seq_luong
 
@@ -35,6 +36,8 @@ from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
 from hf_nlp.text.translation_tokenizer import build_translation_tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `scripts` and `recipes`
+from scripts.bench_flops import share_of_peak, training_flops  # noqa: E402
+from scripts.bench_table import ratio_table  # noqa: E402
 from scripts.bench_timing import timed_fit  # noqa: E402
 
 NAIVE_LENGTH = 51  # the reference's 50 tokens, plus our [EOS]
@@ -111,13 +114,31 @@ def bench_training(corpus, tokenizer, model_config, pairs: int, batch_size: int,
                 layout_lengths = lengths
             seconds[name].append(timed_fit(model, data, collate, layout_lengths, batch_size=batch_size, num_epochs=1,
                                            optimizer="nadam"))
-    rates = {f"{name}_pairs_per_s": len(data) / min(t) for name, t in seconds.items()}
-    return {**rates, "grouped_vs_pad_to_50": rates["length_grouped_pairs_per_s"] / rates["pad_to_50_pairs_per_s"],
-            "pairs": len(data), "mean_tokens": sum(lengths) / len(lengths)}
+    names = {"pad_to_50": "every batch padded to 50", "length_grouped": "length-grouped, dynamic padding"}
+    rates = {names[name]: len(data) / min(t) for name, t in seconds.items()}
+    # Useful work: FLOPs per pair on length-grouped batches (little padding), the same for both layouts.
+    torch.manual_seed(0)
+    model = RNNForSeq2SeqLM(model_config)
+    collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
+    order = sorted(range(len(data)), key=lengths.__getitem__)
+    sample = [order[i:i + batch_size] for i in range(0, len(order), max(len(order) // 4, batch_size))][:4]
+    flops_per_pair = sum(training_flops(model, collate([data[i] for i in batch])) for batch in sample) / sum(
+        len(batch) for batch in sample)
+    shares = {name: share_of_peak(rate, flops_per_pair) for name, rate in rates.items()}
+    mean_tokens = sum(lengths) / len(lengths)
+    table = ratio_table("seq2seq training", "pairs/s", rates, names["pad_to_50"], names["length_grouped"],
+                        f"{describe(model_config)}, {len(data):,} pairs (mean {mean_tokens:.1f} tokens), batch "
+                        f"{batch_size}, one epoch, {flops_per_pair / 1e6:,.1f} MFLOPs per pair", shares)
+    return {"table": table, "pairs": len(data), "mean_tokens": mean_tokens, "flops_per_pair": flops_per_pair}
+
+
+def describe(config: Seq2SeqRNNConfig) -> str:
+    return (f"LSTM({config.hidden_size}) encoder–decoder, {'bidirectional, ' if config.bidirectional else ''}"
+            f"attention {config.attention or 'none'}")
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--source", default="bible", help="pairs for both sections (see hf_nlp.data.spa_eng)")
     parser.add_argument("--test-size", type=int, default=2000, help="as --data.test_size of the recipe")
     parser.add_argument("--validation-size", type=int, default=2000, help="as --data.validation_size of the recipe")
@@ -136,35 +157,32 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--only", choices=["beam", "training"], default=None, help="run one section")
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)  # other sections' flags pass through `scripts/bench.py`
 
     corpus = load_spa_eng(SpaEngDataConfig(source=args.source, test_size=args.test_size,
                                            validation_size=args.validation_size))
     model, tokenizer = load_model(args, corpus)
     results: dict = {"settings": vars(args) | {"out": str(args.out) if args.out else None,
-                                               "torch_threads": torch.get_num_threads()}}
+                                               "torch_threads": torch.get_num_threads()}, "tables": []}
     if args.only in (None, "beam"):
         sentences = list(corpus["test"]["en"][: args.sentences])
-        print(f"beam search, width {args.beams}, {len(sentences)} sentences, up to {args.max_new_tokens} new tokens, "
-              f"batches of {args.decode_batch_size}")
+        rates = {}
         for dtype in args.dtypes:
             beam = bench_beam_search(model, tokenizer, sentences, args.beams, args.decode_batch_size,
                                      args.max_new_tokens, args.repeats, dtype)
             results["beam" if dtype == "float32" else f"beam_{dtype}"] = beam
-            print(f"  {dtype}: one sentence at a time  {beam['one_at_a_time_sentences_per_s']:>8,.1f} sentences/s   "
-                  "(baseline)")
-            print(f"  {dtype}: batched (translate_texts) {beam['batched_sentences_per_s']:>6,.1f} sentences/s   "
-                  f"x{beam['batched_vs_one_at_a_time']:.1f}")
+            rates[f"one sentence at a time, {dtype}"] = beam["one_at_a_time_sentences_per_s"]
+            rates[f"batched (translate_texts), {dtype}"] = beam["batched_sentences_per_s"]
         model.to(torch.float32)
+        dtype = args.dtypes[0]
+        results["tables"].append(ratio_table(
+            "beam-search decoding", "sentences/s", rates, f"one sentence at a time, {dtype}",
+            f"batched (translate_texts), {dtype}", f"width {args.beams}, {len(sentences)} sentences, up to "
+            f"{args.max_new_tokens} new tokens, batches of {args.decode_batch_size}"))
     if args.only in (None, "training") and isinstance(model, RNNForSeq2SeqLM):
         results["training"] = bench_training(corpus, tokenizer, model.config, args.train_pairs, args.batch_size,
                                              args.repeats)
-        train = results["training"]
-        print(f"LSTM encoder–decoder training, {train['pairs']:,} pairs (mean {train['mean_tokens']:.1f} tokens), "
-              f"batch {args.batch_size}, one epoch")
-        print(f"  pad every batch to 50        {train['pad_to_50_pairs_per_s']:>8,.1f} pairs/s   (baseline)")
-        print(f"  length-grouped, dynamic pad  {train['length_grouped_pairs_per_s']:>8,.1f} pairs/s   "
-              f"x{train['grouped_vs_pad_to_50']:.2f}")
+        results["tables"].append(results["training"]["table"])
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     return results

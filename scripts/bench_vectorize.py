@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,6 +22,9 @@ import numpy as np
 
 from hf_nlp.data.reviews import load_reviews
 from hf_nlp.text.vectorize import TextVectorization
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `scripts`
+from scripts.bench_table import ratio_table  # noqa: E402
 
 PUNCTUATION = str.maketrans("", "", """!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'""")
 
@@ -70,13 +74,13 @@ def best_time(function, *args, repeats: int):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--repeat", type=int, default=4, help="copies of the review corpus")
     parser.add_argument("--max-tokens", type=int, default=20_000)
     parser.add_argument("--length", type=int, default=200, help="output_sequence_length")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender (best kept)")
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)  # other sections' flags pass through `scripts/bench.py`
 
     texts = review_texts(args.repeat)
     words = sum(len(t.split()) for t in texts)
@@ -94,12 +98,14 @@ def main(argv: list[str] | None = None) -> dict:
     results["identical_to_pure_python"] = bool(
         outputs["hf_nlp"][0] == outputs["pure_python"][0] and np.array_equal(outputs["hf_nlp"][1], outputs["pure_python"][1])
     )
-    print(f"TextVectorization adapt + transform: {len(texts):,} reviews ({words:,} words), max_tokens "
-          f"{args.max_tokens:,}, length {args.length}")
-    for name in contenders:
-        print(f"  {name:<12} {results[f'{name}_texts_per_s']:>10,.0f} texts/s   x{results[f'{name}_vs_pure_python']:.2f}")
-    if "keras" not in contenders:
-        print("  keras        (TensorFlow not installed: skipped)")
+    names = {"pure_python": "pure Python (Counter + str.split)", "hf_nlp": "hf_nlp TextVectorization",
+             "keras": "Keras TextVectorization"}
+    table = ratio_table("TextVectorization adapt + transform", "texts/s",
+                        {names[name]: results[f"{name}_texts_per_s"] for name in contenders},
+                        names["pure_python"], names["hf_nlp"],
+                        f"{len(texts):,} reviews ({words:,} words), max_tokens {args.max_tokens:,}, length {args.length}"
+                        + ("" if "keras" in contenders else "; Keras skipped: TensorFlow not installed"))
+    results["tables"] = [table]
     print(f"  same vocabulary and ids as the pure-Python baseline: {results['identical_to_pure_python']}")
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))

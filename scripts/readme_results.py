@@ -4,7 +4,8 @@ Each table sits between `<!-- results:KEY -->` and `<!-- /results:KEY -->` in RE
 table of `reports/report.json` (written by `hf-nlp report`): `lm`, `classification:<corpus>`,
 `translation`. The translation table adds the production systems (Apertium, Opus-MT) from
 `reports/translation/comparison.json` (written by `recipes/compare_mt.py`), and the LM table
-the reference's figure.
+the reference's figure. KEY `performance` is the benchmark summary, from `reports/bench/bench.json`
+(written by `python scripts/bench.py --out reports/bench/bench.json`).
 
     hf-nlp report runs/... --output reports          # 1. the report
     python scripts/readme_results.py                 # 2. the README tables from it
@@ -34,7 +35,42 @@ COLUMNS = {
 }
 
 
-def table(key: str, report: dict, comparison: dict | None) -> str:
+def performance_table(bench: dict) -> str:
+    """Hardware, then one row per benchmark table (our row against its baseline), then every row."""
+    if bench.get("quick"):
+        raise SystemExit("the bench JSON comes from a `--quick` run, whose figures are not for quoting; run "
+                         "`python scripts/bench.py --out reports/bench/bench.json` in full.")
+    env = bench["environment"]
+    libraries = env["libraries"]
+    keras = (f"TensorFlow {libraries.get('tensorflow-cpu', libraries.get('tensorflow', '?'))} for the Keras rows"
+             if bench.get("keras") == "installed" else "Keras rows skipped (TensorFlow not installed)")
+    tables = [t for section in bench["sections"].values() for t in section.get("tables", [])]
+    header = (f"Hardware: {env['cpu']}, {env['cpu_cores']} cores, {env['accelerator']}; torch "
+              f"{libraries.get('torch', '?')}, {env['torch_threads_per_process']} threads; {keras}.")
+    summary = []
+    for t in tables:
+        rows = {row["name"]: row for row in t["rows"]}
+        ours, base = rows[t["ours"]], rows[t["baseline"]]
+        share = ("" if ours["share_of_peak"] is None else
+                 f"{100 * ours['share_of_peak']:.1f} % / {100 * base['share_of_peak']:.1f} %")
+        summary.append({"workload": t["title"], "ours": f"{t['ours']}: {ours['rate']:,.1f} {t['unit']}",
+                        "baseline": f"{t['baseline']}: {base['rate']:,.1f} {t['unit']}",
+                        "ratio": f"×{ours['ratio'] / base['ratio']:.2f}", "share of peak (ours / baseline)": share})
+    every = [{"workload": t["title"], "setting": row["name"], "rate": f"{row['rate']:,.1f} {t['unit']}",
+              "vs baseline": "baseline" if row["name"] == t["baseline"] else f"×{row['ratio']:.2f}",
+              "share of peak": "" if row["share_of_peak"] is None else f"{100 * row['share_of_peak']:.1f} %",
+              "note": row["note"]} for t in tables for row in t["rows"]]
+    details = "\n".join(f"- {t['title']}: {t['detail']}" for t in tables if t["detail"])
+    return "\n\n".join([header, render_table(summary, list(summary[0])), "All rows:",
+                         render_table(every, list(every[0])), "Settings:\n\n" + details])
+
+
+def table(key: str, report: dict, comparison: dict | None, bench: dict | None = None) -> str:
+    if key == "performance":
+        if bench is None:
+            raise SystemExit("README asks for the performance table but there is no bench JSON; run "
+                             "`python scripts/bench.py --out reports/bench/bench.json`.")
+        return performance_table(bench)
     if key not in report["tables"]:
         raise SystemExit(f"README asks for table `{key}`, which {len(report['tables'])} report tables lack: "
                          f"{', '.join(report['tables'])}; rerun `hf-nlp report` with its runs.")
@@ -57,12 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md")
     parser.add_argument("--report", type=Path, default=REPO_ROOT / "reports" / "report.json")
     parser.add_argument("--comparison", type=Path, default=REPO_ROOT / "reports" / "translation" / "comparison.json")
+    parser.add_argument("--bench", type=Path, default=REPO_ROOT / "reports" / "bench" / "bench.json")
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the README differs")
     args = parser.parse_args(argv)
     report = json.loads(args.report.read_text())
     comparison = json.loads(args.comparison.read_text()) if args.comparison.is_file() else None
+    bench = json.loads(args.bench.read_text()) if args.bench.is_file() else None
     readme = args.readme.read_text(encoding="utf-8")
-    updated = BLOCK.sub(lambda m: m.group(1) + table(m.group("key"), report, comparison) + "\n" + m.group(4), readme)
+    updated = BLOCK.sub(lambda m: m.group(1) + table(m.group("key"), report, comparison, bench) + "\n" + m.group(4),
+                        readme)
     if args.check:
         if updated != readme:
             sys.stderr.write(f"{args.readme} results tables differ from {args.report}; run scripts/readme_results.py\n")

@@ -16,8 +16,14 @@ def test_sentiment_benchmark_runs_and_reports_ratios(tmp_path):
     encoder = make_tiny_encoder(tmp_path / "encoder", FILLER + POSITIVE + NEGATIVE)
     results = bench_sentiment.main(["--gru-source", str(csv), "--encoder", str(encoder), "--encoder-source", str(csv),
                                     "--encoder-examples", "40", "--encoder-steps", "2", "--batch-size", "8",
-                                    "--repeats", "1", "--precision", "no"])
-    gru, encoder_rates = results["gru"], results["encoder"]
-    assert gru["reviews"] == 80 and 0 < gru["share_shorter_than_500"] < 1
-    assert gru["dynamic_vs_pad_to_500"] > 0 and gru["grouped_vs_pad_to_500"] > 0
-    assert encoder_rates["ours_vs_transformers_trainer"] > 0
+                                    "--repeats", "1", "--precision", "no", "--no-keras"])
+    gru = results["gru"]
+    assert gru["reviews"] == 80 and gru["ours_vs_keras"] is None
+    rows = {row["name"]: row for row in gru["table"]["rows"]}
+    assert set(rows) == {"every batch padded to 500", "dynamic padding", "dynamic padding, length-grouped"}
+    assert all(row["rate"] > 0 and 0 < row["share_of_peak"] < 1 for row in rows.values())
+    # Per token: the GRU(128 -> 128) forward x 3 (the head runs once per review, not per token).
+    assert abs(gru["flops_per_token"] / (3 * 2 * 3 * (128 * 128 + 128 * 128)) - 1) < 0.01
+    encoder_rows = [row["name"] for row in results["encoder"]["table"]["rows"]]
+    assert encoder_rows == ["transformers.Trainer", "our shared loop"]
+    assert [t["title"] for t in results["tables"]] == ["sentiment GRU training", "encoder fine-tuning"]

@@ -19,4 +19,8 @@ def test_translate_benchmark_runs_and_reports_ratios(tmp_path):
     beam, training = results["beam"], results["training"]
     assert beam["sentences"] == 6 and beam["batched_vs_one_at_a_time"] > 0
     assert results["beam_bfloat16"]["dtype"] == "bfloat16" and results["beam_bfloat16"]["batched_sentences_per_s"] > 0
-    assert training["pairs"] == 40 and training["grouped_vs_pad_to_50"] > 0
+    assert training["pairs"] == 40 and training["flops_per_pair"] > 0
+    beam_table, training_table = results["tables"]
+    assert len(beam_table["rows"]) == 4 and beam_table["ours"] == "batched (translate_texts), float32"
+    assert [row["name"] for row in training_table["rows"]] == ["every batch padded to 50", "length-grouped, dynamic padding"]
+    assert all(0 < row["share_of_peak"] < 1 for row in training_table["rows"])

@@ -41,3 +41,39 @@ def test_blocks_are_filled_from_a_report_and_checked(lm_run, translator_run, tmp
     readme.write_text("<!-- results:classification:imdb -->\n<!-- /results:classification:imdb -->\n")
     with pytest.raises(SystemExit, match="classification:imdb"):
         readme_results.main(args)
+
+
+def quick_bench_json(tmp_path, quick: bool) -> Path:
+    from scripts import bench
+
+    out = tmp_path / "bench.json"
+    bench.main(["peak", "--quick", "--out", str(out)])
+    written = json.loads(out.read_text())
+    written["quick"] = quick
+    out.write_text(json.dumps(written))
+    return out
+
+
+def test_performance_block_is_generated_from_the_bench_json(tmp_path, lm_run):
+    done = subprocess.run([HF_NLP, "report", str(lm_run), "--output", str(tmp_path / "r")], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    bench_json = quick_bench_json(tmp_path, quick=False)
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- results:performance -->\nold\n<!-- /results:performance -->\n", encoding="utf-8")
+    args = ["--readme", str(readme), "--report", str(tmp_path / "r" / "report.json"), "--bench", str(bench_json)]
+    assert readme_results.main(args) == 0
+    block = readme.read_text().split("<!-- results:performance -->")[1]
+    peak = json.loads(bench_json.read_text())["sections"]["peak"]
+    assert "Hardware:" in block and "| matmul peak | bfloat16: " in block
+    assert f"×{peak['bfloat16_vs_float32']:.2f}" in block
+    assert readme_results.main(["--check", *args]) == 0
+
+
+def test_a_quick_bench_json_is_refused_for_the_readme(tmp_path):
+    bench_json = quick_bench_json(tmp_path, quick=True)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- results:performance -->\n<!-- /results:performance -->\n", encoding="utf-8")
+    report = REPO_ROOT / "reports" / "report.json"
+    with pytest.raises(SystemExit, match="--quick"):
+        readme_results.main(["--readme", str(readme), "--report", str(report), "--bench", str(bench_json)])
