@@ -145,9 +145,15 @@ def load_translator(model_id: str, quantization: str = "int8", threads: int = 1)
     machines here one worker per core gave 35,000 target tokens/s (int8, greedy, batches of 16)
     where one worker with 2 intra-op threads gave 1,900; at these model sizes a decoding step is
     too small to split across cores."""
+    import torch
+
     converted, tokenizer = converted_marian(model_id, quantization)
+    torch_threads = torch.get_num_threads()
     translator = _ctranslate2().Translator(str(converted), device="cpu", compute_type="default",
                                            inter_threads=max(threads, 1), intra_threads=1)
+    # CTranslate2 sets OpenMP's thread count for the calling thread too, which torch shares: without
+    # this, every torch op after loading a translator would run on one core.
+    torch.set_num_threads(torch_threads)
     return translator, tokenizer
 
 
