@@ -69,7 +69,7 @@ def main(argv: list[str]) -> dict:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"quick": args.quick, "environment": environment_info(),
-                                        "keras": "installed" if bench_keras.keras_available() else bench_keras.SKIPPED,
+                                        "keras": bench_keras.tensorflow_version() or bench_keras.SKIPPED,
                                         "sections": results}, indent=2, default=str))
     return results
 

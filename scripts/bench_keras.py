@@ -37,6 +37,18 @@ def keras_available() -> bool:
     return importlib.util.find_spec("tensorflow") is not None
 
 
+def tensorflow_version() -> str | None:
+    """"TensorFlow X.Y.Z" when installed (from the package metadata, without importing it), else None."""
+    from importlib import metadata
+
+    for package in ("tensorflow", "tensorflow-cpu"):
+        try:
+            return f"TensorFlow {metadata.version(package)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 def import_tensorflow(threads: int | None = None) -> ModuleType:
     """TensorFlow, quiet, with Keras on its TensorFlow backend and, if asked, `threads` intra-op threads.
 

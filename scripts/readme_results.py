@@ -42,8 +42,8 @@ def performance_table(bench: dict) -> str:
                          "`python scripts/bench.py --out reports/bench/bench.json` in full.")
     env = bench["environment"]
     libraries = env["libraries"]
-    keras = (f"TensorFlow {libraries.get('tensorflow-cpu', libraries.get('tensorflow', '?'))} for the Keras rows"
-             if bench.get("keras") == "installed" else "Keras rows skipped (TensorFlow not installed)")
+    keras = (f"{bench['keras']} for the Keras rows" if bench.get("keras", "").startswith("TensorFlow ")
+             else "Keras rows skipped (TensorFlow not installed)")
     tables = [t for section in bench["sections"].values() for t in section.get("tables", [])]
     header = (f"Hardware: {env['cpu']}, {env['cpu_cores']} cores, {env['accelerator']}; torch "
               f"{libraries.get('torch', '?')}, {env['torch_threads_per_process']} threads; {keras}.")
@@ -53,16 +53,20 @@ def performance_table(bench: dict) -> str:
         ours, base = rows[t["ours"]], rows[t["baseline"]]
         share = ("" if ours["share_of_peak"] is None else
                  f"{100 * ours['share_of_peak']:.1f} % / {100 * base['share_of_peak']:.1f} %")
-        summary.append({"workload": t["title"], "ours": f"{t['ours']}: {ours['rate']:,.1f} {t['unit']}",
-                        "baseline": f"{t['baseline']}: {base['rate']:,.1f} {t['unit']}",
+        summary.append({"workload": t["title"], "ours": f"{t['ours']}: {_rate(ours['rate'])} {t['unit']}",
+                        "baseline": f"{t['baseline']}: {_rate(base['rate'])} {t['unit']}",
                         "ratio": f"×{ours['ratio'] / base['ratio']:.2f}", "share of peak (ours / baseline)": share})
-    every = [{"workload": t["title"], "setting": row["name"], "rate": f"{row['rate']:,.1f} {t['unit']}",
+    every = [{"workload": t["title"], "setting": row["name"], "rate": f"{_rate(row['rate'])} {t['unit']}",
               "vs baseline": "baseline" if row["name"] == t["baseline"] else f"×{row['ratio']:.2f}",
               "share of peak": "" if row["share_of_peak"] is None else f"{100 * row['share_of_peak']:.1f} %",
               "note": row["note"]} for t in tables for row in t["rows"]]
     details = "\n".join(f"- {t['title']}: {t['detail']}" for t in tables if t["detail"])
     return "\n\n".join([header, render_table(summary, list(summary[0])), "All rows:",
                          render_table(every, list(every[0])), "Settings:\n\n" + details])
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
 def table(key: str, report: dict, comparison: dict | None, bench: dict | None = None) -> str:
