@@ -81,6 +81,15 @@ def main(argv: list[str] | None = None) -> dict:
     if cfg.ctranslate2 and not ctranslate2_available():
         notes.append(f"CTranslate2 is not installed (`{CT2_INSTALL}`); no ctranslate2 rows.")
         cfg.ctranslate2 = []
+
+    def measure(system: str, kind: str, label: str, model_id: str, model, tokenizer, extra: dict) -> None:
+        """Rows (and example outputs) for every backend x decoding of one model."""
+        for backend, translate in _backends(model_id, model, tokenizer, cfg, threads):
+            for decoding, beams in _decodings(cfg):
+                translations = translate(sentences, beams)
+                rows.append(_row(system, kind, decoding, backend, translations, references, extra))
+                outputs[f"{label}, {decoding}" + ("" if backend == TRANSFORMERS else f", {backend}")] = translations.texts
+
     for run in cfg.runs:
         run_dir = Path(run)
         if not (run_dir / "metrics.json").is_file():
@@ -91,11 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         name = _run_name(run_dir)
         extra = {"token accuracy": trained["test"]["token_accuracy"], "training min": trained["train_minutes"],
                  "parameters": trained["parameters"]}
-        for backend, translate in _backends(str(run_dir), model, tokenizer, cfg, threads):
-            for decoding, beams in _decodings(cfg):
-                translations = translate(sentences, beams)
-                rows.append(_row(name, "trained here", decoding, backend, translations, references, extra))
-                outputs[f"{name}, {decoding}" + ("" if backend == TRANSFORMERS else f", {backend}")] = translations.texts
+        measure(name, "trained here", name, str(run_dir), model, tokenizer, extra)
 
     if cfg.opus_mt:
         try:
@@ -108,13 +113,8 @@ def main(argv: list[str] | None = None) -> dict:
                          "test set": OPUS_MT_PUBLISHED["test set"]})
         else:
             parameters = sum(p.numel() for p in model.parameters())
-            for backend, translate in _backends(cfg.opus_mt, model, tokenizer, cfg, threads):
-                for decoding, beams in _decodings(cfg):
-                    translations = translate(sentences, beams)
-                    rows.append(_row(f"Opus-MT `{cfg.opus_mt}`", "production", decoding, backend, translations,
-                                     references, {"parameters": parameters}))
-                    outputs[f"Opus-MT, {decoding}" + ("" if backend == TRANSFORMERS else f", {backend}")] = \
-                        translations.texts
+            measure(f"Opus-MT `{cfg.opus_mt}`", "production", "Opus-MT", cfg.opus_mt, model, tokenizer,
+                    {"parameters": parameters})
 
     if cfg.apertium:
         if apertium_available():

@@ -22,7 +22,12 @@ import torch
 
 from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
 from hf_nlp.evaluation.translation import translation_scores
-from hf_nlp.generation.ctranslate2_backend import load_translator, translate_texts_ctranslate2
+from hf_nlp.generation.ctranslate2_backend import (
+    CT2_INSTALL,
+    ctranslate2_available,
+    load_translator,
+    translate_texts_ctranslate2,
+)
 from hf_nlp.generation.translate import Translations, translate_texts
 from hf_nlp.hub import load_model_and_tokenizer
 from hf_nlp.text.translation_tokenizer import build_translation_tokenizer
@@ -89,6 +94,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
     args, _ = parser.parse_known_args(argv)  # other sections' flags pass through `scripts/bench.py`
 
+    if not ctranslate2_available():
+        print(f"Marian section skipped: CTranslate2 is not installed ({CT2_INSTALL})")
+        return {"skipped": f"CTranslate2 is not installed ({CT2_INSTALL})"}
     corpus = load_spa_eng(SpaEngDataConfig(source=args.source, test_size=args.test_size,
                                            validation_size=args.validation_size))
     sources = list(corpus["test"]["en"][: args.sentences])
