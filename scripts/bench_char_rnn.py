@@ -113,8 +113,11 @@ def bench_training(hidden_size: int, window: int, steps: int, fast_batch: int, r
     loop_vs_plain = {setting: rates[f"shared loop, {setting}"] / rates[f"plain PyTorch, {setting}"]
                      for setting in settings}
     print("  shared loop / plain PyTorch: " + ", ".join(f"x{r:.3f} ({s})" for s, r in loop_vs_plain.items()))
+    keras_skipped = None if reference in rates else bench_keras.SKIPPED if keras else "--no-keras"
+    if keras_skipped:
+        print(f"  Keras reference skipped: {keras_skipped}")
     return {"table": table, "flops_per_char": flops_per_char, "loop_vs_plain": loop_vs_plain,
-            "keras_skipped": None if reference in rates else bench_keras.SKIPPED if keras else "--no-keras"}
+            "keras_skipped": keras_skipped}
 
 
 @torch.no_grad()

@@ -87,6 +87,8 @@ def bench_gru(source: str, batch_size: int, repeats: int, keras: bool) -> dict:
                         f"{100 * sum(n < NAIVE_LENGTH for n in lengths) / len(lengths):.0f} % under 500, batch "
                         f"{batch_size}, one epoch, {flops_per_token:,.0f} FLOPs per real token", shares)
     keras_row = next((name for name in rates if name.startswith("Keras")), None)
+    if keras_row is None:
+        print(f"  Keras reference skipped: {bench_keras.SKIPPED if keras else '--no-keras'}")
     return {"table": table, "reviews": len(data), "mean_tokens": mean_tokens, "flops_per_token": flops_per_token,
             "ours_vs_keras": rates[layouts["length_grouped"]] / rates[keras_row] if keras_row else None}
 
