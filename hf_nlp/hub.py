@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +37,30 @@ def load_model_and_tokenizer(model: str, auto_class_name: str = "AutoModelForCau
 
     source = resolve_model_dir(model)
     auto_class = getattr(transformers, auto_class_name)
-    try:
+    with _loading(model):
         loaded = auto_class.from_pretrained(source, dtype=getattr(torch, dtype))
         tokenizer = transformers.AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as error:  # missing files / unreachable Hub; unusable config or tokenizer
-        raise UserError(f"could not load model `{model}` ({str(error).splitlines()[0][:120]}); check the path or Hub id.") from None
     return loaded.eval(), tokenizer
+
+
+def load_config_and_tokenizer(model: str):
+    """The model's config and tokenizer, without its weights (to look at a model before loading it)."""
+    import transformers
+
+    import hf_nlp  # noqa: F401  (registers our model types with the Auto classes)
+
+    source = resolve_model_dir(model)
+    with _loading(model):
+        return transformers.AutoConfig.from_pretrained(source), transformers.AutoTokenizer.from_pretrained(source)
+
+
+@contextmanager
+def _loading(model: str):
+    """Loading errors as one sentence: missing files / unreachable Hub; unusable config or tokenizer."""
+    try:
+        yield
+    except (OSError, ValueError) as error:
+        raise UserError(f"could not load model `{model}` ({str(error).splitlines()[0][:120]}); check the path or Hub id.") from None
 
 
 # --------------------------------------------------------------------------- pushing

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hf_nlp.errors import UserError
 from hf_nlp.generation.translate import Translations, translate_in_batches
-from hf_nlp.hub import load_model_and_tokenizer
+from hf_nlp.hub import load_config_and_tokenizer, load_model_and_tokenizer, resolve_model_dir
 
 QUANTIZATIONS = ("int8", "float32")
 CT2_INSTALL = 'pip install ".[fast-mt]"  (ctranslate2)'
@@ -90,15 +90,14 @@ def _converter(model, tokenizer):
     return LoadedModelConverter()
 
 
-def source_folder(model) -> tuple[Path, str | None]:
-    """The folder holding `model`'s files and, for a model loaded by Hub id, the commit they are from
-    (the name of its snapshot folder in the Hub cache)."""
-    local = Path(model.name_or_path)
-    if local.is_dir():
-        return local, None
+def source_folder(source: str) -> tuple[Path, str | None]:
+    """The folder holding the files of `source` (a local folder, or a Hub id as `resolve_model_dir`
+    passes it through) and, for a Hub id, the commit they are from (its snapshot folder's name)."""
+    if Path(source).is_dir():
+        return Path(source), None
     from huggingface_hub import hf_hub_download
 
-    snapshot = Path(hf_hub_download(model.name_or_path, "config.json")).parent  # cached by from_pretrained
+    snapshot = Path(hf_hub_download(source, "config.json")).parent  # cached when the config was loaded
     return snapshot, snapshot.name
 
 
@@ -126,13 +125,14 @@ def converted_marian(model_id: str, quantization: str = "int8") -> tuple[Path, o
     if quantization not in QUANTIZATIONS:
         raise UserError(f"unknown quantization `{quantization}`; use one of {', '.join(QUANTIZATIONS)}.")
     _ctranslate2()
-    model, tokenizer = load_model_and_tokenizer(model_id, "AutoModelForSeq2SeqLM")
-    if model.config.model_type != "marian":
+    config, tokenizer = load_config_and_tokenizer(model_id)
+    if config.model_type != "marian":
         raise UserError(f"`--backend ctranslate2` converts Marian models; `{model_id}` is a "
-                        f"`{model.config.model_type}` model: use the default `--backend transformers`.")
-    folder, commit = source_folder(model)
+                        f"`{config.model_type}` model: use the default `--backend transformers`.")
+    folder, commit = source_folder(resolve_model_dir(model_id))
     target = cache_dir(model_id, folder, commit, quantization)
-    if _is_stale(target, folder):
+    if _is_stale(target, folder):  # the weights are loaded only to convert them
+        model, _ = load_model_and_tokenizer(model_id, "AutoModelForSeq2SeqLM")
         _converter(model, tokenizer).convert(str(target), quantization=None if quantization == "float32"
                                              else quantization, force=True)
     return target, tokenizer
