@@ -11,7 +11,6 @@ repeated `--repeat` times.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -24,6 +23,7 @@ from hf_nlp.data.reviews import load_reviews
 from hf_nlp.text.vectorize import TextVectorization
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `scripts`
+from scripts import bench_keras  # noqa: E402
 from scripts.bench_table import ratio_table  # noqa: E402
 
 PUNCTUATION = str.maketrans("", "", """!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'""")
@@ -57,7 +57,7 @@ def ours(texts: list[str], max_tokens: int, length: int) -> tuple[list[str], np.
 
 
 def keras(texts: list[str], max_tokens: int, length: int):
-    import tensorflow as tf
+    tf = bench_keras.import_tensorflow()
 
     layer = tf.keras.layers.TextVectorization(max_tokens=max_tokens, output_sequence_length=length)
     layer.adapt(texts)
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     texts = review_texts(args.repeat)
     words = sum(len(t.split()) for t in texts)
     contenders = {"pure_python": pure_python, "hf_nlp": ours}
-    if importlib.util.find_spec("tensorflow") is not None:
+    if bench_keras.keras_available():
         contenders["keras"] = keras
     results: dict = {"texts": len(texts), "words": words, "max_tokens": args.max_tokens, "length": args.length}
     outputs = {}
