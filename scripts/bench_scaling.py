@@ -22,9 +22,16 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `scripts`
+from hf_nlp.training.cpu_threads import cpu_threads_per_process  # noqa: E402
 from scripts.bench_table import ratio_table  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_label(processes: int) -> str:
+    """"2 processes x 1 thread": the threads being what the loop gives each process on this machine."""
+    threads = cpu_threads_per_process(local_processes=processes)
+    return f"{processes} process{'es' if processes > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}"
 
 
 def run_recipe(recipe: str, args: list[str], processes: int, run_dir: Path) -> dict:
@@ -53,7 +60,7 @@ def compare(name: str, recipe: str, args: list[str], global_batch: int, unit: st
         found = metrics
         for key in metric:
             found = found[key]
-        row = f"{processes} process{'es' if processes > 1 else ''} x {2 // processes} thread{'s' if processes == 1 else ''}"
+        row = run_label(processes)
         rates[row] = variant["train_steps"] * items_per_step / (60 * variant["train_minutes"])
         validation[row] = found
     rows = list(rates)

@@ -14,12 +14,14 @@ import psutil
 import torch
 
 
-def cpu_threads_per_process(requested: int | None = None) -> int:
-    """`requested` when set; otherwise physical cores // local processes (at least 1)."""
+def cpu_threads_per_process(requested: int | None = None, local_processes: int | None = None) -> int:
+    """`requested` when set; otherwise physical cores // local processes (at least 1), the processes
+    being `local_processes` or, by default, this launch's (`LOCAL_WORLD_SIZE`)."""
     if requested is not None:
         return requested
     cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if local_processes is None:
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     return max(cores // max(local_processes, 1), 1)
 
 

@@ -11,6 +11,6 @@ def test_scaling_runs_both_recipes_with_one_and_two_processes():
     results = bench_scaling.main(["--char-steps", "10", "--sentiment-epochs", "1"])
     for name in ("char_rnn", "sentiment"):
         assert results[name]["speedup"] > 0
-        assert list(results[name]["validation"]) == ["1 process x 2 threads", "2 processes x 1 thread"]
+        assert list(results[name]["validation"]) == [bench_scaling.run_label(1), bench_scaling.run_label(2)]
     losses = list(results["char_rnn"]["validation"].values())
     assert abs(losses[0] - losses[1]) < 0.05  # same global batch, steps and seed: the same training, split in two
