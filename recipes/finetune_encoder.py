@@ -27,7 +27,7 @@ from typing import Literal
 from datasets import DatasetDict
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
-from hf_nlp.data.reviews import SentimentDataConfig, label_config, load_sentiment, sentiment_corpus_key
+from hf_nlp.data.reviews import SentimentDataConfig, label_config
 from hf_nlp.data.text_windows import tokenize_texts
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
@@ -57,6 +57,7 @@ class DataConfig(SentimentDataConfig):
     """Train on a seeded random subset of this many examples (to fit a CPU budget); null: all."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.long_texts == "windows" and not 0 <= self.window_overlap <= self.max_length // 2:
             raise UserError("`--data.window_overlap` must be at least 0 and at most half of `--data.max_length`.")
 
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = Trainer(head_cfg, example_stats=classification_example_stats, run_config=cfg)
     accelerator = trainer.accelerator
     with accelerator.main_process_first():
-        corpus = _subset(load_sentiment(cfg.data.source, cfg.data.text_column, cfg.data.label_column), cfg)
+        corpus = _subset(cfg.data.load(), cfg)
     names = corpus["train"].features["label"].names
     encoder_name = "Universal Sentence Encoder" if cfg.model.encoder == "use" else \
         ("all-MiniLM-L6-v2" if cfg.model.encoder == "minilm" else cfg.model.encoder)
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
         model, result, evaluations = _train_encoder(stage_trainer, model, tokenizer, corpus, cfg)
         variants.append(variant_result(name, kind, evaluations, model, result))
 
-    corpus_info = {"source": cfg.data.source, "classes": names, "split_sizes": {s: len(corpus[s]) for s in corpus}}
+    corpus_info = {"source": cfg.data.source, **cfg.data.fold_info(), "classes": names, "split_sizes": {s: len(corpus[s]) for s in corpus}}
     metrics: dict = {**corpus_info, "variants": variants}
     if accelerator.is_main_process:
         metrics["tfidf_logreg"] = tfidf_logistic_regression(corpus)
@@ -181,8 +182,7 @@ def _evaluate(trainer: Trainer, model, data: DatasetDict, num_classes: int, coll
 
 def _train_head(trainer: Trainer, corpus: DatasetDict, cfg: EncoderRecipeConfig, names: list[str]):
     """The frozen-encoder stage: embed once (cached), train the head on the embeddings."""
-    key = {**sentiment_corpus_key(cfg.data.source, cfg.data.text_column, cfg.data.label_column),
-           "max_train_examples": cfg.data.max_train_examples, "subset_seed": cfg.train.seed}
+    key = {**cfg.data.corpus_key(), "max_train_examples": cfg.data.max_train_examples, "subset_seed": cfg.train.seed}
     with trainer.accelerator.main_process_first():
         embedded = with_sentence_embeddings(corpus, key, cfg.model.encoder, cfg.data.max_length,
                                             cfg.data.truncation_side).with_format("torch")

@@ -20,7 +20,7 @@ from typing import Literal
 
 from transformers import DataCollatorWithPadding
 
-from hf_nlp.data.reviews import SentimentDataConfig, label_config, load_sentiment
+from hf_nlp.data.reviews import SentimentDataConfig, label_config
 from hf_nlp.errors import exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
 from hf_nlp.evaluation.classification_report import variant_result, write_classification_report
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = Trainer(cfg.train, example_stats=classification_example_stats, run_config=cfg)
     accelerator = trainer.accelerator
     with accelerator.main_process_first():
-        corpus = load_sentiment(cfg.data.source, cfg.data.text_column, cfg.data.label_column)
+        corpus = cfg.data.load()
         tokenizer = TextVectorization(max_tokens=cfg.data.max_tokens).adapt(corpus["train"]["text"]).to_tokenizer()
         truncate = {"truncation": True, "max_length": cfg.data.max_length} if cfg.data.max_length else {}
         encoded = corpus.map(lambda batch: tokenizer(batch["text"], **truncate), batched=True,
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     name = (f"{'bidirectional ' if m.bidirectional else ''}{m.cell_type.upper()} {m.hidden_size}, "
             + ("masking" if m.masking else "NO masking (padding fed through the RNN)"))
     variant = variant_result(name, "rnn" if m.masking else "rnn_no_mask", evaluations, best, result)
-    corpus_info = {"source": cfg.data.source, "classes": names, "split_sizes": {s: len(corpus[s]) for s in corpus}}
+    corpus_info = {"source": cfg.data.source, **cfg.data.fold_info(), "classes": names, "split_sizes": {s: len(corpus[s]) for s in corpus}}
     metrics: dict = {**corpus_info, "variants": [variant]}
     if accelerator.is_main_process:
         run_dir = Path(cfg.train.output_dir)

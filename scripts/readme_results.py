@@ -5,7 +5,9 @@ table of `reports/report.json` (written by `hf-nlp report`): `lm`, `classificati
 `translation`. The translation table adds the production systems (Apertium, Opus-MT) from
 `reports/translation/comparison.json` (written by `recipes/compare_mt.py`), and the LM table
 the reference's figure. KEY `performance` is the benchmark summary, from `reports/bench/bench.json`
-(written by `python scripts/bench.py --out reports/bench/bench.json`).
+(written by `python scripts/bench.py --out reports/bench/bench.json`). KEY `crossval:<name>` is a
+cross-validation summary, `reports/crossval/<name>.json` (written by `scripts/cross_validate.py
+... --summary reports/crossval/<name>.json`).
 
     hf-nlp report runs/... --output reports          # 1. the report
     python scripts/readme_results.py                 # 2. the README tables from it
@@ -20,6 +22,8 @@ import re
 import sys
 from pathlib import Path
 
+from hf_nlp.evaluation.cross_validation import summary_rows
+from hf_nlp.evaluation.report import markdown_table
 from hf_nlp.evaluation.suite_report import REFERENCE_LM_LOSS, render_table
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +73,19 @@ def _rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
-def table(key: str, report: dict, comparison: dict | None, bench: dict | None = None) -> str:
+def crossval_table(name: str, crossval_dir: Path) -> str:
+    path = crossval_dir / f"{name}.json"
+    if not path.is_file():
+        raise SystemExit(f"README asks for cross-validation table `{name}` but there is no {path}; run "
+                         f"`scripts/cross_validate.py ... --summary {path}`.")
+    rows = summary_rows(json.loads(path.read_text()))
+    return markdown_table(rows, list(rows[0]))
+
+
+def table(key: str, report: dict, comparison: dict | None, bench: dict | None = None,
+          crossval_dir: Path = REPO_ROOT / "reports" / "crossval") -> str:
+    if key.startswith("crossval:"):
+        return crossval_table(key.split(":", 1)[1], crossval_dir)
     if key == "performance":
         if bench is None:
             raise SystemExit("README asks for the performance table but there is no bench JSON; run "
@@ -98,14 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=REPO_ROOT / "reports" / "report.json")
     parser.add_argument("--comparison", type=Path, default=REPO_ROOT / "reports" / "translation" / "comparison.json")
     parser.add_argument("--bench", type=Path, default=REPO_ROOT / "reports" / "bench" / "bench.json")
+    parser.add_argument("--crossval", type=Path, default=REPO_ROOT / "reports" / "crossval",
+                        help="folder of cross-validation summaries (crossval:<name> tables)")
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the README differs")
     args = parser.parse_args(argv)
     report = json.loads(args.report.read_text())
     comparison = json.loads(args.comparison.read_text()) if args.comparison.is_file() else None
     bench = json.loads(args.bench.read_text()) if args.bench.is_file() else None
     readme = args.readme.read_text(encoding="utf-8")
-    updated = BLOCK.sub(lambda m: m.group(1) + table(m.group("key"), report, comparison, bench) + "\n" + m.group(4),
-                        readme)
+    updated = BLOCK.sub(lambda m: m.group(1) + table(m.group("key"), report, comparison, bench, args.crossval)
+                        + "\n" + m.group(4), readme)
     if args.check:
         if updated != readme:
             sys.stderr.write(f"{args.readme} results tables differ from {args.report}; run scripts/readme_results.py\n")

@@ -89,7 +89,8 @@ def write_classification_report(
         plot_confusion_matrix(np.array(variant["test"]["confusion"]), corpus["classes"], run_dir / png)
         variant["confusion_png"] = png
         pictures.append(f"![{variant['name']}]({png})")
-    data = (f"`{corpus['source']}`: classes {', '.join(corpus['classes'])}; splits "
+    fold = f" (cross-validation fold {corpus['cv_fold']})" if "cv_fold" in corpus else ""
+    data = (f"`{corpus['source']}`{fold}: classes {', '.join(corpus['classes'])}; splits "
             + ", ".join(f"{k} {v:,}" for k, v in corpus["split_sizes"].items()) + ".")
     metrics = {**corpus, "variants": variants, "tfidf_logreg": baseline}
     body = {"Results (test split)": results_table(variants, baseline) + "\n\n" + " ".join(pictures),

@@ -138,7 +138,8 @@ def _evaluate_classification(model, tokenizer, data: dict, split: str, batch_siz
         raise UserError("this model reads sentence embeddings, not text (a frozen-encoder head); evaluate the "
                         "run's fine-tuned model, or use the recipe's report.")
     source = data.get("source", "polarity")
-    corpus = load_sentiment(source, data.get("text_column", "text"), data.get("label_column", "label"))
+    corpus = load_sentiment(source, data.get("text_column", "text"), data.get("label_column", "label"),
+                            cv_folds=int(data.get("cv_folds", 0)), cv_fold=int(data.get("cv_fold", 1)))
     texts = _limit(corpus[split], max_examples)
     names = texts.features["label"].names
     model_labels = {label.lower(): index for label, index in (model.config.label2id or {}).items()}

@@ -93,12 +93,14 @@ def _first_step_below(log: Path, loss: float) -> int | None:
 def classification_rows(run: dict) -> list[dict[str, Any]]:
     metrics, config = run["metrics"], run["config"]
     data = config["data"]
+    # Each cross-validation fold has its own splits (and TF-IDF baseline): its own table.
+    corpus = metrics["source"] + (f" (cv fold {metrics['cv_fold']})" if "cv_fold" in metrics else "")
     rows = []
     for variant in metrics["variants"]:
         cut = _text_cut(data, config["model"], variant["kind"])
         trained = variant["trainable_parameters"]
         rows.append({
-            "run": run["run"], "corpus": metrics["source"], "model": variant["name"] + (f", {cut}" if cut else ""),
+            "run": run["run"], "corpus": corpus, "model": variant["name"] + (f", {cut}" if cut else ""),
             "test accuracy": variant["test"]["accuracy"], "test macro-F1": variant["test"]["f1_macro"],
             "valid. accuracy": variant["validation"]["accuracy"], "parameters (trained)": trained,
             "train min": variant["train_minutes"], "epochs": config["train"]["num_epochs"],
@@ -106,7 +108,7 @@ def classification_rows(run: dict) -> list[dict[str, Any]]:
             "confusion_png": variant.get("confusion_png"), **_environment(run)})
     baseline = metrics.get("tfidf_logreg")
     if baseline:
-        rows.append({"run": "every run (same splits)", "corpus": metrics["source"],
+        rows.append({"run": "every run (same splits)", "corpus": corpus,
                      "model": "TF-IDF (1-2 grams) + logistic regression",
                      "test accuracy": baseline["accuracy"], "test macro-F1": baseline["f1_macro"],
                      "valid. accuracy": baseline.get("validation_accuracy"), "parameters (trained)": None,

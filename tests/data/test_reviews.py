@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hf_nlp.data.reviews import load_reviews, load_sentiment
+from hf_nlp.data.reviews import SentimentDataConfig, load_reviews, load_sentiment
 from hf_nlp.errors import UserError
 from tests.conftest import REPO_ROOT
 from tests.hub.local_hub import LocalHub
@@ -84,7 +84,7 @@ def test_unknown_source_is_a_user_error():
 LOAD = """
 import json, sys
 from hf_nlp.data.reviews import load_sentiment
-corpus = load_sentiment(sys.argv[1])
+corpus = load_sentiment(sys.argv[1], cv_folds=int(sys.argv[2]) if len(sys.argv) > 2 else 0)
 print(json.dumps({s: list(corpus[s]["label"]) for s in corpus} | {"names": corpus["train"].features["label"].names}))
 """
 
@@ -102,8 +102,49 @@ def test_hub_dataset_with_train_and_test_gets_the_reference_split(tmp_path):
                "HF_HOME": str(tmp_path / "hf_home")}
         result = subprocess.run([sys.executable, "-c", LOAD, "stanfordnlp/imdb"], cwd=REPO_ROOT, env=env,
                                 capture_output=True, text=True, timeout=120)
+        folds = subprocess.run([sys.executable, "-c", LOAD, "stanfordnlp/imdb", "3"], cwd=REPO_ROOT, env=env,
+                               capture_output=True, text=True, timeout=120)
+    assert folds.returncode != 0 and "its own test split, so it is not cut into folds" in folds.stderr
     assert result.returncode == 0, result.stderr[-2000:]
     splits = json.loads(result.stdout.strip().splitlines()[-1])
     assert [len(splits[s]) for s in ("train", "validation", "test")] == [90, 10, 20]
     assert 0 < sum(splits["validation"]) < 10  # shuffled before the 90/10 cut: both labels present
     assert splits["names"] == ["0", "1"]
+
+
+def test_cross_validation_folds_test_every_text_once_stratified(tmp_path):
+    path = tmp_path / "data.csv"
+    write_rows(path, [(f"text number {i}", ["bad", "good", "meh"][i % 3]) for i in range(90)])
+    standard = load_sentiment(str(path), text_column="review", label_column="stars")
+    tested = []
+    for fold in (1, 2, 3):
+        corpus = load_sentiment(str(path), text_column="review", label_column="stars", cv_folds=3, cv_fold=fold)
+        assert [len(corpus[s]) for s in ("train", "validation", "test")] == [53, 7, 30]  # rest 60 split 8:1
+        assert sorted(corpus["test"]["label"]) == [0] * 10 + [1] * 10 + [2] * 10  # stratified
+        splits = [set(corpus[s]["text"]) for s in ("train", "validation", "test")]
+        assert not (splits[0] & splits[1] or splits[0] & splits[2] or splits[1] & splits[2])
+        assert load_sentiment(str(path), text_column="review", label_column="stars", cv_folds=3,
+                              cv_fold=fold)["test"]["text"] == corpus["test"]["text"]  # fixed seed
+        tested += corpus["test"]["text"]
+    assert sorted(tested) == sorted(f"text number {i}" for i in range(90))  # every text tested exactly once
+    # The standard splits are untouched by the option (and cached apart from the folds).
+    assert load_sentiment(str(path), text_column="review", label_column="stars")["test"]["text"] == \
+        standard["test"]["text"] and len(standard["test"]) == 9
+
+
+def test_cross_validation_settings_errors_are_one_sentence(tmp_path):
+    with pytest.raises(UserError, match="must be 0 .* or at least 2"):
+        SentimentDataConfig(cv_folds=1)
+    with pytest.raises(UserError, match="between 1 and `--data.cv_folds` \\(5\\)"):
+        SentimentDataConfig(cv_folds=5, cv_fold=6)
+    path = tmp_path / "small.csv"
+    write_rows(path, [(f"text {i}", i % 2) for i in range(8)])
+    with pytest.raises(UserError, match="too few examples for 5 folds"):
+        load_sentiment(str(path), text_column="review", label_column="stars", cv_folds=5, cv_fold=1)
+    with pytest.raises(UserError, match="too few examples to keep a validation split beside 2 folds"):
+        load_sentiment(str(path), text_column="review", label_column="stars", cv_folds=2, cv_fold=1)
+    write_rows(path, [(f"text {i}", i % 2) for i in range(20)])
+    config = SentimentDataConfig(source=str(path), text_column="review", label_column="stars", cv_folds=2,
+                                 cv_fold=2)
+    assert config.fold_info() == {"cv_fold": "2/2"} and len(config.load()["test"]) == 10
+    assert config.corpus_key() != SentimentDataConfig(source=str(path), cv_folds=2, cv_fold=1).corpus_key()

@@ -1,0 +1,82 @@
+"""Cross-validation summaries: per-fold sentiment runs folded into one comparison with TF-IDF.
+
+Each fold run (`--data.cv_folds K --data.cv_fold i`, see `hf_nlp.data.reviews`) writes its
+`metrics.json` with every trained variant and the TF-IDF + logistic-regression baseline fitted on
+the same fold. `summarize` turns the K of them into, per model: test accuracy and macro-F1 per
+fold, mean and standard deviation over folds, the pooled accuracy over every test text (each
+tested once), and the paired difference to TF-IDF. `scripts/cross_validate.py` runs the folds;
+`scripts/readme_results.py` renders the summary in the README with `summary_rows`.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from hf_nlp.evaluation.report import markdown_table
+
+TFIDF = "TF-IDF (1-2 grams) + logistic regression"
+
+
+def summarize(fold_metrics: list[dict]) -> dict:
+    """Per model (each variant of the runs, then TF-IDF): accuracy and macro-F1 per fold, their mean
+    and standard deviation, the pooled accuracy over every test text, and the paired difference
+    to TF-IDF; plus the corpus, the split sizes and the total training time."""
+    sizes = [m["split_sizes"]["test"] for m in fold_metrics]
+    models: dict[str, dict] = {}
+    for metrics in fold_metrics:
+        scores = [(v["name"], v["test"], v["train_minutes"]) for v in metrics["variants"]]
+        baseline = metrics["tfidf_logreg"]
+        scores.append((TFIDF, baseline, baseline["train_seconds"] / 60))
+        for name, test, minutes in scores:
+            entry = models.setdefault(name, {"accuracy": [], "f1_macro": [], "train_minutes": []})
+            entry["accuracy"].append(test["accuracy"])
+            entry["f1_macro"].append(test["f1_macro"])
+            entry["train_minutes"].append(minutes)
+    tfidf = models[TFIDF]["accuracy"]
+    for entry in models.values():
+        accuracy = entry["accuracy"]
+        entry["mean_accuracy"] = statistics.fmean(accuracy)
+        entry["std_accuracy"] = statistics.stdev(accuracy) if len(accuracy) > 1 else 0.0
+        entry["mean_f1_macro"] = statistics.fmean(entry["f1_macro"])
+        correct = sum(round(a * n) for a, n in zip(accuracy, sizes, strict=True))  # accuracies are counts over n texts
+        entry["pooled_accuracy"] = correct / sum(sizes)
+        differences = [a - b for a, b in zip(accuracy, tfidf, strict=True)]
+        entry["vs_tfidf"] = {"per_fold": differences, "mean": statistics.fmean(differences),
+                             "min": min(differences)}
+    first = fold_metrics[0]
+    return {"source": first["source"], "folds": len(fold_metrics), "classes": first["classes"],
+            "split_sizes": [m["split_sizes"] for m in fold_metrics], "test_texts": sum(sizes), "models": models}
+
+
+def summary_rows(summary: dict) -> list[dict]:
+    """One row per model: each fold's test accuracy, then mean ± std, pooled, and the gap to TF-IDF."""
+    rows = []
+    for name, entry in summary["models"].items():
+        row = {"model": name}
+        row.update({f"fold {i}": f"{a:.3f}" for i, a in enumerate(entry["accuracy"], 1)})
+        row["mean ± std"] = f"{entry['mean_accuracy']:.3f} ± {entry['std_accuracy']:.3f}"
+        row[f"pooled ({summary['test_texts']:,} texts)"] = f"{entry['pooled_accuracy']:.3f}"
+        row["macro-F1 (mean)"] = f"{entry['mean_f1_macro']:.3f}"
+        gap = entry["vs_tfidf"]
+        row["vs TF-IDF (mean, worst fold)"] = "—" if name == TFIDF else \
+            f"{100 * gap['mean']:+.1f} / {100 * gap['min']:+.1f} pts"
+        row["train min (per fold)"] = f"{statistics.fmean(entry['train_minutes']):.1f}"
+        rows.append(row)
+    return rows
+
+
+def summary_markdown(summary: dict, command: str) -> str:
+    rows = summary_rows(summary)
+    sizes = " / ".join(f"{split} {_size_range([fold[split] for fold in summary['split_sizes']])}"
+                       for split in ("train", "validation", "test"))
+    return "\n".join([
+        f"# Cross-validation on `{summary['source']}`: {summary['folds']} folds", "",
+        f"Each fold: {sizes} (stratified; every one of the {summary['test_texts']:,} texts is tested once). Test accuracy per fold; "
+        "TF-IDF is fitted on each fold's own splits.", "",
+        markdown_table(rows, list(rows[0])), "", f"Command: `{command}`", ""])
+
+
+def _size_range(sizes: list[int]) -> str:
+    """"500", or "499–500" when the corpus does not divide evenly into the folds."""
+    low, high = min(sizes), max(sizes)
+    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
