@@ -50,7 +50,12 @@ def run_fold(command: list[str], fold_dir: Path, arguments: dict) -> dict:
         return json.loads(metrics_file.read_text())
     if fold_dir.exists() and not same:
         raise UserError(f"`{fold_dir}` holds a run with other arguments; pass another `--output` or delete it.")
-    resume = ["--train.resume_from", "latest"] if any(fold_dir.glob("checkpoints/step_*")) else []
+    resume = []
+    if any(fold_dir.glob("checkpoints/step_*")):
+        # The encoder recipe's `two_stage` keeps its head stage in frozen_head/ (rerun, seconds) and
+        # checkpoints its fine-tuning stage, whose settings are `finetune:`; every other run's are `train:`.
+        stage = "finetune" if (fold_dir / "frozen_head").is_dir() else "train"
+        resume = [f"--{stage}.resume_from", "latest"]
     fold_dir.mkdir(parents=True, exist_ok=True)
     args_file.write_text(json.dumps(arguments, indent=2))
     print(f"{fold_dir.name}: {shlex.join(command + resume)}", flush=True)

@@ -14,7 +14,8 @@ from tests.e2e.test_sentiment_rnn_recipe import toy_csv  # noqa: F401  (fixture)
 SCRIPT = str(REPO_ROOT / "scripts" / "cross_validate.py")
 TINY = ["--config", "recipes/configs/sentiment_rnn.yaml", "--data.text_column", "review", "--data.label_column",
         "sentiment", "--model.embedding_size", "16", "--model.hidden_size", "16", "--train.num_epochs", "8",
-        "--train.learning_rate", "0.01", "--train.batch_size", "16", "--train.progress_bar", "false"]
+        "--train.learning_rate", "0.01", "--train.batch_size", "16", "--train.progress_bar", "false",
+        "--train.save_every", "20"]
 
 
 def cross_validate(*args: str) -> subprocess.CompletedProcess:
@@ -56,6 +57,14 @@ def test_two_folds_test_every_text_once_and_are_reused(toy_csv, tmp_path):  # no
     assert again.returncode == 0 and again.stdout.count("finished earlier with the same arguments, reused") == 2
     assert [(out / f"fold_{i}" / "metrics.json").stat().st_mtime_ns for i in (1, 2)] == stamps
     assert json.loads(summary_path.read_text())["models"] == summary["models"]
+
+    # A fold stopped before writing its metrics resumes from its latest checkpoint and ends the same.
+    (out / "fold_2" / "metrics.json").unlink()
+    resumed = cross_validate(*args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "fold_1: finished earlier" in resumed.stdout and "--train.resume_from latest" in resumed.stdout
+    assert json.loads((out / "fold_2" / "metrics.json").read_text())["variants"][0]["test"] == \
+        folds[1]["variants"][0]["test"]
 
     clash = cross_validate(*args, "--train.num_epochs", "2")
     assert clash.returncode == 2 and "holds a run with other arguments" in clash.stderr
