@@ -20,7 +20,7 @@ TFIDF = "TF-IDF (1-2 grams) + logistic regression"
 def summarize(fold_metrics: list[dict]) -> dict:
     """Per model (each variant of the runs, then TF-IDF): accuracy and macro-F1 per fold, their mean
     and standard deviation, the pooled accuracy over every test text, and the paired difference
-    to TF-IDF; plus the corpus, the split sizes and the total training time."""
+    to TF-IDF, and training minutes per fold; plus the corpus and each fold's split sizes."""
     sizes = [m["split_sizes"]["test"] for m in fold_metrics]
     models: dict[str, dict] = {}
     for metrics in fold_metrics:
@@ -71,8 +71,8 @@ def summary_markdown(summary: dict, command: str) -> str:
                        for split in ("train", "validation", "test"))
     return "\n".join([
         f"# Cross-validation on `{summary['source']}`: {summary['folds']} folds", "",
-        f"Each fold: {sizes} (stratified; every one of the {summary['test_texts']:,} texts is tested once). Test accuracy per fold; "
-        "TF-IDF is fitted on each fold's own splits.", "",
+        f"Each fold: {sizes} (stratified; every one of the {summary['test_texts']:,} texts is tested once). "
+        "Test accuracy per fold; TF-IDF is fitted on each fold's own splits.", "",
         markdown_table(rows, list(rows[0])), "", f"Command: `{command}`", ""])
 
 
