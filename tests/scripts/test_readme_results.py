@@ -77,3 +77,27 @@ def test_a_quick_bench_json_is_refused_for_the_readme(tmp_path):
     report = REPO_ROOT / "reports" / "report.json"
     with pytest.raises(SystemExit, match="--quick"):
         readme_results.main(["--readme", str(readme), "--report", str(report), "--bench", str(bench_json)])
+
+
+def test_crossval_block_is_generated_from_its_summary(tmp_path, lm_run):
+    from hf_nlp.evaluation.cross_validation import summarize
+    from tests.evaluation.test_cross_validation import fold
+
+    done = subprocess.run([HF_NLP, "report", str(lm_run), "--output", str(tmp_path / "r")], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    crossval = tmp_path / "crossval"
+    crossval.mkdir()
+    (crossval / "toy.json").write_text(json.dumps(summarize([fold(4, 3, 2, 1.0), fold(4, 4, 3, 1.0)])))
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- results:crossval:toy -->\n<!-- /results:crossval:toy -->\n", encoding="utf-8")
+    args = ["--readme", str(readme), "--report", str(tmp_path / "r" / "report.json"), "--crossval", str(crossval)]
+    assert readme_results.main(["--check", *args]) == 1
+    assert readme_results.main(args) == 0
+    lines = readme.read_text().splitlines()
+    assert lines[1].startswith("| model | fold 1 | fold 2 | mean ± std | pooled (8 texts) |")
+    assert lines[3].startswith("| GRU | 0.750 | 1.000 | 0.875 ± 0.177 | 0.875 |") and "+25.0 / +25.0 pts" in lines[3]
+    assert readme_results.main(["--check", *args]) == 0
+    readme.write_text("<!-- results:crossval:other -->\n<!-- /results:crossval:other -->\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="cross_validate.py"):
+        readme_results.main(args)
