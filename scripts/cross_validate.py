@@ -13,8 +13,9 @@ interrupted fold resumes from its latest checkpoint, so nothing is lost when the
 Each fold run also fits the TF-IDF + logistic-regression baseline on its own splits, so the
 summary compares every model with TF-IDF fold by fold: per fold, the mean and standard deviation
 over folds, the pooled accuracy over all the test texts (each counted once), and the paired
-difference to TF-IDF. It is written as `<output>/cross_validation.{json,md}` (and `--summary`,
-which `scripts/readme_results.py` reads for the README's `crossval:<name>` tables).
+difference to TF-IDF. It is written as `<output>/cross_validation.{json,md}` (and as `--summary`
+and the same name in `.md`; `scripts/readme_results.py` reads that JSON for the README's
+`crossval:<name>` tables).
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("recipe", help="a sentiment recipe: recipes/finetune_encoder.py or recipes/sentiment_rnn.py")
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     parser.add_argument("--output", type=Path, required=True, help="folder for fold_<i>/ and the summary")
-    parser.add_argument("--summary", type=Path, help="also write the summary JSON here (e.g. reports/crossval/...)")
+    parser.add_argument("--summary", type=Path, help="also write the summary here, JSON + .md beside it "
+                                                     "(e.g. reports/crossval/NAME.json)")
     parser.add_argument("--launch", default=shlex.join([sys.executable]),
                         help='how to start the recipe (default: this Python; e.g. "accelerate launch")')
     args, overrides = parser.parse_known_args(argv)
@@ -102,6 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.summary:
         args.summary.parent.mkdir(parents=True, exist_ok=True)
         args.summary.write_text(json.dumps(summary, indent=2))
+        args.summary.with_suffix(".md").write_text(markdown, encoding="utf-8")
     print(markdown)
     return summary
 

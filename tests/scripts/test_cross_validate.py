@@ -39,6 +39,7 @@ def test_two_folds_test_every_text_once_and_are_reused(toy_csv, tmp_path):  # no
     assert summary["models"][TFIDF]["accuracy"] == [m["tfidf_logreg"]["accuracy"] for m in folds]
     assert gru["pooled_accuracy"] > 0.9 and summary["test_texts"] == 400
     assert "Cross-validation on" in (out / "cross_validation.md").read_text() and "pooled (400 texts)" in done.stdout
+    assert summary_path.with_suffix(".md").read_text() == (out / "cross_validation.md").read_text()
 
     # `hf-nlp evaluate` rebuilds a fold's own test split from the run's config (not the standard one).
     hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
