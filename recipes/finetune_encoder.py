@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
         model, result, evaluations = _train_encoder(stage_trainer, model, tokenizer, corpus, cfg)
         variants.append(variant_result(name, kind, evaluations, model, result))
 
-    corpus_info = {"source": cfg.data.source, **cfg.data.fold_info(), "classes": names, "split_sizes": {s: len(corpus[s]) for s in corpus}}
+    corpus_info = cfg.data.corpus_info(corpus)
     metrics: dict = {**corpus_info, "variants": variants}
     if accelerator.is_main_process:
         metrics["tfidf_logreg"] = tfidf_logistic_regression(corpus)

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     name = (f"{'bidirectional ' if m.bidirectional else ''}{m.cell_type.upper()} {m.hidden_size}, "
             + ("masking" if m.masking else "NO masking (padding fed through the RNN)"))
     variant = variant_result(name, "rnn" if m.masking else "rnn_no_mask", evaluations, best, result)
-    corpus_info = {"source": cfg.data.source, **cfg.data.fold_info(), "classes": names, "split_sizes": {s: len(corpus[s]) for s in corpus}}
+    corpus_info = cfg.data.corpus_info(corpus)
     metrics: dict = {**corpus_info, "variants": [variant]}
     if accelerator.is_main_process:
         run_dir = Path(cfg.train.output_dir)

@@ -70,9 +70,12 @@ class SentimentDataConfig:
         if self.cv_folds and not 1 <= self.cv_fold <= self.cv_folds:
             raise UserError(f"`--data.cv_fold` must be between 1 and `--data.cv_folds` ({self.cv_folds}).")
 
-    def fold_info(self) -> dict:
-        """`{"cv_fold": "i/K"}` for a cross-validation fold (recorded in metrics and reports), else `{}`."""
-        return {"cv_fold": f"{self.cv_fold}/{self.cv_folds}"} if self.cv_folds else {}
+    def corpus_info(self, corpus: DatasetDict) -> dict:
+        """What a run's metrics and report say of its data: source, the cross-validation fold
+        (`"cv_fold": "i/K"`, only for a fold), class names and split sizes."""
+        fold = {"cv_fold": f"{self.cv_fold}/{self.cv_folds}"} if self.cv_folds else {}
+        return {"source": self.source, **fold, "classes": corpus["train"].features["label"].names,
+                "split_sizes": {split: len(corpus[split]) for split in corpus}}
 
     def load(self) -> DatasetDict:
         """The corpus with the splits these settings name."""

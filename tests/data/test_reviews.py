@@ -146,5 +146,8 @@ def test_cross_validation_settings_errors_are_one_sentence(tmp_path):
     write_rows(path, [(f"text {i}", i % 2) for i in range(20)])
     config = SentimentDataConfig(source=str(path), text_column="review", label_column="stars", cv_folds=2,
                                  cv_fold=2)
-    assert config.fold_info() == {"cv_fold": "2/2"} and len(config.load()["test"]) == 10
+    info = config.corpus_info(config.load())
+    assert info["cv_fold"] == "2/2" and info["split_sizes"]["test"] == 10 and info["classes"] == ["0", "1"]
+    assert "cv_fold" not in SentimentDataConfig(source=str(path), text_column="review",
+                                                label_column="stars").corpus_info(config.load())
     assert config.corpus_key() != SentimentDataConfig(source=str(path), cv_folds=2, cv_fold=1).corpus_key()
