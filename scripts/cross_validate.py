@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, f
 from hf_nlp.errors import UserError, exit_on_user_error  # noqa: E402
 from hf_nlp.evaluation.cross_validation import summarize, summary_markdown  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 ARGS_FILE = "cross_validation_args.json"  # what a fold was run with, to know when it can be reused
 
 
@@ -60,7 +59,7 @@ def run_fold(command: list[str], fold_dir: Path, arguments: dict) -> dict:
     fold_dir.mkdir(parents=True, exist_ok=True)
     args_file.write_text(json.dumps(arguments, indent=2))
     print(f"{fold_dir.name}: {shlex.join(command + resume)}", flush=True)
-    done = subprocess.run(command + resume, cwd=REPO_ROOT)
+    done = subprocess.run(command + resume)  # in the caller's directory: paths mean what they typed
     if done.returncode != 0:
         raise SystemExit(f"{fold_dir.name} failed (exit {done.returncode}); its output is above. Rerun the same "
                          "command to resume it.")
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
     args, overrides = parser.parse_known_args(argv)
     if args.folds < 2:
         raise UserError("`--folds` must be at least 2.")
-    if not (REPO_ROOT / args.recipe).is_file() and not Path(args.recipe).is_file():
+    if not Path(args.recipe).is_file():
         raise UserError(f"no recipe `{args.recipe}`; pass recipes/finetune_encoder.py or recipes/sentiment_rnn.py.")
     if any(flag.startswith(("--data.cv_fold", "--train.output_dir")) for flag in overrides):
         raise UserError("this script sets `--data.cv_folds`, `--data.cv_fold` and `--train.output_dir` itself; "
