@@ -28,7 +28,7 @@ from datasets import DatasetDict
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
 from hf_nlp.data.reviews import SentimentDataConfig, label_config
-from hf_nlp.data.text_windows import tokenize_texts
+from hf_nlp.data.text_windows import WindowGroupCollator, group_windows_by_text, tokenize_texts
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
 from hf_nlp.evaluation.classification_report import variant_result, write_classification_report
@@ -37,6 +37,7 @@ from hf_nlp.evaluation.report import environment_info
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
 from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
+from hf_nlp.models.window_pooling import pooled_window_forward
 from hf_nlp.text.sentence_embeddings import pretrained_encoder_path, with_sentence_embeddings
 from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
 from hf_nlp.training.loop import BEST_MODEL_DIR, Trainer
@@ -48,9 +49,11 @@ class DataConfig(SentimentDataConfig):
     """Tokens kept per text by transformer encoders (all-MiniLM-L6-v2 was trained on 256)."""
     truncation_side: Literal["right", "left"] = "right"
     """Which end of a long text is cut: `left` keeps the end, where reviews tend to conclude."""
-    long_texts: Literal["truncate", "windows"] = "truncate"
+    long_texts: Literal["truncate", "windows", "pooled_windows"] = "truncate"
     """Fine-tuning stages: `windows` cuts each text into overlapping windows of `max_length` tokens,
-    trains on every window (the text's label) and scores a text by its windows' mean probability."""
+    trains on every window (the text's label) and scores a text by its windows' mean probability;
+    `pooled_windows` scores a text by its windows' mean logits, in training too (the loss,
+    validation and `train.batch_size` count texts, not windows)."""
     window_overlap: int = 32
     """Tokens shared by consecutive windows (`windows` only)."""
     max_train_examples: int | None = None
@@ -58,7 +61,7 @@ class DataConfig(SentimentDataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.long_texts == "windows" and not 0 <= self.window_overlap <= self.max_length // 2:
+        if self.long_texts != "truncate" and not 0 <= self.window_overlap <= self.max_length // 2:
             raise UserError("`--data.window_overlap` must be at least 0 and at most half of `--data.max_length`.")
 
 
@@ -109,7 +112,9 @@ def main(argv: list[str] | None = None) -> dict:
                            mixed_precision=cfg.finetune.mixed_precision)
     else:
         head_cfg = cfg.train
-    trainer = Trainer(head_cfg, example_stats=classification_example_stats, run_config=cfg)
+    pooled = pooled_window_forward if cfg.data.long_texts == "pooled_windows" else None
+    trainer = Trainer(head_cfg, example_stats=classification_example_stats, run_config=cfg,
+                      model_forward=pooled if cfg.model.method == "full" else None)
     accelerator = trainer.accelerator
     with accelerator.main_process_first():
         corpus = _subset(cfg.data.load(), cfg)
@@ -134,7 +139,8 @@ def main(argv: list[str] | None = None) -> dict:
             stage_cfg, name, kind = (replace(cfg.finetune, output_dir=str(run_dir)),
                                      f"{encoder_name} mean-pooled + head, then unfrozen (lr "
                                      f"{cfg.finetune.learning_rate:g})", "sentence_encoder_two_stage")
-            stage_trainer = Trainer(stage_cfg, example_stats=classification_example_stats, run_config=cfg)
+            stage_trainer = Trainer(stage_cfg, example_stats=classification_example_stats, run_config=cfg,
+                                    model_forward=pooled)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(path, **label_config(names))
             stage_cfg, name, kind, stage_trainer = cfg.train, f"{encoder_name} fine-tuned (all weights)", \
@@ -150,10 +156,11 @@ def main(argv: list[str] | None = None) -> dict:
                   if cfg.data.max_train_examples else "")
         truncation = "" if cfg.model.encoder == "use" else \
             f" Texts cut to {cfg.data.max_length} tokens (truncation side: {cfg.data.truncation_side})."
-        if cfg.data.long_texts == "windows" and cfg.model.method != "head":
+        if cfg.data.long_texts != "truncate" and cfg.model.method != "head":
             truncation += (f" Fine-tuning reads every text as windows of {cfg.data.max_length} tokens overlapping by "
-                           f"{cfg.data.window_overlap} and scores a text by its windows' mean probability (the "
-                           f"frozen-head stage reads the first window only).")
+                           f"{cfg.data.window_overlap} and scores a text by its windows' "
+                           + ("mean logits, in training too (the loss is on the text)" if pooled else "mean probability")
+                           + " (the frozen-head stage reads the first window only).")
         write_classification_report(
             run_dir, "Pretrained encoders for sentiment", corpus_info, variants, metrics["tfidf_logreg"],
             {"Data": (subset + truncation + (" Frozen-encoder embeddings are computed once and cached."
@@ -196,15 +203,22 @@ def _train_head(trainer: Trainer, corpus: DatasetDict, cfg: EncoderRecipeConfig,
 
 def _train_encoder(trainer: Trainer, model, tokenizer, corpus: DatasetDict, cfg: EncoderRecipeConfig):
     """Train every weight on tokenized text (length-grouped batches, dynamic padding); the best
-    model is saved with its tokenizer, ready for `pipeline("text-classification")`. With windows,
-    validation during training scores windows; the final scores are per text."""
+    model is saved with its tokenizer, ready for `pipeline("text-classification")`. With `windows`,
+    validation during training scores windows and the final scores are per text; with
+    `pooled_windows`, every batch, loss and score is per text."""
     with trainer.accelerator.main_process_first():
-        encoded = tokenize_texts(corpus, tokenizer, cfg.data.max_length, cfg.data.long_texts == "windows",
+        encoded = tokenize_texts(corpus, tokenizer, cfg.data.max_length, cfg.data.long_texts != "truncate",
                                  cfg.data.window_overlap)
     windows = encoded.remove_columns("document")
     collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
-    lengths = [len(ids) for ids in windows["train"]["input_ids"]]
-    result = trainer.fit(model, windows["train"], windows["validation"], collate_fn=collate, lengths=lengths)
+    if cfg.data.long_texts == "pooled_windows":
+        texts = DatasetDict({split: group_windows_by_text(encoded[split]) for split in encoded})
+        train, validation, collate = texts["train"], texts["validation"], WindowGroupCollator(tokenizer)
+        lengths = [sum(map(len, text)) for text in train["input_ids"]]  # tokens per text
+    else:
+        train, validation = windows["train"], windows["validation"]
+        lengths = [len(ids) for ids in train["input_ids"]]
+    result = trainer.fit(model, train, validation, collate_fn=collate, lengths=lengths)
     if trainer.accelerator.is_main_process:
         tokenizer.save_pretrained(result.best_model_dir)
     trainer.accelerator.wait_for_everyone()
@@ -212,6 +226,10 @@ def _train_encoder(trainer: Trainer, model, tokenizer, corpus: DatasetDict, cfg:
     num_classes = len(corpus["train"].features["label"].names)
     if cfg.data.long_texts == "truncate":
         evaluations = _evaluate(trainer, best, windows, num_classes, collate)
+    elif cfg.data.long_texts == "pooled_windows":
+        evaluations = _evaluate(trainer, best, texts, num_classes, collate)
+        for split, scores in evaluations.items():
+            scores["windows"] = len(windows[split])
     else:
         evaluations = {split: evaluate_by_text(trainer, best, windows[split], encoded[split]["document"],
                                                 corpus[split]["label"], num_classes, collate)

@@ -148,15 +148,16 @@ def _evaluate_classification(model, tokenizer, data: dict, split: str, batch_siz
                         "corpus it was trained for (`--source`).")
     to_model = [model_labels[name.lower()] for name in names]
     max_length = min(int(data.get("max_length") or tokenizer.model_max_length or 512), 4096)
-    windows = data.get("long_texts") == "windows"
+    windows = data.get("long_texts") in ("windows", "pooled_windows")
     encoded = tokenize_texts(_as_dict(texts), tokenizer, max_length, windows,
                              int(data.get("window_overlap", 0)))["split"]
-    # Each text scored by its windows' mean probability (one window per text unless the run used windows),
+    # Each text scored by pooling its windows as the run did (one window per text unless it used windows),
     # through the same per-text evaluation as the recipe, with the data's labels in the model's ids.
+    pooling = "logits" if data.get("long_texts") == "pooled_windows" else "probabilities"
     scores = evaluate_by_text(_trainer(batch_size, classification_example_stats), model,
                               encoded.remove_columns(["document", "labels"]), encoded["document"],
                               [to_model[label] for label in texts["label"]], model.config.num_labels,
-                              DataCollatorWithPadding(tokenizer, return_tensors="pt"))
+                              DataCollatorWithPadding(tokenizer, return_tensors="pt"), pooling)
     metrics = {key: scores[key] for key in ("accuracy", "f1_macro", "examples", "confusion")}
     class_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     plot_confusion_matrix(np.array(metrics["confusion"]), class_names, out / f"{split}_confusion.png")

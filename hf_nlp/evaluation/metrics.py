@@ -8,6 +8,7 @@ out the last batch across processes are dropped), sums every statistic, and divi
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import torch
@@ -70,16 +71,22 @@ def classification_example_stats(logits: torch.Tensor, batch: dict[str, torch.Te
     return stats
 
 
-def pool_window_logits(logits: torch.Tensor, documents: torch.Tensor) -> torch.Tensor:
-    """Per-document logits from per-window logits: the log of the mean window probabilities.
+def pool_window_logits(logits: torch.Tensor, documents: torch.Tensor,
+                       pooling: Literal["probabilities", "logits"] = "probabilities") -> torch.Tensor:
+    """Per-document logits from per-window logits.
 
     `logits` `(N, C)` for N windows; `documents` `(N,)` the document index of each window, 0..D-1.
-    Returns `(D, C)`, which `classification_example_stats` scores like any logits."""
+    `pooling="probabilities"`: the log of the mean window probabilities; `"logits"`: the mean window
+    logits, so every window adds its evidence and an unsure window (logits ~equal) pulls nothing
+    (what `--data.long_texts pooled_windows` trains on: mean probabilities saturate and stall it).
+    Returns `(D, C)`, which `classification_example_stats` scores like any logits; differentiable,
+    so it also serves as a training output (`hf_nlp.models.window_pooling`)."""
     num_documents = int(documents.max()) + 1 if len(documents) else 0
-    probabilities = logits.float().softmax(-1)  # (N, C)
-    sums = torch.zeros(num_documents, logits.shape[-1]).index_add_(0, documents, probabilities)  # (D, C)
+    values = logits.float().softmax(-1) if pooling == "probabilities" else logits.float()  # (N, C)
+    sums = values.new_zeros(num_documents, logits.shape[-1]).index_add(0, documents, values)  # (D, C)
     counts = torch.bincount(documents, minlength=num_documents).clamp(min=1).unsqueeze(-1)  # (D, 1)
-    return (sums / counts).clamp(min=1e-12).log()
+    means = sums / counts
+    return means.clamp(min=1e-12).log() if pooling == "probabilities" else means
 
 
 def confusion_matrix_from_metrics(metrics: dict[str, float], num_classes: int) -> np.ndarray:
@@ -120,9 +127,10 @@ def perplexity(loss_nats: float) -> float:
 
 
 def evaluate_by_text(trainer, model, windows, documents: list[int], labels: list[int], num_classes: int,
-                     collate=None) -> dict:
-    """Classification metrics per text, each text scored by the mean probability of its windows
-    (`trainer` is a `hf_nlp.training.loop.Trainer`; `documents[i]` is the text of window i)."""
-    logits = pool_window_logits(trainer.predict(model, windows, collate), torch.tensor(documents))  # (texts, C)
+                     collate=None, pooling: Literal["probabilities", "logits"] = "probabilities") -> dict:
+    """Classification metrics per text, each text scored by pooling its windows (`pool_window_logits`;
+    `trainer` is a `hf_nlp.training.loop.Trainer`; `documents[i]` is the text of window i)."""
+    logits = pool_window_logits(trainer.predict(model, windows, collate), torch.tensor(documents),
+                                pooling)  # (texts, C)
     stats = classification_example_stats(logits, {"labels": torch.tensor(labels)})
     return classification_summary(reduce_example_stats(stats), num_classes) | {"windows": len(documents)}

@@ -122,8 +122,9 @@ def _text_cut(data: dict, model: dict, kind: str) -> str:
     if not data.get("max_length") or model.get("encoder") in (None, "use"):  # RNNs and USE read whole texts
         return ""
     first = f"{'last' if data.get('truncation_side') == 'left' else 'first'} {data['max_length']} tokens"
-    if data.get("long_texts") == "windows" and kind != "sentence_encoder_head":  # the frozen stage reads one window
-        return f"all {data['max_length']}-token windows"
+    if data.get("long_texts") in ("windows", "pooled_windows") and kind != "sentence_encoder_head":  # the frozen stage reads one window
+        pooled = ", pooled in training" if data["long_texts"] == "pooled_windows" else ""
+        return f"all {data['max_length']}-token windows{pooled}"
     return first
 
 

@@ -8,7 +8,10 @@ early stopping, resumable checkpoints (`save_state`/`load_state` plus the data p
 resumed run replays exactly the same batches and losses), a JSONL metric log, tqdm progress on
 the main process, seeds, and a clean save when interrupted (Ctrl-C).
 
-Models take a batch as keyword arguments and return an output with `.loss` and `.logits`.
+Models take a batch as keyword arguments and return an output with `.loss` and `.logits`; a
+`model_forward(model, batch)` given to the `Trainer` replaces that call everywhere (training,
+evaluation, prediction), e.g. to pool a text's windows into one prediction
+(`hf_nlp.models.window_pooling`).
 With `carry_state=True` (stateful RNN training) the loop passes each batch's returned `cache`
 into the next call, detached, and resets it at every epoch and evaluation start; the data must
 then be laid out so that consecutive batches on each process continue the same streams (see
@@ -50,6 +53,7 @@ NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|
 logger = logging.getLogger(__name__)
 
 ExampleStats = Callable[[torch.Tensor, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+ModelForward = Callable[[torch.nn.Module, dict[str, torch.Tensor]], Any]
 TRAINER_STATE = "trainer_state.json"
 CARRIED_STATE = "carried_state_{}.pt"
 METRICS_LOG = "metrics.jsonl"
@@ -92,15 +96,18 @@ class Trainer:
         carry_state: bool = False,
         example_stats: ExampleStats = causal_lm_example_stats,
         run_config: Any = None,
+        model_forward: ModelForward | None = None,
     ):
         """`example_stats` turns (logits, batch) into per-example sums for evaluation; `run_config`
-        (a dataclass) is saved as `config.yaml` beside every checkpoint and the best model."""
+        (a dataclass) is saved as `config.yaml` beside every checkpoint and the best model;
+        `model_forward(model, batch)`, when given, is called in place of `model(**batch)`."""
         if config.mixed_precision == "fp16" and not torch.cuda.is_available():
             raise UserError("fp16 needs a GPU; use `--train.mixed_precision bf16` (or `no`) on CPU.")
         self.config = config
         self.carry_state = carry_state
         self.example_stats = example_stats
         self.run_config = run_config
+        self.model_forward = model_forward
         self.output_dir = Path(config.output_dir)
         self.accelerator = Accelerator(
             mixed_precision=config.mixed_precision,
@@ -272,14 +279,17 @@ class Trainer:
         loader = self.accelerator.prepare(self._eval_loader(dataset, collate_fn))
         model = self.accelerator.prepare_model(model, evaluation_mode=True)
         model.eval()
-        parts = [self.accelerator.gather_for_metrics(model(**batch).logits.float()).cpu() for batch in loader]
+        parts = [self.accelerator.gather_for_metrics(self._call(model, batch).logits.float()).cpu() for batch in loader]
         return torch.cat(parts)
 
     # ------------------------------------------------------------------ internals
 
+    def _call(self, model, batch):
+        return self.model_forward(model, batch) if self.model_forward is not None else model(**batch)
+
     def _forward(self, model, batch):
         if not self.carry_state:
-            return model(**batch)
+            return self._call(model, batch)
         outputs = model(**batch, cache=self._carried, use_cache=True)
         self._carried = detach_rnn_state(outputs.cache)
         return outputs

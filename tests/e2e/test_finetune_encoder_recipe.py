@@ -95,6 +95,26 @@ def test_long_texts_as_windows_are_scored_per_text(toy_csv, tiny_encoder, tmp_pa
             "--data.max_length", "8", "--data.long_texts", "windows", "--data.window_overlap", "5")
 
 
+def test_pooled_windows_train_validate_and_score_whole_texts(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
+    out = tmp_path / "pooled"
+    metrics = run("finetune_encoder_minilm_full_pooled.yaml", toy_csv, out, "--model.encoder", str(tiny_encoder),
+                  "--data.max_length", "8", "--data.window_overlap", "2", "--train.learning_rate", "0.003",
+                  "--train.num_epochs", "6", "--train.mixed_precision", "no")
+    test = metrics["variants"][0]["test"]
+    assert test["examples"] == 40 and test["windows"] > 80 and test["accuracy"] > 0.9
+    assert metrics["variants"][0]["train_steps"] == 6 * metrics["split_sizes"]["train"] // 4  # 4 texts a batch
+    evaluations = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval_count" in line]
+    assert len(evaluations) == 6 and all(entry["eval_count"] == 40 for entry in evaluations)  # validation texts
+    assert "mean logits, in training too (the loss is on the text)" in (out / "report.md").read_text()
+    # `hf-nlp evaluate` scores the saved model the same way (mean window logits per text).
+    hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
+    done = subprocess.run([hf_nlp, "evaluate", "--model", str(out), "--task", "classification"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    evaluated = json.loads((out / "best_model" / "eval" / "test.json").read_text())["metrics"]
+    assert evaluated["confusion"] == test["confusion"]
+
+
 def test_a_subset_of_the_training_set_is_seeded_and_reported(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
     args = ["--model.encoder", str(tiny_encoder), "--model.method", "head", "--data.max_train_examples", "100",
             "--train.num_epochs", "1"]

@@ -35,3 +35,15 @@ def test_window_logits_pool_to_the_mean_probability_per_document():
     pooled = pool_window_logits(logits, documents)  # (2, 2)
     expected_first = logits[[0, 1, 3]].softmax(-1).mean(0)
     assert torch.allclose(pooled.exp()[0], expected_first) and torch.allclose(pooled.exp()[1], logits[2].softmax(-1))
+
+
+def test_window_logits_pool_to_the_mean_logits_per_document():
+    import torch
+
+    from hf_nlp.evaluation.metrics import pool_window_logits
+
+    logits = torch.tensor([[0.0, 2.0], [1.0, -1.0], [3.0, 0.0], [0.0, 0.0]], requires_grad=True)
+    pooled = pool_window_logits(logits, torch.tensor([0, 0, 1, 0]), pooling="logits")  # (2, 2)
+    assert torch.allclose(pooled, torch.tensor([[1 / 3, 1 / 3], [3.0, 0.0]]))
+    pooled[0, 1].backward()  # differentiable: each window of document 0 gets a third of the gradient
+    assert torch.allclose(logits.grad[:, 1], torch.tensor([1 / 3, 1 / 3, 0.0, 1 / 3]))
