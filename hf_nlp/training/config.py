@@ -258,6 +258,11 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):  # YAML 1.1 reads `3e-5` (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if hint is str and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if hint is bool and not isinstance(value, bool):

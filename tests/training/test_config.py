@@ -110,3 +110,12 @@ def test_a_bare_no_means_the_choice_not_false(tmp_path):
     assert parse_config(Outer, ["--train.mixed_precision", "bf16", "--train.mixed_precision", "no"]).train.mixed_precision == "no"
     with pytest.raises(UserError, match="must be true or false"):
         parse_config(Outer, ["--train.progress_bar", "maybe"])
+
+
+def test_exponent_notation_is_a_number_on_the_command_line_and_in_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  learning_rate: 3e-5\n")  # YAML 1.1 reads this as a string
+    assert parse_config(Outer, ["--config", str(path)]).train.learning_rate == 3e-5
+    assert parse_config(Outer, ["--train.learning_rate", "1e-4"]).train.learning_rate == 1e-4
+    with pytest.raises(UserError, match="must be a number; got `fast`"):
+        parse_config(Outer, ["--train.learning_rate", "fast"])
