@@ -102,7 +102,7 @@ def test_pooled_windows_train_validate_and_score_whole_texts(toy_csv, tiny_encod
                   "--train.num_epochs", "6", "--train.mixed_precision", "no")
     test = metrics["variants"][0]["test"]
     assert test["examples"] == 40 and test["windows"] > 80 and test["accuracy"] > 0.9
-    assert metrics["variants"][0]["train_steps"] == 6 * metrics["split_sizes"]["train"] // 4  # 4 texts a batch
+    assert metrics["variants"][0]["train_steps"] == 6 * metrics["split_sizes"]["train"] // 8  # 8 texts a batch
     evaluations = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval_count" in line]
     assert len(evaluations) == 6 and all(entry["eval_count"] == 40 for entry in evaluations)  # validation texts
     assert "mean logits, in training too (the loss is on the text)" in (out / "report.md").read_text()
