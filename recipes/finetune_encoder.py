@@ -55,7 +55,7 @@ class DataConfig(SentimentDataConfig):
     `pooled_windows` scores a text by its windows' mean logits, in training too (the loss,
     validation and `train.batch_size` count texts, not windows)."""
     window_overlap: int = 32
-    """Tokens shared by consecutive windows (`windows` only)."""
+    """Tokens shared by consecutive windows (`windows` and `pooled_windows`)."""
     max_train_examples: int | None = None
     """Train on a seeded random subset of this many examples (to fit a CPU budget); null: all."""
 
