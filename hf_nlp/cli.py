@@ -124,15 +124,16 @@ def read_texts(args: argparse.Namespace, usage: str) -> list[str]:
 
 
 def classify_command(args: argparse.Namespace) -> None:
-    import torch
+    from hf_nlp.hub import resolve_model_dir
+    from hf_nlp.text_reading import TextReading, classify_texts, load_run_config
 
     texts = read_texts(args, 'hf-nlp classify --model DIR "a great film"')
     model, tokenizer = load_model_and_tokenizer(args.model, "AutoModelForSequenceClassification")
+    # A long text is read as the run read it: truncated, or as windows pooled as in training.
+    reading = TextReading.of_run(load_run_config(resolve_model_dir(args.model)))
     for start in range(0, len(texts), args.batch_size):
         batch = texts[start : start + args.batch_size]
-        inputs = tokenizer(batch, padding=True, truncation=True, return_tensors="pt")
-        with torch.no_grad():
-            probabilities = model(**inputs).logits.softmax(-1)  # (B, num_labels)
+        probabilities = classify_texts(model, tokenizer, batch, reading, args.batch_size)  # (B, num_labels)
         best = probabilities.argmax(-1)
         for text, label, probability in zip(batch, best.tolist(), probabilities.max(-1).values.tolist(), strict=True):
             sys.stdout.write(f"{model.config.id2label[label]}\t{probability:.4f}\t{text}\n")

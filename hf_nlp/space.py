@@ -110,6 +110,14 @@ def load_models(entries: dict[str, str], auto_class: str, section: str) -> dict[
     return loaded
 
 
+def text_reading(source: str):
+    """How the run behind `source` read its texts (`hf_nlp.text_reading`), for the classify tab."""
+    from hf_nlp.hub import resolve_model_dir
+    from hf_nlp.text_reading import TextReading, load_run_config
+
+    return TextReading.of_run(load_run_config(resolve_model_dir(source)))
+
+
 def _is_embedding_head(source: str) -> bool:
     """A head on frozen sentence embeddings (`finetune_encoder --model.method head`): no tokenizer."""
     import json
@@ -168,6 +176,7 @@ class Demo:
         self.config = config
         self.lm = load_models(config.shakespeare, "AutoModelForCausalLM", "shakespeare")
         self.classifiers = load_models(config.sentiment, "AutoModelForSequenceClassification", "sentiment")
+        self.readings = {name: text_reading(entry.source) for name, entry in self.classifiers.items() if entry.ready}
         translators = dict(config.translate)
         if config.opus_mt:
             translators["Opus-MT"] = config.opus_mt
@@ -215,6 +224,8 @@ class Demo:
         """One row per sentiment model: model, label, probability (or why there is none)."""
         import torch
 
+        from hf_nlp.text_reading import classify_texts
+
         review = check_text(review, "review")
         rows = []
         for name, entry in self.classifiers.items():
@@ -223,11 +234,11 @@ class Demo:
                 continue
             try:
                 if callable(entry.tokenizer) and not hasattr(entry.tokenizer, "decode"):  # a frozen-encoder head
-                    inputs = {"sentence_embeddings": entry.tokenizer([review])}  # (1, D)
-                else:
-                    inputs = entry.tokenizer(review, truncation=True, return_tensors="pt")
-                with torch.no_grad():
-                    probabilities = entry.model(**inputs).logits.softmax(-1)[0]  # (num_labels,)
+                    with torch.no_grad():
+                        embeddings = entry.tokenizer([review])  # (1, D)
+                        probabilities = entry.model(sentence_embeddings=embeddings).logits.softmax(-1)[0]  # (C,)
+                else:  # read as its run read texts: truncated, or windows pooled as in training
+                    probabilities = classify_texts(entry.model, entry.tokenizer, [review], self.readings[name])[0]
                 best = int(probabilities.argmax())
                 rows.append([name, entry.model.config.id2label[best], round(float(probabilities[best]), 4), ""])
             except Exception as error:  # noqa: BLE001  (one model failing must not hide the others)

@@ -39,6 +39,7 @@ from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingCla
 from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
 from hf_nlp.models.window_pooling import pooled_window_forward
 from hf_nlp.text.sentence_embeddings import pretrained_encoder_path, with_sentence_embeddings
+from hf_nlp.text_reading import window_pooling
 from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
 from hf_nlp.training.loop import BEST_MODEL_DIR, Trainer
 
@@ -232,7 +233,8 @@ def _train_encoder(trainer: Trainer, model, tokenizer, corpus: DatasetDict, cfg:
             scores["windows"] = len(windows[split])
     else:
         evaluations = {split: evaluate_by_text(trainer, best, windows[split], encoded[split]["document"],
-                                                corpus[split]["label"], num_classes, collate)
+                                                corpus[split]["label"], num_classes, collate,
+                                                window_pooling(cfg.data.long_texts))
                        for split in ("validation", "test")}
     return best, result, evaluations
 

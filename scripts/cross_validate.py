@@ -7,8 +7,10 @@
 Runs the recipe once per fold (`--data.cv_folds K --data.cv_fold i`, see `hf_nlp.data.reviews`)
 into `<output>/fold_<i>/`, a subprocess each, as a user would start it (`--launch "accelerate
 launch"` for several processes); every argument this script does not know goes to the recipe as
-an override. A fold whose run already finished with the same arguments is reused, and an
-interrupted fold resumes from its latest checkpoint, so nothing is lost when the script stops.
+an override (`{fold}` in one is replaced by the fold's number: a second stage can start each fold
+from the same fold's first-stage model, which never saw that fold's test texts). A fold whose run
+already finished with the same arguments is reused, and an interrupted fold resumes from its
+latest checkpoint, so nothing is lost when the script stops.
 
 Each fold run also fits the TF-IDF + logistic-regression baseline on its own splits, so the
 summary compares every model with TF-IDF fold by fold: per fold, the mean and standard deviation
@@ -36,7 +38,10 @@ ARGS_FILE = "cross_validation_args.json"  # what a fold was run with, to know wh
 
 def fold_command(launch: list[str], recipe: str, overrides: list[str], folds: int, fold: int,
                  fold_dir: Path) -> list[str]:
-    return [*launch, recipe, *overrides, "--data.cv_folds", str(folds), "--data.cv_fold", str(fold),
+    """The recipe's command line for `fold`; `{fold}` in an override becomes the fold's number, so a
+    fold can start from its own earlier run (`--model.encoder runs/cv/fold_{fold}/best_model`)."""
+    per_fold = [override.replace("{fold}", str(fold)) for override in overrides]
+    return [*launch, recipe, *per_fold, "--data.cv_folds", str(folds), "--data.cv_fold", str(fold),
             "--train.output_dir", str(fold_dir)]
 
 

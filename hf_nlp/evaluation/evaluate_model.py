@@ -8,8 +8,8 @@ default corpus is used, or `--source`. Metrics come from the shared training loo
 
 - `lm`: cross-entropy per token, perplexity, bits per character, next-token accuracy, on
   non-overlapping windows read from a zero state (the stateless protocol, comparable across models);
-- `classification`: accuracy, macro-F1, confusion matrix (+ PNG); texts longer than the model's
-  window are scored by their windows' mean probability when the run trained on windows;
+- `classification`: accuracy, macro-F1, confusion matrix (+ PNG); a run that trained on windows
+  has every text read as windows and pooled as in training (`hf_nlp.text_reading`);
 - `translation`: BLEU and chrF of beam-search translations, and token accuracy under teacher forcing.
 
 The result goes to `eval/<split>.json` in the model folder (a Hub id: `./eval/<owner>--<name>/`),
@@ -40,6 +40,7 @@ def evaluate_model(model: str, task: str, split: str = "test", source: str | Non
                    output_dir: Path | None = None) -> tuple[dict[str, Any], Path]:
     """Metrics of `model` (folder, run folder or Hub id) on `split`; returns them and the JSON path."""
     from hf_nlp.hub import load_model_and_tokenizer, resolve_model_dir
+    from hf_nlp.text_reading import load_run_config
 
     if task not in TASKS:
         raise UserError(f"`--task {task}` is not one of {', '.join(TASKS)}.")
@@ -47,7 +48,7 @@ def evaluate_model(model: str, task: str, split: str = "test", source: str | Non
         raise UserError(f"`--split {split}` is not one of {', '.join(SPLITS)}.")
     location = resolve_model_dir(model)
     loaded, tokenizer = load_model_and_tokenizer(model, TASKS[task])
-    recipe_config = _recipe_config(location)
+    recipe_config = load_run_config(location)
     data = dict(recipe_config.get("data") or {})
     if source is not None:
         data["source"] = source
@@ -67,21 +68,6 @@ def evaluate_model(model: str, task: str, split: str = "test", source: str | Non
 
         write_model_card(Path(location))  # the card's model-index now carries this evaluation too
     return result, path
-
-
-def _recipe_config(location: str) -> dict[str, Any]:
-    """The run's `config.yaml` beside the weights (downloaded for a Hub id); {} when there is none."""
-    path = Path(location) / "config.yaml"
-    if not path.is_file() and not Path(location).exists():
-        from huggingface_hub import hf_hub_download
-
-        try:
-            path = Path(hf_hub_download(location, "config.yaml"))
-        except Exception:  # noqa: BLE001  no config.yaml there (a model from elsewhere): the default corpus
-            return {}
-    from hf_nlp.training.config import load_yaml
-
-    return load_yaml(path) if path.is_file() else {}
 
 
 def _trainer(batch_size: int, example_stats):
@@ -133,6 +119,7 @@ def _evaluate_classification(model, tokenizer, data: dict, split: str, batch_siz
     from hf_nlp.data.reviews import load_sentiment
     from hf_nlp.data.text_windows import tokenize_texts
     from hf_nlp.evaluation.metrics import classification_example_stats, evaluate_by_text
+    from hf_nlp.text_reading import TextReading
 
     if "input_ids" not in _forward_arguments(model):
         raise UserError("this model reads sentence embeddings, not text (a frozen-encoder head); evaluate the "
@@ -147,22 +134,20 @@ def _evaluate_classification(model, tokenizer, data: dict, split: str, batch_siz
         raise UserError(f"the model's labels {sorted(model_labels)} do not cover the data's {names}; evaluate on the "
                         "corpus it was trained for (`--source`).")
     to_model = [model_labels[name.lower()] for name in names]
-    max_length = min(int(data.get("max_length") or tokenizer.model_max_length or 512), 4096)
-    windows = data.get("long_texts") in ("windows", "pooled_windows")
-    encoded = tokenize_texts(_as_dict(texts), tokenizer, max_length, windows,
-                             int(data.get("window_overlap", 0)))["split"]
+    reading = TextReading.of_run({"data": data})
+    max_length = min(reading.max_length or tokenizer.model_max_length or 512, 4096)
+    encoded = tokenize_texts(_as_dict(texts), tokenizer, max_length, reading.windows, reading.overlap)["split"]
     # Each text scored by pooling its windows as the run did (one window per text unless it used windows),
     # through the same per-text evaluation as the recipe, with the data's labels in the model's ids.
-    pooling = "logits" if data.get("long_texts") == "pooled_windows" else "probabilities"
     scores = evaluate_by_text(_trainer(batch_size, classification_example_stats), model,
                               encoded.remove_columns(["document", "labels"]), encoded["document"],
                               [to_model[label] for label in texts["label"]], model.config.num_labels,
-                              DataCollatorWithPadding(tokenizer, return_tensors="pt"), pooling)
+                              DataCollatorWithPadding(tokenizer, return_tensors="pt"), reading.pooling)
     metrics = {key: scores[key] for key in ("accuracy", "f1_macro", "examples", "confusion")}
     class_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     plot_confusion_matrix(np.array(metrics["confusion"]), class_names, out / f"{split}_confusion.png")
     metrics |= {"classes": class_names, "confusion_png": f"{split}_confusion.png"}
-    return metrics, {"source": source, "max_length": max_length, "windows": windows}
+    return metrics, {"source": source, "max_length": max_length, "windows": reading.windows}
 
 
 def _as_dict(split):

@@ -9,9 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from transformers import AutoModel, pipeline
 
+from hf_nlp.data.reviews import load_sentiment
 from hf_nlp.errors import UserError
+from hf_nlp.hub import load_model_and_tokenizer
+from hf_nlp.text_reading import TextReading, classify_texts
 from tests.conftest import REPO_ROOT
 from tests.e2e.test_sentiment_rnn_recipe import FILLER, NEGATIVE, POSITIVE, toy_csv  # noqa: F401  (fixture)
 from tests.models.tiny_encoder import make_tiny_encoder
@@ -90,6 +94,23 @@ def test_long_texts_as_windows_are_scored_per_text(toy_csv, tiny_encoder, tmp_pa
     assert test["examples"] == 40 and test["windows"] > 80  # every toy text is several 6-token windows
     assert test["accuracy"] > 0.9 and sum(map(sum, test["confusion"])) == 40
     assert "windows of 8 tokens overlapping by 2" in (tmp_path / "win" / "report.md").read_text()
+    # `hf-nlp classify` reads each text as the run did (windows, pooled): the report's confusion matrix again.
+    texts = load_sentiment(str(toy_csv), "review", "sentiment")["test"]
+    (tmp_path / "test.txt").write_text("\n".join(texts["text"]), encoding="utf-8")
+    hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
+    done = subprocess.run([hf_nlp, "classify", "--model", str(tmp_path / "win"), "--file", str(tmp_path / "test.txt"),
+                           "--batch-size", "7"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    predicted = [line.split("\t")[0] for line in done.stdout.splitlines()]
+    names = texts.features["label"].names
+    confusion = [[sum(gold == row and guess == names[column] for gold, guess in zip(texts["label"], predicted, strict=True))
+                  for column in range(len(names))] for row in range(len(names))]
+    assert confusion == test["confusion"]
+    model, tokenizer = load_model_and_tokenizer(str(tmp_path / "win"), "AutoModelForSequenceClassification")
+    pooled, truncated = (classify_texts(model, tokenizer, list(texts["text"]), reading).max(-1).values
+                         for reading in (TextReading(8, True, 2), TextReading()))
+    printed = torch.tensor([float(line.split("\t")[1]) for line in done.stdout.splitlines()])
+    assert torch.allclose(printed, pooled, atol=1e-4) and not torch.allclose(printed, truncated, atol=1e-3)
     with pytest.raises(UserError, match="window_overlap"):
         run("finetune_encoder_minilm_full.yaml", toy_csv, tmp_path / "bad", "--model.encoder", str(tiny_encoder),
             "--data.max_length", "8", "--data.long_texts", "windows", "--data.window_overlap", "5")

@@ -81,3 +81,15 @@ def test_settings_the_script_owns_are_refused(tmp_path):
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "no recipe `recipes/nope.py`" in missing.stderr
     assert not (tmp_path / "cv").exists()
+
+
+def test_fold_in_an_override_becomes_each_folds_number():
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    from cross_validate import fold_command
+
+    overrides = ["--model.encoder", "runs/cv/fold_{fold}/best_model", "--train.num_epochs", "1"]
+    commands = [fold_command(["python"], "recipes/finetune_encoder.py", overrides, 3, fold, Path(f"out/fold_{fold}"))
+                for fold in (1, 2, 3)]
+    assert [command[3] for command in commands] == [f"runs/cv/fold_{fold}/best_model" for fold in (1, 2, 3)]
+    assert commands[1][-6:] == ["--data.cv_folds", "3", "--data.cv_fold", "2", "--train.output_dir", "out/fold_2"]
+    assert overrides[1] == "runs/cv/fold_{fold}/best_model"  # the caller's list is left as it was

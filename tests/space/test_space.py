@@ -100,6 +100,24 @@ def test_a_head_on_frozen_sentence_embeddings_classifies_text(tmp_path):
     assert tuple(embeddings.shape) == (1, 512)
 
 
+def test_a_run_trained_on_windows_reads_a_long_review_as_windows(tmp_path):
+    """The classify tab scores a long review as the run's report did (windows, pooled), not truncated."""
+    from hf_nlp.space import Demo, SpaceConfig
+    from hf_nlp.text_reading import TextReading, classify_texts
+    from tests.test_text_reading import LONG, train_tiny_classifier
+
+    run = train_tiny_classifier(tmp_path / "windows")
+    (run / "config.yaml").write_text(yaml.safe_dump({"data": {"long_texts": "windows", "max_length": 8,
+                                                              "window_overlap": 2}}))
+    demo = Demo(SpaceConfig(shakespeare={}, sentiment={"windows": str(run)}, translate={}, apertium=False))
+    ((name, label, probability, note),) = demo.classify(LONG)
+    entry = demo.classifiers["windows"]
+    pooled, truncated = (classify_texts(entry.model, entry.tokenizer, [LONG], reading)[0]
+                         for reading in (TextReading(8, True, 2), TextReading()))
+    assert (name, label, note) == ("windows", entry.model.config.id2label[int(pooled.argmax())], "")
+    assert probability == round(float(pooled.max()), 4) and abs(probability - float(truncated.max())) > 1e-3
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "empty"), ("x" * 401, "the limit is 400"), ("abc\x00\x01def", "binary"),
 ])
