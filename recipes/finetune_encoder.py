@@ -72,6 +72,10 @@ class ModelConfig:
     """`use` (Universal Sentence Encoder, frozen only), `minilm` (all-MiniLM-L6-v2 from its PyPI
     package), or any transformers encoder: a local directory or a Hub id."""
     method: Literal["head", "two_stage", "full"] = "head"
+    init_from: str | None = None
+    """`full` only: start from an earlier fine-tuned classifier run on the same data and splits (its
+    folder or a Hub id), e.g. `pooled_windows` on top of a `windows` run; null: the bare encoder.
+    The earlier run's training minutes are added to this one's."""
     hidden_size: int = 64
     """Units of the head's ReLU layer (`head` and `two_stage`)."""
     dropout: float = 0.0
@@ -103,6 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     cfg = parse_config(EncoderRecipeConfig, sys.argv[1:] if argv is None else argv)
     check_push_target(cfg.push_to_hub)
+    if cfg.model.init_from and cfg.model.method != "full":
+        raise UserError("`--model.init_from` continues a fully fine-tuned run; use it with `--model.method full`.")
     if cfg.model.encoder == "use" and cfg.model.method != "head":
         raise UserError("the Universal Sentence Encoder runs in numpy and cannot be fine-tuned; use "
                         "`--model.method head`, or `--model.encoder minilm` to fine-tune.")
@@ -130,8 +136,9 @@ def main(argv: list[str] | None = None) -> dict:
         variants.append(variant_result(
             f"{encoder_name} (frozen{', mean-pooled' if cfg.model.encoder != 'use' else ''}) + Dense("
             f"{cfg.model.hidden_size}, ReLU) head", "sentence_encoder_head", evaluations, head, result))
+    start = _earlier_run(cfg, names) if cfg.model.init_from else None
     if cfg.model.method != "head":
-        path = pretrained_encoder_path(cfg.model.encoder)
+        path = start.model_dir if start else pretrained_encoder_path(cfg.model.encoder)
         tokenizer = AutoTokenizer.from_pretrained(path, truncation_side=cfg.data.truncation_side)
         if cfg.model.method == "two_stage":
             model = PooledEncoderClassifier.from_encoder(path, hidden_size=cfg.model.hidden_size,
@@ -146,8 +153,12 @@ def main(argv: list[str] | None = None) -> dict:
             model = AutoModelForSequenceClassification.from_pretrained(path, **label_config(names))
             stage_cfg, name, kind, stage_trainer = cfg.train, f"{encoder_name} fine-tuned (all weights)", \
                 "full_finetune", trainer
+            if start:
+                name += ", continued from an earlier run"
         model, result, evaluations = _train_encoder(stage_trainer, model, tokenizer, corpus, cfg)
         variants.append(variant_result(name, kind, evaluations, model, result))
+        if start:
+            variants[-1]["train_minutes"] += start.train_minutes or 0.0
 
     corpus_info = cfg.data.corpus_info(corpus)
     metrics: dict = {**corpus_info, "variants": variants}
@@ -167,13 +178,70 @@ def main(argv: list[str] | None = None) -> dict:
             {"Data": (subset + truncation + (" Frozen-encoder embeddings are computed once and cached."
                                              if head_stage else "")).strip(),
              "Training": f"Method `{cfg.model.method}` on {accelerator.num_processes} process(es), mixed precision "
-                         f"`{accelerator.mixed_precision}`; whole run {(time.monotonic() - started) / 60:.2f} min."},
+                         f"`{accelerator.mixed_precision}`; whole run {(time.monotonic() - started) / 60:.2f} min."
+                         + (_continued_note(cfg.model.init_from, start) if start else "")},
             to_dict(cfg), environment_info(accelerator.num_processes))
         accelerator.print(f"test accuracy {variants[-1]['test']['accuracy']:.4f} (TF-IDF + logistic regression "
                           f"{metrics['tfidf_logreg']['accuracy']:.4f}); report: {run_dir / 'report.md'}")
         finish_model_folder(run_dir / BEST_MODEL_DIR, cfg.push_to_hub, accelerator.print)
     accelerator.wait_for_everyone()
     return metrics
+
+
+SHARED_WITH_EARLIER_RUN = [("data", "source"), ("data", "text_column"), ("data", "label_column"),
+                           ("data", "cv_folds"), ("data", "cv_fold"), ("data", "max_train_examples"),
+                           ("model", "encoder")]
+"""Settings a run continued with `--model.init_from` must share with the earlier one: the same texts
+in each split (else its test texts may have been trained on) and the same encoder and tokenizer."""
+
+
+@dataclass
+class EarlierRun:
+    """The run `--model.init_from` names: its model folder and training minutes (None: unknown)."""
+
+    model_dir: str
+    train_minutes: float | None
+
+
+def _earlier_run(cfg: EncoderRecipeConfig, names: list[str]) -> EarlierRun:
+    """The earlier run to continue, checked to be a classifier of the same labels trained on the same
+    splits (its training texts must not hold this run's test texts); one sentence if not."""
+    from transformers import AutoConfig
+
+    from hf_nlp.hub import resolve_model_dir
+    from hf_nlp.text_reading import load_run_config
+
+    model_dir = resolve_model_dir(cfg.model.init_from)
+    try:
+        labels = sorted((AutoConfig.from_pretrained(model_dir).label2id or {}).keys())
+    except (OSError, ValueError) as error:
+        raise UserError(f"could not load `--model.init_from {cfg.model.init_from}` "
+                        f"({str(error).splitlines()[0][:120]}); pass a fine-tuned classifier run.") from None
+    if labels != sorted(names):
+        raise UserError(f"`--model.init_from {cfg.model.init_from}` predicts {labels}, not this data's {sorted(names)}; "
+                        "continue a run trained on the same corpus.")
+    earlier, ours = load_run_config(model_dir), to_dict(cfg)
+    differs = [(section, key) for section, key in SHARED_WITH_EARLIER_RUN
+               if key in (earlier.get(section) or {}) and earlier[section][key] != ours[section][key]]
+    if differs:
+        raise UserError(f"`--model.init_from {cfg.model.init_from}` was trained on other data, splits or encoder ("
+                        + ", ".join(f"{section}.{key} {earlier[section][key]!r}, here {ours[section][key]!r}"
+                                    for section, key in differs)
+                        + "); start from a run of the same, or this run's test texts may be in its training set.")
+    metrics = Path(model_dir).parent / "metrics.json"
+    minutes = None
+    if metrics.is_file():
+        import json
+
+        done = [v for v in json.loads(metrics.read_text()).get("variants", []) if v.get("kind") == "full_finetune"]
+        minutes = done[-1]["train_minutes"] if done else None
+    return EarlierRun(model_dir, minutes)
+
+
+def _continued_note(init_from: str, start: EarlierRun) -> str:
+    if start.train_minutes is None:
+        return f" Continued from `{init_from}`, whose training minutes are unknown and not counted."
+    return f" Continued from `{init_from}`: its {start.train_minutes:.1f} training minutes are counted in train min."
 
 
 def _subset(corpus: DatasetDict, cfg: EncoderRecipeConfig) -> DatasetDict:

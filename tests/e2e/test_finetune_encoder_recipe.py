@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModel, pipeline
+from transformers import AutoModel, AutoModelForSequenceClassification, pipeline
 
 from hf_nlp.data.reviews import load_sentiment
 from hf_nlp.errors import UserError
@@ -86,19 +86,26 @@ def test_full_finetuning_with_auto_model_learns(toy_csv, tiny_encoder, tmp_path)
     assert config["architectures"] == ["BertForSequenceClassification"] and config["id2label"] == {"0": "neg", "1": "pos"}
 
 
-def test_long_texts_as_windows_are_scored_per_text(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
-    metrics = run("finetune_encoder_minilm_full.yaml", toy_csv, tmp_path / "win", "--model.encoder", str(tiny_encoder),
-                  "--data.max_length", "8", "--data.long_texts", "windows", "--data.window_overlap", "2",
-                  "--train.learning_rate", "0.003", "--train.num_epochs", "6", "--train.mixed_precision", "no")
+@pytest.fixture(scope="module")
+def windows_run(toy_csv, tiny_encoder, tmp_path_factory):  # noqa: F811
+    """A run trained window by window (8-token windows): its folder and metrics."""
+    out = tmp_path_factory.mktemp("windows") / "win"
+    return out, run("finetune_encoder_minilm_full.yaml", toy_csv, out, "--model.encoder", str(tiny_encoder),
+                    "--data.max_length", "8", "--data.long_texts", "windows", "--data.window_overlap", "2",
+                    "--train.learning_rate", "0.003", "--train.num_epochs", "6", "--train.mixed_precision", "no")
+
+
+def test_long_texts_as_windows_are_scored_per_text(toy_csv, tiny_encoder, windows_run, tmp_path):  # noqa: F811
+    out, metrics = windows_run
     test = metrics["variants"][0]["test"]
     assert test["examples"] == 40 and test["windows"] > 80  # every toy text is several 6-token windows
     assert test["accuracy"] > 0.9 and sum(map(sum, test["confusion"])) == 40
-    assert "windows of 8 tokens overlapping by 2" in (tmp_path / "win" / "report.md").read_text()
+    assert "windows of 8 tokens overlapping by 2" in (out / "report.md").read_text()
     # `hf-nlp classify` reads each text as the run did (windows, pooled): the report's confusion matrix again.
     texts = load_sentiment(str(toy_csv), "review", "sentiment")["test"]
     (tmp_path / "test.txt").write_text("\n".join(texts["text"]), encoding="utf-8")
     hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
-    done = subprocess.run([hf_nlp, "classify", "--model", str(tmp_path / "win"), "--file", str(tmp_path / "test.txt"),
+    done = subprocess.run([hf_nlp, "classify", "--model", str(out), "--file", str(tmp_path / "test.txt"),
                            "--batch-size", "7"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     predicted = [line.split("\t")[0] for line in done.stdout.splitlines()]
@@ -106,7 +113,7 @@ def test_long_texts_as_windows_are_scored_per_text(toy_csv, tiny_encoder, tmp_pa
     confusion = [[sum(gold == row and guess == names[column] for gold, guess in zip(texts["label"], predicted, strict=True))
                   for column in range(len(names))] for row in range(len(names))]
     assert confusion == test["confusion"]
-    model, tokenizer = load_model_and_tokenizer(str(tmp_path / "win"), "AutoModelForSequenceClassification")
+    model, tokenizer = load_model_and_tokenizer(str(out), "AutoModelForSequenceClassification")
     pooled, truncated = (classify_texts(model, tokenizer, list(texts["text"]), reading).max(-1).values
                          for reading in (TextReading(8, True, 2), TextReading()))
     printed = torch.tensor([float(line.split("\t")[1]) for line in done.stdout.splitlines()])
@@ -134,6 +141,29 @@ def test_pooled_windows_train_validate_and_score_whole_texts(toy_csv, tiny_encod
     assert done.returncode == 0, done.stderr[-2000:]
     evaluated = json.loads((out / "best_model" / "eval" / "test.json").read_text())["metrics"]
     assert evaluated["confusion"] == test["confusion"]
+
+
+def test_pooled_windows_continue_a_windows_run_of_the_same_splits(toy_csv, tiny_encoder, windows_run,  # noqa: F811
+                                                                   tmp_path):
+    earlier, earlier_metrics = windows_run
+    pooled = ["--model.encoder", str(tiny_encoder), "--model.init_from", str(earlier), "--data.max_length", "8",
+              "--data.window_overlap", "2", "--train.mixed_precision", "no", "--train.num_epochs", "1"]
+    # Learning rate ~0: the continued model is the earlier one, already right on the toy set.
+    metrics = run("finetune_encoder_minilm_full_pooled.yaml", toy_csv, tmp_path / "cont", *pooled,
+                  "--train.learning_rate", "1e-12")
+    (variant,) = metrics["variants"]
+    assert variant["name"].endswith("continued from an earlier run") and variant["test"]["accuracy"] > 0.9
+    first = earlier_metrics["variants"][0]["train_minutes"]
+    assert first < variant["train_minutes"] < first + 5
+    assert f"Continued from `{earlier}`: its {first:.1f} training minutes" in (tmp_path / "cont" / "report.md").read_text()
+    continued = AutoModelForSequenceClassification.from_pretrained(tmp_path / "cont" / "best_model").state_dict()
+    for name, weight in AutoModelForSequenceClassification.from_pretrained(earlier / "best_model").state_dict().items():
+        assert torch.allclose(weight, continued[name], atol=1e-6), name
+    # A run on other splits (its test texts were the earlier run's training texts) or another method is refused.
+    with pytest.raises(UserError, match="other data, splits or encoder .*data.cv_folds 0, here 3"):
+        run("finetune_encoder_minilm_full_pooled.yaml", toy_csv, tmp_path / "fold", *pooled, "--data.cv_folds", "3")
+    with pytest.raises(UserError, match="use it with `--model.method full`"):
+        run("finetune_encoder_minilm_two_stage.yaml", toy_csv, tmp_path / "two", *pooled)
 
 
 def test_a_subset_of_the_training_set_is_seeded_and_reported(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
