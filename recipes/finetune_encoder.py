@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
             truncation += (f" Fine-tuning reads every text as windows of {cfg.data.max_length} tokens overlapping by "
                            f"{cfg.data.window_overlap} and scores a text by its windows' "
                            + ("mean logits, in training too (the loss is on the text)" if pooled else "mean probability")
-                           + " (the frozen-head stage reads the first window only).")
+                           + (" (the frozen-head stage reads the first window only)." if head_stage else "."))
         write_classification_report(
             run_dir, "Pretrained encoders for sentiment", corpus_info, variants, metrics["tfidf_logreg"],
             {"Data": (subset + truncation + (" Frozen-encoder embeddings are computed once and cached."
