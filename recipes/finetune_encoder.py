@@ -18,6 +18,7 @@ The same run fits the TF-IDF + logistic-regression baseline on the same splits, 
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -231,8 +232,6 @@ def _earlier_run(cfg: EncoderRecipeConfig, names: list[str]) -> EarlierRun:
     metrics = Path(model_dir).parent / "metrics.json"
     minutes = None
     if metrics.is_file():
-        import json
-
         done = [v for v in json.loads(metrics.read_text()).get("variants", []) if v.get("kind") == "full_finetune"]
         minutes = done[-1]["train_minutes"] if done else None
     return EarlierRun(model_dir, minutes)
