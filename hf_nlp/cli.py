@@ -124,13 +124,12 @@ def read_texts(args: argparse.Namespace, usage: str) -> list[str]:
 
 
 def classify_command(args: argparse.Namespace) -> None:
-    from hf_nlp.hub import resolve_model_dir
-    from hf_nlp.text_reading import TextReading, classify_texts, load_run_config
+    from hf_nlp.text_reading import TextReading, classify_texts
 
     texts = read_texts(args, 'hf-nlp classify --model DIR "a great film"')
     model, tokenizer = load_model_and_tokenizer(args.model, "AutoModelForSequenceClassification")
     # A long text is read as the run read it: truncated, or as windows pooled as in training.
-    reading = TextReading.of_run(load_run_config(resolve_model_dir(args.model)))
+    reading = TextReading.of_model(args.model)
     for start in range(0, len(texts), args.batch_size):
         batch = texts[start : start + args.batch_size]
         probabilities = classify_texts(model, tokenizer, batch, reading, args.batch_size)  # (B, num_labels)

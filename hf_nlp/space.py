@@ -110,14 +110,6 @@ def load_models(entries: dict[str, str], auto_class: str, section: str) -> dict[
     return loaded
 
 
-def text_reading(source: str):
-    """How the run behind `source` read its texts (`hf_nlp.text_reading`), for the classify tab."""
-    from hf_nlp.hub import resolve_model_dir
-    from hf_nlp.text_reading import TextReading, load_run_config
-
-    return TextReading.of_run(load_run_config(resolve_model_dir(source)))
-
-
 def _is_embedding_head(source: str) -> bool:
     """A head on frozen sentence embeddings (`finetune_encoder --model.method head`): no tokenizer."""
     import json
@@ -173,10 +165,13 @@ class Demo:
     """Every model of the Space, loaded once; the functions the tabs call."""
 
     def __init__(self, config: SpaceConfig):
+        from hf_nlp.text_reading import TextReading
+
         self.config = config
         self.lm = load_models(config.shakespeare, "AutoModelForCausalLM", "shakespeare")
         self.classifiers = load_models(config.sentiment, "AutoModelForSequenceClassification", "sentiment")
-        self.readings = {name: text_reading(entry.source) for name, entry in self.classifiers.items() if entry.ready}
+        self.readings = {name: TextReading.of_model(entry.source)  # how each run read texts, for the classify tab
+                         for name, entry in self.classifiers.items() if entry.ready}
         translators = dict(config.translate)
         if config.opus_mt:
             translators["Opus-MT"] = config.opus_mt

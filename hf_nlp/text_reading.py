@@ -48,6 +48,13 @@ class TextReading:
                    overlap=int(data.get("window_overlap") or 0) if long_texts != "truncate" else 0,
                    pooling=window_pooling(long_texts))
 
+    @classmethod
+    def of_model(cls, model: str) -> TextReading:
+        """The reading of the run behind `model` (run folder, model folder or Hub id)."""
+        from hf_nlp.hub import resolve_model_dir
+
+        return cls.of_run(load_run_config(resolve_model_dir(model)))
+
 
 def load_run_config(location: str) -> dict[str, Any]:
     """The run's `config.yaml` beside the weights of `location` (a folder, or a Hub id, downloaded);

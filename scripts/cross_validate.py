@@ -39,7 +39,7 @@ ARGS_FILE = "cross_validation_args.json"  # what a fold was run with, to know wh
 def fold_command(launch: list[str], recipe: str, overrides: list[str], folds: int, fold: int,
                  fold_dir: Path) -> list[str]:
     """The recipe's command line for `fold`; `{fold}` in an override becomes the fold's number, so a
-    fold can start from its own earlier run (`--model.encoder runs/cv/fold_{fold}/best_model`)."""
+    fold can start from its own earlier run (`--model.init_from runs/cv/fold_{fold}`)."""
     per_fold = [override.replace("{fold}", str(fold)) for override in overrides]
     return [*launch, recipe, *per_fold, "--data.cv_folds", str(folds), "--data.cv_fold", str(fold),
             "--train.output_dir", str(fold_dir)]
