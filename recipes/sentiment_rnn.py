@@ -24,7 +24,7 @@ from hf_nlp.data.reviews import SentimentDataConfig, label_config
 from hf_nlp.errors import exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
 from hf_nlp.evaluation.classification_report import variant_result, write_classification_report
-from hf_nlp.evaluation.metrics import classification_example_stats, classification_summary
+from hf_nlp.evaluation.metrics import classification_example_stats, evaluate_classifier
 from hf_nlp.evaluation.report import environment_info, plot_loss_curve
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     best = RNNForSequenceClassification.from_pretrained(result.best_model_dir)
     if accelerator.is_main_process:
         tokenizer.save_pretrained(result.best_model_dir)
-    evaluations = {split: classification_summary(trainer.evaluate(best, encoded[split], collate_fn=collate), len(names))
+    evaluations = {split: evaluate_classifier(trainer, best, encoded[split], len(names), collate)
                    for split in ("validation", "test")}
     m = cfg.model
     name = (f"{'bidirectional ' if m.bidirectional else ''}{m.cell_type.upper()} {m.hidden_size}, "

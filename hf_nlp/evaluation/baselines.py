@@ -29,5 +29,6 @@ def tfidf_logistic_regression(corpus, max_features: int = 50_000) -> dict:
     confusion = np.zeros((num_classes, num_classes), dtype=int)
     np.add.at(confusion, (labels, predictions), 1)
     return {"accuracy": float((predictions == labels).mean()), "f1_macro": macro_f1(confusion),
+            "correct": (predictions == labels).astype(int).tolist(),  # per test text, for paired comparisons
             "validation_accuracy": validation_accuracy,
             "train_seconds": time.monotonic() - started}

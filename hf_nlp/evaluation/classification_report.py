@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hf_nlp.evaluation.report import markdown_table, plot_confusion_matrix, write_report
+from hf_nlp.evaluation.significance import format_difference, paired_difference
 
 if TYPE_CHECKING:
     from hf_nlp.training.loop import TrainResult
@@ -49,23 +50,30 @@ def variant_result(name: str, kind: str, evaluations: dict[str, dict], model: An
     }
 
 
+VS_TFIDF = "vs TF-IDF, 95 % CI"
+"""Column of the accuracy difference to TF-IDF on the same test texts (paired bootstrap)."""
+
+
 def results_table(variants: list[dict], baseline: dict | None) -> str:
-    rows = [_row(v) for v in variants]
+    rows = [_row(v, baseline) for v in variants]
     if baseline is not None:
         rows.append({"model": "TF-IDF (1-2 grams) + logistic regression", "test accuracy": baseline["accuracy"],
                      "test macro-F1": baseline["f1_macro"], "valid. accuracy": baseline.get("validation_accuracy") or "—",
-                     "parameters (trained)": "—",
+                     VS_TFIDF: "—", "parameters (trained)": "—",
                      "train min": baseline["train_seconds"] / 60, "train examples/s": "—",
                      "reference, IMDb": REFERENCE_IMDB["tfidf"]})
     return markdown_table(rows)
 
 
-def _row(variant: dict) -> dict[str, Any]:
+def _row(variant: dict, baseline: dict | None) -> dict[str, Any]:
     trained = variant["trainable_parameters"]
     parameters = f"{variant['parameters']:,}" + (f" ({trained:,})" if trained != variant["parameters"] else "")
-    return {"model": variant["name"], "test accuracy": variant["test"]["accuracy"],
-            "test macro-F1": variant["test"]["f1_macro"], "valid. accuracy": variant["validation"]["accuracy"],
-            "parameters (trained)": parameters, "train min": variant["train_minutes"],
+    row = {"model": variant["name"], "test accuracy": variant["test"]["accuracy"],
+           "test macro-F1": variant["test"]["f1_macro"], "valid. accuracy": variant["validation"]["accuracy"]}
+    if baseline is not None:
+        paired = variant["test"].get("vs_tfidf")
+        row[VS_TFIDF] = format_difference(paired) if paired else "—"
+    return {**row, "parameters (trained)": parameters, "train min": variant["train_minutes"],
             "train examples/s": f"{variant['train_examples_per_s']:.0f}",
             "reference, IMDb": REFERENCE_IMDB.get(variant["kind"], "—")}
 
@@ -85,6 +93,8 @@ def write_classification_report(
     `corpus` holds `source`, `classes` and `split_sizes`; `sections` adds headed paragraphs."""
     pictures = []
     for variant in variants:
+        if baseline is not None and "correct" in baseline and "correct" in variant["test"]:
+            variant["test"]["vs_tfidf"] = paired_difference(variant["test"]["correct"], baseline["correct"])
         png = f"confusion_{slug(variant['name'])}.png"
         plot_confusion_matrix(np.array(variant["test"]["confusion"]), corpus["classes"], run_dir / png)
         variant["confusion_png"] = png

@@ -4,8 +4,10 @@ Each fold run (`--data.cv_folds K --data.cv_fold i`, see `hf_nlp.data.reviews`) 
 `metrics.json` with every trained variant and the TF-IDF + logistic-regression baseline fitted on
 the same fold. `summarize` turns the K of them into, per model: test accuracy and macro-F1 per
 fold, mean and standard deviation over folds, the pooled accuracy over every test text (each
-tested once), and the paired difference to TF-IDF. `scripts/cross_validate.py` runs the folds;
-`scripts/readme_results.py` renders the summary in the README with `summary_rows`.
+tested once), and the paired difference to TF-IDF: per fold, and over every text with a bootstrap
+confidence interval (`hf_nlp.evaluation.significance`) when the runs recorded each text's verdict.
+`scripts/cross_validate.py` runs the folds; `scripts/readme_results.py` renders the summary in the
+README with `summary_rows`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import statistics
 
 from hf_nlp.evaluation.report import markdown_table
+from hf_nlp.evaluation.significance import format_difference, paired_difference
 
 TFIDF = "TF-IDF (1-2 grams) + logistic regression"
 
@@ -23,6 +26,7 @@ def summarize(fold_metrics: list[dict]) -> dict:
     to TF-IDF, and training minutes per fold; plus the corpus and each fold's split sizes."""
     sizes = [m["split_sizes"]["test"] for m in fold_metrics]
     models: dict[str, dict] = {}
+    verdicts: dict[str, list[int] | None] = {}  # per model, 1/0 per test text over every fold (None: a fold lacks it)
     for metrics in fold_metrics:
         scores = [(v["name"], v["test"], v["train_minutes"]) for v in metrics["variants"]]
         baseline = metrics["tfidf_logreg"]
@@ -32,8 +36,10 @@ def summarize(fold_metrics: list[dict]) -> dict:
             entry["accuracy"].append(test["accuracy"])
             entry["f1_macro"].append(test["f1_macro"])
             entry["train_minutes"].append(minutes)
+            texts = verdicts.setdefault(name, [])
+            verdicts[name] = texts + test["correct"] if texts is not None and "correct" in test else None
     tfidf = models[TFIDF]["accuracy"]
-    for entry in models.values():
+    for name, entry in models.items():
         accuracy = entry["accuracy"]
         entry["mean_accuracy"] = statistics.fmean(accuracy)
         entry["std_accuracy"] = statistics.stdev(accuracy) if len(accuracy) > 1 else 0.0
@@ -43,6 +49,9 @@ def summarize(fold_metrics: list[dict]) -> dict:
         differences = [a - b for a, b in zip(accuracy, tfidf, strict=True)]
         entry["vs_tfidf"] = {"per_fold": differences, "mean": statistics.fmean(differences),
                              "min": min(differences)}
+        if name != TFIDF and verdicts[name] is not None and verdicts[TFIDF] is not None:
+            # Every text of the corpus, each tested once, paired with TF-IDF's verdict on it.
+            entry["vs_tfidf"]["pooled"] = paired_difference(verdicts[name], verdicts[TFIDF])
     first = fold_metrics[0]
     return {"source": first["source"], "folds": len(fold_metrics), "classes": first["classes"],
             "split_sizes": [m["split_sizes"] for m in fold_metrics], "test_texts": sum(sizes), "models": models}
@@ -60,6 +69,8 @@ def summary_rows(summary: dict) -> list[dict]:
         gap = entry["vs_tfidf"]
         row["vs TF-IDF (mean, worst fold)"] = "—" if name == TFIDF else \
             f"{100 * gap['mean']:+.1f} / {100 * gap['min']:+.1f} pts"
+        if any("pooled" in other["vs_tfidf"] for other in summary["models"].values()):
+            row["vs TF-IDF, 95 % CI (pooled)"] = format_difference(gap["pooled"]) if "pooled" in gap else "—"
         row["train min (per fold)"] = f"{statistics.fmean(entry['train_minutes']):.1f}"
         rows.append(row)
     return rows

@@ -126,11 +126,26 @@ def perplexity(loss_nats: float) -> float:
     return math.exp(loss_nats)
 
 
+def classification_scores(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
+    """`classification_summary` of logits `(N, C)` against labels `(N,)`, plus `correct`: 1 or 0 per
+    example, in order, so that two models scored on the same texts can be compared text by text
+    (`hf_nlp.evaluation.significance`)."""
+    stats = classification_example_stats(logits, {"labels": labels})
+    return classification_summary(reduce_example_stats(stats), num_classes) | \
+        {"correct": stats["accuracy"].int().tolist()}
+
+
+def evaluate_classifier(trainer, model, dataset, num_classes: int, collate=None) -> dict:
+    """`classification_scores` of `model` on every example of `dataset` (a `labels` column), through
+    `trainer.predict` (`trainer` is a `hf_nlp.training.loop.Trainer`, its `model_forward` applies)."""
+    return classification_scores(trainer.predict(model, dataset, collate), torch.tensor(dataset["labels"]),
+                                 num_classes)
+
+
 def evaluate_by_text(trainer, model, windows, documents: list[int], labels: list[int], num_classes: int,
                      collate=None, pooling: Literal["probabilities", "logits"] = "probabilities") -> dict:
     """Classification metrics per text, each text scored by pooling its windows (`pool_window_logits`;
     `trainer` is a `hf_nlp.training.loop.Trainer`; `documents[i]` is the text of window i)."""
     logits = pool_window_logits(trainer.predict(model, windows, collate), torch.tensor(documents),
                                 pooling)  # (texts, C)
-    stats = classification_example_stats(logits, {"labels": torch.tensor(labels)})
-    return classification_summary(reduce_example_stats(stats), num_classes) | {"windows": len(documents)}
+    return classification_scores(logits, torch.tensor(labels), num_classes) | {"windows": len(documents)}

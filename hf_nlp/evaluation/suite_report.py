@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from hf_nlp.errors import UserError
-from hf_nlp.evaluation.classification_report import REFERENCE_IMDB, slug
+from hf_nlp.evaluation.classification_report import REFERENCE_IMDB, VS_TFIDF, slug
 from hf_nlp.evaluation.report import markdown_table
+from hf_nlp.evaluation.significance import format_difference
 
 FAMILY_TITLES = {"lm": "Char-RNN language models", "classification": "Text classifiers",
                  "translation": "English→Spanish translators"}
@@ -102,7 +103,9 @@ def classification_rows(run: dict) -> list[dict[str, Any]]:
         rows.append({
             "run": run["run"], "corpus": corpus, "model": variant["name"] + (f", {cut}" if cut else ""),
             "test accuracy": variant["test"]["accuracy"], "test macro-F1": variant["test"]["f1_macro"],
-            "valid. accuracy": variant["validation"]["accuracy"], "parameters (trained)": trained,
+            "valid. accuracy": variant["validation"]["accuracy"],
+            VS_TFIDF: format_difference(variant["test"]["vs_tfidf"]) if "vs_tfidf" in variant["test"] else "—",
+            "parameters (trained)": trained,
             "train min": variant["train_minutes"], "epochs": config["train"]["num_epochs"],
             "reference, IMDb": REFERENCE_IMDB.get(variant["kind"], "—"), "kind": variant["kind"],
             "confusion_png": variant.get("confusion_png"), **_environment(run)})
@@ -111,7 +114,7 @@ def classification_rows(run: dict) -> list[dict[str, Any]]:
         rows.append({"run": "every run (same splits)", "corpus": corpus,
                      "model": "TF-IDF (1-2 grams) + logistic regression",
                      "test accuracy": baseline["accuracy"], "test macro-F1": baseline["f1_macro"],
-                     "valid. accuracy": baseline.get("validation_accuracy"), "parameters (trained)": None,
+                     "valid. accuracy": baseline.get("validation_accuracy"), VS_TFIDF: "—", "parameters (trained)": None,
                      "train min": baseline["train_seconds"] / 60, "epochs": None, "reference, IMDb": "—",
                      "kind": "tfidf", "confusion_png": None, **_environment(run)})
     return rows

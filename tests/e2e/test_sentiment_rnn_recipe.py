@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from transformers import pipeline
 
+from hf_nlp.data.reviews import SentimentDataConfig
 from tests.conftest import REPO_ROOT
 
 POSITIVE = ["great", "wonderful", "superb", "moving", "brilliant", "delightful"]
@@ -49,6 +50,19 @@ def test_recipe_learns_a_separable_toy_set(toy_csv, tmp_path, bidirectional):
     classify = pipeline("text-classification", model=str(run_dir / "best_model"))
     assert classify("a wonderful brilliant film")[0]["label"] == "pos"
     assert classify("a dull and tedious plot")[0]["label"] == "neg"
+
+    # Each test text's verdict, in the test split's order, for the paired comparison with TF-IDF.
+    test = SentimentDataConfig(source=str(toy_csv), text_column="review", label_column="sentiment").load()["test"]
+    names = test.features["label"].names
+    guesses = classify(list(test["text"]))
+    verdicts = [int(names[label] == guess["label"]) for label, guess in zip(test["label"], guesses, strict=True)]
+    assert variant["test"]["correct"] == verdicts
+    tfidf = metrics["tfidf_logreg"]
+    assert len(tfidf["correct"]) == 40 and sum(tfidf["correct"]) / 40 == pytest.approx(tfidf["accuracy"])
+    paired = variant["test"]["vs_tfidf"]
+    assert paired["difference"] == pytest.approx(variant["test"]["accuracy"] - tfidf["accuracy"])
+    assert paired["low"] <= paired["difference"] <= paired["high"] and paired["texts"] == 40
+    assert "vs TF-IDF, 95 % CI" in (run_dir / "report.md").read_text()
 
 
 def test_classify_cli_on_a_trained_model(toy_csv, tmp_path):

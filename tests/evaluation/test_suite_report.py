@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hf_nlp.evaluation.significance import format_difference
 from tests.conftest import REPO_ROOT
 
 HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
@@ -28,6 +29,8 @@ def test_one_report_across_the_three_families(lm_run, classifier_run, translator
     model_row, tfidf_row = data["tables"][f"classification:{classifier_metrics['source']}"]
     assert model_row["test accuracy"] == classifier_metrics["variants"][0]["test"]["accuracy"]
     assert tfidf_row["test accuracy"] == classifier_metrics["tfidf_logreg"]["accuracy"]
+    paired = classifier_metrics["variants"][0]["test"]["vs_tfidf"]  # on the run's own test texts
+    assert model_row["vs TF-IDF, 95 % CI"] == format_difference(paired) and tfidf_row["vs TF-IDF, 95 % CI"] == "—"
     (translation_row,) = data["tables"]["translation"]
     translation_metrics = json.loads((translator_run / "metrics.json").read_text())
     assert translation_row["BLEU beam 3"] == translation_metrics["decoding"]["beam 3"]["bleu"]
