@@ -33,7 +33,7 @@ from hf_nlp.data.text_windows import WindowGroupCollator, group_windows_by_text,
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
 from hf_nlp.evaluation.classification_report import variant_result, write_classification_report
-from hf_nlp.evaluation.metrics import classification_example_stats, classification_summary, evaluate_by_text
+from hf_nlp.evaluation.metrics import classification_example_stats, evaluate_by_text, evaluate_classifier
 from hf_nlp.evaluation.report import environment_info
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
             stage_cfg, name, kind, stage_trainer = cfg.train, f"{encoder_name} fine-tuned (all weights)", \
                 "full_finetune", trainer
             if start:
-                name += ", continued from an earlier run"
+                name += f", continued from a `{start.long_texts}` run"
         model, result, evaluations = _train_encoder(stage_trainer, model, tokenizer, corpus, cfg)
         variants.append(variant_result(name, kind, evaluations, model, result))
         if start:
@@ -198,9 +198,11 @@ in each split (else its test texts may have been trained on) and the same encode
 
 @dataclass
 class EarlierRun:
-    """The run `--model.init_from` names: its model folder and training minutes (None: unknown)."""
+    """The run `--model.init_from` names: its model folder, how it read long texts (`data.long_texts`)
+    and its training minutes (None: unknown)."""
 
     model_dir: str
+    long_texts: str
     train_minutes: float | None
 
 
@@ -234,7 +236,7 @@ def _earlier_run(cfg: EncoderRecipeConfig, names: list[str]) -> EarlierRun:
     if metrics.is_file():
         done = [v for v in json.loads(metrics.read_text()).get("variants", []) if v.get("kind") == "full_finetune"]
         minutes = done[-1]["train_minutes"] if done else None
-    return EarlierRun(model_dir, minutes)
+    return EarlierRun(model_dir, (earlier.get("data") or {}).get("long_texts", "truncate"), minutes)
 
 
 def _continued_note(init_from: str, start: EarlierRun) -> str:
@@ -251,7 +253,7 @@ def _subset(corpus: DatasetDict, cfg: EncoderRecipeConfig) -> DatasetDict:
 
 
 def _evaluate(trainer: Trainer, model, data: DatasetDict, num_classes: int, collate_fn=None) -> dict[str, dict]:
-    return {split: classification_summary(trainer.evaluate(model, data[split], collate_fn=collate_fn), num_classes)
+    return {split: evaluate_classifier(trainer, model, data[split], num_classes, collate_fn)
             for split in ("validation", "test")}
 
 

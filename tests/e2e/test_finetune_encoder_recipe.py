@@ -152,7 +152,9 @@ def test_pooled_windows_continue_a_windows_run_of_the_same_splits(toy_csv, tiny_
     metrics = run("finetune_encoder_minilm_full_pooled.yaml", toy_csv, tmp_path / "cont", *pooled,
                   "--train.learning_rate", "1e-12")
     (variant,) = metrics["variants"]
-    assert variant["name"].endswith("continued from an earlier run") and variant["test"]["accuracy"] > 0.9
+    assert variant["name"].endswith("continued from a `windows` run") and variant["test"]["accuracy"] > 0.9
+    verdicts = variant["test"]["correct"]  # one per test text, each text pooled from its windows
+    assert len(verdicts) == variant["test"]["examples"] and sum(verdicts) / len(verdicts) == pytest.approx(variant["test"]["accuracy"])
     first = earlier_metrics["variants"][0]["train_minutes"]
     assert first < variant["train_minutes"] < first + 5
     assert f"Continued from `{earlier}`: its {first:.1f} training minutes" in (tmp_path / "cont" / "report.md").read_text()
