@@ -224,6 +224,9 @@ def test_two_cpu_processes_score_every_text_once_with_windows(toy_csv, tiny_enco
     frozen, unfrozen = saved["variants"]
     assert frozen["test"]["examples"] == unfrozen["test"]["examples"] == 40
     assert sum(map(sum, unfrozen["test"]["confusion"])) == 40 and unfrozen["test"]["windows"] > 80
+    for variant in (frozen, unfrozen):  # one verdict per test text, gathered from both processes
+        verdicts = variant["test"]["correct"]
+        assert len(verdicts) == 40 and sum(verdicts) / 40 == pytest.approx(variant["test"]["accuracy"])
 
 
 def test_an_encoder_by_hub_id_downloads_over_http(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
