@@ -54,6 +54,11 @@ VS_TFIDF = "vs TF-IDF, 95 % CI"
 """Column of the accuracy difference to TF-IDF on the same test texts (paired bootstrap)."""
 
 
+def vs_tfidf_cell(test: dict) -> str:
+    """A variant's `VS_TFIDF` cell from its test scores; "—" for runs recorded without per-text verdicts."""
+    return format_difference(test["vs_tfidf"]) if "vs_tfidf" in test else "—"
+
+
 def results_table(variants: list[dict], baseline: dict | None) -> str:
     rows = [_row(v, baseline) for v in variants]
     if baseline is not None:
@@ -71,8 +76,7 @@ def _row(variant: dict, baseline: dict | None) -> dict[str, Any]:
     row = {"model": variant["name"], "test accuracy": variant["test"]["accuracy"],
            "test macro-F1": variant["test"]["f1_macro"], "valid. accuracy": variant["validation"]["accuracy"]}
     if baseline is not None:
-        paired = variant["test"].get("vs_tfidf")
-        row[VS_TFIDF] = format_difference(paired) if paired else "—"
+        row[VS_TFIDF] = vs_tfidf_cell(variant["test"])
     return {**row, "parameters (trained)": parameters, "train min": variant["train_minutes"],
             "train examples/s": f"{variant['train_examples_per_s']:.0f}",
             "reference, IMDb": REFERENCE_IMDB.get(variant["kind"], "—")}

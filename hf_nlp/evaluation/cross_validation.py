@@ -59,6 +59,7 @@ def summarize(fold_metrics: list[dict]) -> dict:
 
 def summary_rows(summary: dict) -> list[dict]:
     """One row per model: each fold's test accuracy, then mean ± std, pooled, and the gap to TF-IDF."""
+    with_interval = any("pooled" in entry["vs_tfidf"] for entry in summary["models"].values())
     rows = []
     for name, entry in summary["models"].items():
         row = {"model": name}
@@ -69,7 +70,7 @@ def summary_rows(summary: dict) -> list[dict]:
         gap = entry["vs_tfidf"]
         row["vs TF-IDF (mean, worst fold)"] = "—" if name == TFIDF else \
             f"{100 * gap['mean']:+.1f} / {100 * gap['min']:+.1f} pts"
-        if any("pooled" in other["vs_tfidf"] for other in summary["models"].values()):
+        if with_interval:
             row["vs TF-IDF, 95 % CI (pooled)"] = format_difference(gap["pooled"]) if "pooled" in gap else "—"
         row["train min (per fold)"] = f"{statistics.fmean(entry['train_minutes']):.1f}"
         rows.append(row)

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from hf_nlp.errors import UserError
-from hf_nlp.evaluation.classification_report import REFERENCE_IMDB, VS_TFIDF, slug
+from hf_nlp.evaluation.classification_report import REFERENCE_IMDB, VS_TFIDF, slug, vs_tfidf_cell
 from hf_nlp.evaluation.report import markdown_table
-from hf_nlp.evaluation.significance import format_difference
 
 FAMILY_TITLES = {"lm": "Char-RNN language models", "classification": "Text classifiers",
                  "translation": "English→Spanish translators"}
@@ -104,7 +103,7 @@ def classification_rows(run: dict) -> list[dict[str, Any]]:
             "run": run["run"], "corpus": corpus, "model": variant["name"] + (f", {cut}" if cut else ""),
             "test accuracy": variant["test"]["accuracy"], "test macro-F1": variant["test"]["f1_macro"],
             "valid. accuracy": variant["validation"]["accuracy"],
-            VS_TFIDF: format_difference(variant["test"]["vs_tfidf"]) if "vs_tfidf" in variant["test"] else "—",
+            VS_TFIDF: vs_tfidf_cell(variant["test"]),
             "parameters (trained)": trained,
             "train min": variant["train_minutes"], "epochs": config["train"]["num_epochs"],
             "reference, IMDb": REFERENCE_IMDB.get(variant["kind"], "—"), "kind": variant["kind"],
