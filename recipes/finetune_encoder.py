@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -74,9 +74,11 @@ class ModelConfig:
     package), or any transformers encoder: a local directory or a Hub id."""
     method: Literal["head", "two_stage", "full"] = "head"
     init_from: str | None = None
-    """`full` only: start from an earlier fine-tuned classifier run on the same data and splits (its
-    folder or a Hub id), e.g. `pooled_windows` on top of a `windows` run; null: the bare encoder.
-    The earlier run's training minutes are added to this one's."""
+    """`full` only: start from an earlier fine-tuned classifier run (its folder or a Hub id) with the
+    same labels and encoder; null: the bare encoder. Either a run on the same data and splits (e.g.
+    `pooled_windows` on top of a `windows` run), or one on another corpus that shares no text with
+    this run's validation and test splits (e.g. `sentences` before `polarity`). The earlier run's
+    training minutes are added to this one's."""
     hidden_size: int = 64
     """Units of the head's ReLU layer (`head` and `two_stage`)."""
     dropout: float = 0.0
@@ -137,7 +139,8 @@ def main(argv: list[str] | None = None) -> dict:
         variants.append(variant_result(
             f"{encoder_name} (frozen{', mean-pooled' if cfg.model.encoder != 'use' else ''}) + Dense("
             f"{cfg.model.hidden_size}, ReLU) head", "sentence_encoder_head", evaluations, head, result))
-    start = _earlier_run(cfg, names) if cfg.model.init_from else None
+    with accelerator.main_process_first():  # may load the earlier run's corpus, or download the run
+        start = _earlier_run(cfg, corpus) if cfg.model.init_from else None
     if cfg.model.method != "head":
         path = start.model_dir if start else pretrained_encoder_path(cfg.model.encoder)
         tokenizer = AutoTokenizer.from_pretrained(path, truncation_side=cfg.data.truncation_side)
@@ -155,7 +158,8 @@ def main(argv: list[str] | None = None) -> dict:
             stage_cfg, name, kind, stage_trainer = cfg.train, f"{encoder_name} fine-tuned (all weights)", \
                 "full_finetune", trainer
             if start:
-                name += f", continued from a `{start.long_texts}` run"
+                name += (f", continued from a `{start.long_texts}` run" if start.source == cfg.data.source
+                         else f", started from a `{start.source}` classifier")
         model, result, evaluations = _train_encoder(stage_trainer, model, tokenizer, corpus, cfg)
         variants.append(variant_result(name, kind, evaluations, model, result))
         if start:
@@ -180,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
                                              if head_stage else "")).strip(),
              "Training": f"Method `{cfg.model.method}` on {accelerator.num_processes} process(es), mixed precision "
                          f"`{accelerator.mixed_precision}`; whole run {(time.monotonic() - started) / 60:.2f} min."
-                         + (_continued_note(cfg.model.init_from, start) if start else "")},
+                         + (_continued_note(cfg, start) if start else "")},
             to_dict(cfg), environment_info(accelerator.num_processes))
         accelerator.print(f"test accuracy {variants[-1]['test']['accuracy']:.4f} (TF-IDF + logistic regression "
                           f"{metrics['tfidf_logreg']['accuracy']:.4f}); report: {run_dir / 'report.md'}")
@@ -192,29 +196,33 @@ def main(argv: list[str] | None = None) -> dict:
 SHARED_WITH_EARLIER_RUN = [("data", "source"), ("data", "text_column"), ("data", "label_column"),
                            ("data", "cv_folds"), ("data", "cv_fold"), ("data", "max_train_examples"),
                            ("model", "encoder")]
-"""Settings a run continued with `--model.init_from` must share with the earlier one: the same texts
-in each split (else its test texts may have been trained on) and the same encoder and tokenizer."""
+"""Settings a run continued with `--model.init_from` on the same corpus must share with the earlier
+one: the same texts in each split (else its test texts may have been trained on) and the same encoder
+and tokenizer. A run on another corpus shares the encoder only; its texts are checked one by one."""
 
 
 @dataclass
 class EarlierRun:
-    """The run `--model.init_from` names: its model folder, how it read long texts (`data.long_texts`)
-    and its training minutes (None: unknown)."""
+    """The run `--model.init_from` names: its model folder, its corpus (`data.source`), how it read
+    long texts (`data.long_texts`) and its training minutes (None: unknown)."""
 
     model_dir: str
+    source: str
     long_texts: str
     train_minutes: float | None
 
 
-def _earlier_run(cfg: EncoderRecipeConfig, names: list[str]) -> EarlierRun:
-    """The earlier run to continue, checked to be a classifier of the same labels trained on the same
-    splits (its training texts must not hold this run's test texts); one sentence if not."""
+def _earlier_run(cfg: EncoderRecipeConfig, corpus: DatasetDict) -> EarlierRun:
+    """The earlier run to start from, checked to be a classifier of the same labels and encoder whose
+    training and validation texts hold none of this run's validation and test texts (same corpus:
+    the same splits; another corpus: no text in common); one sentence if not."""
     from transformers import AutoConfig
 
     from hf_nlp.hub import resolve_model_dir
     from hf_nlp.text_reading import load_run_config
 
     model_dir = resolve_model_dir(cfg.model.init_from)
+    names = corpus["train"].features["label"].names
     try:
         labels = sorted((AutoConfig.from_pretrained(model_dir).label2id or {}).keys())
     except (OSError, ValueError) as error:
@@ -222,27 +230,50 @@ def _earlier_run(cfg: EncoderRecipeConfig, names: list[str]) -> EarlierRun:
                         f"({str(error).splitlines()[0][:120]}); pass a fine-tuned classifier run.") from None
     if labels != sorted(names):
         raise UserError(f"`--model.init_from {cfg.model.init_from}` predicts {labels}, not this data's {sorted(names)}; "
-                        "continue a run trained on the same corpus.")
+                        "start from a classifier of the same labels.")
     earlier, ours = load_run_config(model_dir), to_dict(cfg)
-    differs = [(section, key) for section, key in SHARED_WITH_EARLIER_RUN
+    source = (earlier.get("data") or {}).get("source", cfg.data.source)
+    shared = SHARED_WITH_EARLIER_RUN if source == cfg.data.source else [("model", "encoder")]
+    differs = [(section, key) for section, key in shared
                if key in (earlier.get(section) or {}) and earlier[section][key] != ours[section][key]]
     if differs:
         raise UserError(f"`--model.init_from {cfg.model.init_from}` was trained on other data, splits or encoder ("
                         + ", ".join(f"{section}.{key} {earlier[section][key]!r}, here {ours[section][key]!r}"
                                     for section, key in differs)
                         + "); start from a run of the same, or this run's test texts may be in its training set.")
+    if source != cfg.data.source:
+        _check_no_shared_texts(cfg.model.init_from, earlier["data"], corpus)
     metrics = Path(model_dir).parent / "metrics.json"
     minutes = None
     if metrics.is_file():
         done = [v for v in json.loads(metrics.read_text()).get("variants", []) if v.get("kind") == "full_finetune"]
         minutes = done[-1]["train_minutes"] if done else None
-    return EarlierRun(model_dir, (earlier.get("data") or {}).get("long_texts", "truncate"), minutes)
+    return EarlierRun(model_dir, source, (earlier.get("data") or {}).get("long_texts", "truncate"), minutes)
 
 
-def _continued_note(init_from: str, start: EarlierRun) -> str:
+def _check_no_shared_texts(init_from: str, earlier_data: dict, corpus: DatasetDict) -> None:
+    """Refuse an earlier run on another corpus whose training or validation texts include any of this
+    run's validation or test texts (they would score as if unseen)."""
+    known = {f.name for f in fields(SentimentDataConfig)}
+    try:
+        seen = SentimentDataConfig(**{k: v for k, v in earlier_data.items() if k in known}).load()
+    except UserError as error:
+        raise UserError(f"could not load the corpus `--model.init_from {init_from}` was trained on ({error}); "
+                        "its texts must be checked against this run's.") from None
+    trained_on = set(seen["train"]["text"]) | set(seen["validation"]["text"])
+    shared = sum(text in trained_on for split in ("validation", "test") for text in corpus[split]["text"])
+    if shared:
+        raise UserError(f"`--model.init_from {init_from}` was trained on {shared} of this run's validation and test "
+                        "texts; start from a run whose corpus does not hold them.")
+
+
+def _continued_note(cfg: EncoderRecipeConfig, start: EarlierRun) -> str:
+    began = f"Continued from `{cfg.model.init_from}`" if start.source == cfg.data.source else (
+        f"Started from `{cfg.model.init_from}` (trained on `{start.source}`, which shares no text with this "
+        "run's validation and test splits)")
     if start.train_minutes is None:
-        return f" Continued from `{init_from}`, whose training minutes are unknown and not counted."
-    return f" Continued from `{init_from}`: its {start.train_minutes:.1f} training minutes are counted in train min."
+        return f" {began}, whose training minutes are unknown and not counted."
+    return f" {began}: its {start.train_minutes:.1f} training minutes are counted in train min."
 
 
 def _subset(corpus: DatasetDict, cfg: EncoderRecipeConfig) -> DatasetDict:
