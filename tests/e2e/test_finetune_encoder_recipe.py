@@ -4,6 +4,7 @@ encoder frozen then unfrozen, full fine-tuning, and the comparison report across
 import importlib.util
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -166,6 +167,33 @@ def test_pooled_windows_continue_a_windows_run_of_the_same_splits(toy_csv, tiny_
         run("finetune_encoder_minilm_full_pooled.yaml", toy_csv, tmp_path / "fold", *pooled, "--data.cv_folds", "3")
     with pytest.raises(UserError, match="use it with `--model.method full`"):
         run("finetune_encoder_minilm_two_stage.yaml", toy_csv, tmp_path / "two", *pooled)
+
+
+def test_a_run_on_another_corpus_starts_from_a_classifier_that_never_saw_its_texts(toy_csv, tiny_encoder,  # noqa: F811
+                                                                                  windows_run, tmp_path):
+    earlier, earlier_metrics = windows_run
+    header, *rows = toy_csv.read_text(encoding="utf-8").splitlines()
+    fresh = [row for row in
+             (f'"{" ".join(random.Random(i).sample(FILLER, 6) + [random.Random(i).choice(POSITIVE if i % 2 else NEGATIVE)])}",'
+              f'{"pos" if i % 2 else "neg"}' for i in range(1000, 1200)) if row not in rows]
+    other = tmp_path / "other.csv"
+    other.write_text("\n".join([header, *fresh]) + "\n", encoding="utf-8")
+    start = ["--model.encoder", str(tiny_encoder), "--model.init_from", str(earlier), "--data.max_length", "8",
+             "--data.long_texts", "windows", "--data.window_overlap", "2", "--train.mixed_precision", "no",
+             "--train.num_epochs", "1", "--train.learning_rate", "1e-12"]
+    metrics = run("finetune_encoder_minilm_full.yaml", other, tmp_path / "other", *start)
+    (variant,) = metrics["variants"]
+    assert variant["name"].endswith(f"started from a `{toy_csv}` classifier")
+    assert variant["test"]["accuracy"] > 0.9  # the toy classifier, unchanged, on new texts of the same kind
+    first = earlier_metrics["variants"][0]["train_minutes"]
+    assert first < variant["train_minutes"] < first + 5
+    assert (f"Started from `{earlier}` (trained on `{toy_csv}`, which shares no text with this run's validation "
+            f"and test splits): its {first:.1f} training minutes") in (tmp_path / "other" / "report.md").read_text()
+    # The toy corpus reordered: other splits, so this run's validation and test texts were trained on.
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text("\n".join([header, *random.Random(1).sample(rows, len(rows))]) + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"was trained on \d+ of this run's validation and test texts"):
+        run("finetune_encoder_minilm_full.yaml", shuffled, tmp_path / "shuffled", *start)
 
 
 def test_a_subset_of_the_training_set_is_seeded_and_reported(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
