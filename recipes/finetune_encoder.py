@@ -158,8 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
             stage_cfg, name, kind, stage_trainer = cfg.train, f"{encoder_name} fine-tuned (all weights)", \
                 "full_finetune", trainer
             if start:
-                name += (f", continued from a `{start.long_texts}` run" if start.source == cfg.data.source
-                         else f", started from a `{start.source}` classifier")
+                name += start.name_suffix(cfg.data.source)
         model, result, evaluations = _train_encoder(stage_trainer, model, tokenizer, corpus, cfg)
         variants.append(variant_result(name, kind, evaluations, model, result))
         if start:
@@ -204,12 +203,21 @@ and tokenizer. A run on another corpus shares the encoder only; its texts are ch
 @dataclass
 class EarlierRun:
     """The run `--model.init_from` names: its model folder, its corpus (`data.source`), how it read
-    long texts (`data.long_texts`) and its training minutes (None: unknown)."""
+    long texts (`data.long_texts`), its training minutes (None: unknown) and the other corpus it was
+    itself started from, if any."""
 
     model_dir: str
     source: str
     long_texts: str
     train_minutes: float | None
+    first_trained_on: str | None = None
+
+    def name_suffix(self, source: str) -> str:
+        """What a run on `source` that starts from this one adds to its variant's name."""
+        if self.source != source:
+            return f", started from a `{self.source}` classifier"
+        first = f", first trained on `{self.first_trained_on}`" if self.first_trained_on else ""
+        return f", continued from a `{self.long_texts}` run{first}"
 
 
 def _earlier_run(cfg: EncoderRecipeConfig, corpus: DatasetDict) -> EarlierRun:
@@ -248,7 +256,20 @@ def _earlier_run(cfg: EncoderRecipeConfig, corpus: DatasetDict) -> EarlierRun:
     if metrics.is_file():
         done = [v for v in json.loads(metrics.read_text()).get("variants", []) if v.get("kind") == "full_finetune"]
         minutes = done[-1]["train_minutes"] if done else None
-    return EarlierRun(model_dir, source, (earlier.get("data") or {}).get("long_texts", "truncate"), minutes)
+    first = _run_source((earlier.get("model") or {}).get("init_from"))
+    return EarlierRun(model_dir, source, (earlier.get("data") or {}).get("long_texts", "truncate"), minutes,
+                      first if first != source else None)
+
+
+def _run_source(location: str | None) -> str | None:
+    """The corpus (`data.source`) the run at `location` trained on; None if unknown."""
+    from hf_nlp.hub import resolve_model_dir
+    from hf_nlp.text_reading import load_run_config
+
+    try:
+        return (load_run_config(resolve_model_dir(location)).get("data") or {}).get("source") if location else None
+    except UserError:
+        return None
 
 
 def _check_no_shared_texts(init_from: str, earlier_data: dict, corpus: DatasetDict) -> None:

@@ -189,6 +189,11 @@ def test_a_run_on_another_corpus_starts_from_a_classifier_that_never_saw_its_tex
     assert first < variant["train_minutes"] < first + 5
     assert (f"Started from `{earlier}` (trained on `{toy_csv}`, which shares no text with this run's validation "
             f"and test splits): its {first:.1f} training minutes") in (tmp_path / "other" / "report.md").read_text()
+    # A second stage on the same corpus names both: the run it continues, and the corpus before that.
+    pooled = ["--model.encoder", str(tiny_encoder), "--model.init_from", str(tmp_path / "other"), "--data.max_length",
+              "8", "--data.window_overlap", "2", "--train.mixed_precision", "no", "--train.num_epochs", "1"]
+    second = run("finetune_encoder_minilm_full_pooled.yaml", other, tmp_path / "second", *pooled)
+    assert second["variants"][0]["name"].endswith(f", continued from a `windows` run, first trained on `{toy_csv}`")
     # The toy corpus reordered: other splits, so this run's validation and test texts were trained on.
     shuffled = tmp_path / "shuffled.csv"
     shuffled.write_text("\n".join([header, *random.Random(1).sample(rows, len(rows))]) + "\n", encoding="utf-8")
