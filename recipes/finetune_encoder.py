@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -240,7 +240,8 @@ def _earlier_run(cfg: EncoderRecipeConfig, corpus: DatasetDict) -> EarlierRun:
         raise UserError(f"`--model.init_from {cfg.model.init_from}` predicts {labels}, not this data's {sorted(names)}; "
                         "start from a classifier of the same labels.")
     earlier, ours = load_run_config(model_dir), to_dict(cfg)
-    source = (earlier.get("data") or {}).get("source", cfg.data.source)
+    earlier_data = earlier.get("data") or {}
+    source = earlier_data.get("source", cfg.data.source)
     shared = SHARED_WITH_EARLIER_RUN if source == cfg.data.source else [("model", "encoder")]
     differs = [(section, key) for section, key in shared
                if key in (earlier.get(section) or {}) and earlier[section][key] != ours[section][key]]
@@ -250,14 +251,14 @@ def _earlier_run(cfg: EncoderRecipeConfig, corpus: DatasetDict) -> EarlierRun:
                                     for section, key in differs)
                         + "); start from a run of the same, or this run's test texts may be in its training set.")
     if source != cfg.data.source:
-        _check_no_shared_texts(cfg.model.init_from, earlier["data"], corpus)
+        _check_no_shared_texts(cfg.model.init_from, earlier_data, corpus)
     metrics = Path(model_dir).parent / "metrics.json"
     minutes = None
     if metrics.is_file():
         done = [v for v in json.loads(metrics.read_text()).get("variants", []) if v.get("kind") == "full_finetune"]
         minutes = done[-1]["train_minutes"] if done else None
     first = _run_source((earlier.get("model") or {}).get("init_from"))
-    return EarlierRun(model_dir, source, (earlier.get("data") or {}).get("long_texts", "truncate"), minutes,
+    return EarlierRun(model_dir, source, earlier_data.get("long_texts", "truncate"), minutes,
                       first if first != source else None)
 
 
@@ -275,9 +276,8 @@ def _run_source(location: str | None) -> str | None:
 def _check_no_shared_texts(init_from: str, earlier_data: dict, corpus: DatasetDict) -> None:
     """Refuse an earlier run on another corpus whose training or validation texts include any of this
     run's validation or test texts (they would score as if unseen)."""
-    known = {f.name for f in fields(SentimentDataConfig)}
     try:
-        seen = SentimentDataConfig(**{k: v for k, v in earlier_data.items() if k in known}).load()
+        seen = SentimentDataConfig.of_run(earlier_data).load()
     except UserError as error:
         raise UserError(f"could not load the corpus `--model.init_from {init_from}` was trained on ({error}); "
                         "its texts must be checked against this run's.") from None

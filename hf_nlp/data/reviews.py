@@ -70,6 +70,14 @@ class SentimentDataConfig:
         if self.cv_folds and not 1 <= self.cv_fold <= self.cv_folds:
             raise UserError(f"`--data.cv_fold` must be between 1 and `--data.cv_folds` ({self.cv_folds}).")
 
+    @classmethod
+    def of_run(cls, data: dict) -> SentimentDataConfig:
+        """The settings a saved run's `data:` section names (its recipe's own keys, e.g. the window
+        length, left out), to load the corpus and splits that run saw."""
+        from hf_nlp.training.config import from_dict
+
+        return from_dict(cls, {key: value for key, value in data.items() if key in cls.__dataclass_fields__})
+
     def corpus_info(self, corpus: DatasetDict) -> dict:
         """What a run's metrics and report say of its data: source, the cross-validation fold
         (`"cv_fold": "i/K"`, only for a fold), class names and split sizes."""

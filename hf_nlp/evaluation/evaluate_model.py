@@ -116,7 +116,7 @@ def _evaluate_classification(model, tokenizer, data: dict, split: str, batch_siz
                              out: Path):
     from transformers import DataCollatorWithPadding
 
-    from hf_nlp.data.reviews import load_sentiment
+    from hf_nlp.data.reviews import SentimentDataConfig
     from hf_nlp.data.text_windows import tokenize_texts
     from hf_nlp.evaluation.metrics import classification_example_stats, evaluate_by_text
     from hf_nlp.text_reading import TextReading
@@ -124,9 +124,8 @@ def _evaluate_classification(model, tokenizer, data: dict, split: str, batch_siz
     if "input_ids" not in _forward_arguments(model):
         raise UserError("this model reads sentence embeddings, not text (a frozen-encoder head); evaluate the "
                         "run's fine-tuned model, or use the recipe's report.")
-    source = data.get("source", "polarity")
-    corpus = load_sentiment(source, data.get("text_column", "text"), data.get("label_column", "label"),
-                            cv_folds=int(data.get("cv_folds", 0)), cv_fold=int(data.get("cv_fold", 1)))
+    data_config = SentimentDataConfig.of_run(data)
+    source, corpus = data_config.source, data_config.load()
     texts = _limit(corpus[split], max_examples)
     names = texts.features["label"].names
     model_labels = {label.lower(): index for label, index in (model.config.label2id or {}).items()}
