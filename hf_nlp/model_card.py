@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from hf_nlp.atomic import write_text_atomic
 from hf_nlp.errors import UserError
 from hf_nlp.training.config import load_yaml
 
@@ -194,6 +195,6 @@ def build_model_card(model_dir: Path, repo_id: str | None = None) -> ModelCard:
 def write_model_card(model_dir: Path, repo_id: str | None = None) -> Path:
     """Write `model_dir/README.md`, the card of the model in it."""
     path = Path(model_dir) / "README.md"
-    build_model_card(Path(model_dir), repo_id).save(path)
+    write_text_atomic(path, str(build_model_card(Path(model_dir), repo_id)))
     return path
 

@@ -107,11 +107,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     model_config = CharRNNConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **to_dict(cfg.model))
     model = CharRNNForCausalLM(model_config)
-    result = trainer.fit(model, train_set, valid_set, shuffle=not cfg.data.stateful)
+    result = trainer.fit(model, train_set, valid_set, shuffle=not cfg.data.stateful, processing_class=tokenizer)
 
     best = CharRNNForCausalLM.from_pretrained(result.best_model_dir)
-    if accelerator.is_main_process:
-        tokenizer.save_pretrained(result.best_model_dir)
     evaluations = {"validation": trainer.evaluate(best, valid_set), "test": trainer.evaluate(best, test_set)}
     if cfg.data.stateful:
         # The stateless protocol too (windows read from a zero state), comparable with stateless runs.

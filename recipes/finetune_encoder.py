@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
                                      f"{encoder_name} mean-pooled + head, then unfrozen (lr "
                                      f"{cfg.finetune.learning_rate:g})", "sentence_encoder_two_stage")
             stage_trainer = Trainer(stage_cfg, example_stats=classification_example_stats, run_config=cfg,
-                                    model_forward=pooled)
+                                    model_forward=pooled, config_section="finetune")
         else:
             model = AutoModelForSequenceClassification.from_pretrained(path, **label_config(names))
             stage_cfg, name, kind, stage_trainer = cfg.train, f"{encoder_name} fine-tuned (all weights)", \
@@ -340,10 +340,7 @@ def _train_encoder(trainer: Trainer, model, tokenizer, corpus: DatasetDict, cfg:
     else:
         train, validation = windows["train"], windows["validation"]
         lengths = [len(ids) for ids in train["input_ids"]]
-    result = trainer.fit(model, train, validation, collate_fn=collate, lengths=lengths)
-    if trainer.accelerator.is_main_process:
-        tokenizer.save_pretrained(result.best_model_dir)
-    trainer.accelerator.wait_for_everyone()
+    result = trainer.fit(model, train, validation, collate_fn=collate, lengths=lengths, processing_class=tokenizer)
     best = type(model).from_pretrained(result.best_model_dir)
     num_classes = len(corpus["train"].features["label"].names)
     if cfg.data.long_texts == "truncate":

@@ -80,11 +80,10 @@ def main(argv: list[str] | None = None) -> dict:
         vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **label_config(names), **to_dict(cfg.model)))
     collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
     lengths = [len(ids) for ids in encoded["train"]["input_ids"]]
-    result = trainer.fit(model, encoded["train"], encoded["validation"], collate_fn=collate, lengths=lengths)
+    result = trainer.fit(model, encoded["train"], encoded["validation"], collate_fn=collate, lengths=lengths,
+                         processing_class=tokenizer)
 
     best = RNNForSequenceClassification.from_pretrained(result.best_model_dir)
-    if accelerator.is_main_process:
-        tokenizer.save_pretrained(result.best_model_dir)
     evaluations = {split: evaluate_classifier(trainer, best, encoded[split], len(names), collate)
                    for split in ("validation", "test")}
     m = cfg.model

@@ -114,14 +114,16 @@ def main(argv: list[str] | None = None) -> dict:
                 corpus["train"]["en"], corpus["train"]["es"], cfg.data.source_vocab_size, cfg.data.target_vocab_size)
         encoded = encode_pairs(corpus, tokenizer, target_vocab_size)
     model = build_model(cfg.model, tokenizer, target_vocab_size)
+    # Decoding settings travel in the saved model (generation_config.json), written with its weights.
+    model.generation_config = GenerationConfig.from_model_config(model.config)
+    model.generation_config.update(num_beams=cfg.decode.num_beams, max_new_tokens=cfg.decode.max_new_tokens,
+                                   length_penalty=cfg.decode.length_penalty)
     collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
     lengths = [max(len(s), len(t)) for s, t in zip(encoded["train"]["input_ids"], encoded["train"]["labels"], strict=True)]
-    result = trainer.fit(model, encoded["train"], encoded["validation"], collate_fn=collate, lengths=lengths)
+    result = trainer.fit(model, encoded["train"], encoded["validation"], collate_fn=collate, lengths=lengths,
+                         processing_class=tokenizer)
 
     best = type(model).from_pretrained(result.best_model_dir)
-    best.generation_config = GenerationConfig.from_model_config(best.config)
-    best.generation_config.update(num_beams=cfg.decode.num_beams, max_new_tokens=cfg.decode.max_new_tokens,
-                                  length_penalty=cfg.decode.length_penalty)
     evaluations = {split: trainer.evaluate(best, encoded[split], collate_fn=collate) for split in ("validation", "test")}
     metrics: dict = {
         "source": cfg.data.source,
@@ -135,8 +137,6 @@ def main(argv: list[str] | None = None) -> dict:
            for split, v in evaluations.items()},
     }
     if accelerator.is_main_process:
-        best.generation_config.save_pretrained(result.best_model_dir)
-        tokenizer.save_pretrained(result.best_model_dir)
         run_dir = Path(cfg.train.output_dir)
         metrics["decoding"], samples = score_test_translations(best, tokenizer, corpus["test"], cfg.decode)
         metrics["examples"] = example_translations(best, tokenizer, cfg.decode, run_dir)

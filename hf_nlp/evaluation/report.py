@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from hf_nlp.atomic import write_text_atomic
+
 LIBRARIES = ("hf-nlp", "torch", "transformers", "datasets", "tokenizers", "accelerate")
 
 
@@ -127,8 +129,9 @@ def write_report(
     """Write `report.md`, `metrics.json` and `all_results.json` into `run_dir`."""
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {"metrics": metrics, "config": config, "environment": environment}
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (run_dir / "all_results.json").write_text(json.dumps(results, indent=2))
+    # Whole or absent: other runs and tools (`hf-nlp report`, cross-validation) read these back.
+    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    write_text_atomic(run_dir / "all_results.json", json.dumps(results, indent=2))
     parts = [f"# {title}", ""]
     for heading, body in sections.items():
         parts += [f"## {heading}", "", body.rstrip(), ""]
@@ -137,5 +140,5 @@ def write_report(
     env_rows += [{"what": k, "value": v} for k, v in environment["libraries"].items()]
     parts += ["## Environment", "", markdown_table(env_rows), ""]
     path = run_dir / "report.md"
-    path.write_text("\n".join(parts), encoding="utf-8")
+    write_text_atomic(path, "\n".join(parts))
     return path

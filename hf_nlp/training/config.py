@@ -75,7 +75,10 @@ class TrainingConfig:
     log_every: int = 50
     """Write a training-loss line to metrics.jsonl every N optimizer steps."""
     resume_from: str | None = None
-    """`latest` (newest checkpoint in output_dir) or a checkpoint folder to resume exactly."""
+    """A checkpoint folder to resume exactly, or `latest`. Left null, a run folder that holds a
+    checkpoint resumes from its newest complete one anyway (rerunning a command continues it)."""
+    overwrite: bool = False
+    """Start afresh in a run folder that holds an earlier run: delete its checkpoints, log and best model."""
     progress_bar: bool = True
     cpu_threads: int | None = None
     """Torch threads per process when training on CPU; null means the machine's physical cores
@@ -93,6 +96,8 @@ class TrainingConfig:
             raise UserError("`--train.cpu_threads` must be at least 1 (or null for one per physical core).")
         if self.batch_size < 1 or self.eval_batch_size < 1:
             raise UserError("`--train.batch_size` and `--train.eval_batch_size` must be at least 1.")
+        if self.overwrite and self.resume_from is not None:
+            raise UserError("`--train.overwrite true` starts afresh and `--train.resume_from` resumes; pass one of them.")
 
 
 # --------------------------------------------------------------------------- loading

@@ -4,9 +4,15 @@
 device placement and DDP (`accelerator.prepare`), gradient accumulation
 (`accelerator.accumulate`) and clipping, bf16/fp16 autocast, an LR schedule with warmup,
 evaluation every N steps with `gather_for_metrics`, best-model selection on a chosen metric,
-early stopping, resumable checkpoints (`save_state`/`load_state` plus the data position, so a
-resumed run replays exactly the same batches and losses), a JSONL metric log, tqdm progress on
-the main process, seeds, and a clean save when interrupted (Ctrl-C).
+early stopping, crash-safe resumable checkpoints (`hf_nlp.training.checkpoint`: JSON and safetensors
+with a manifest, renamed into place when complete; with the data position, so a resumed run replays
+exactly the same batches and losses), a JSONL metric log, tqdm progress on the main process, seeds,
+and a clean save when interrupted (Ctrl-C, SIGTERM).
+
+Rerunning the same command in a run folder that holds a checkpoint resumes from the newest complete
+one (damaged ones are skipped with a line naming them), as transformers' example scripts do;
+`overwrite=True` starts afresh, and a checkpoint of a run with other settings (model, data, batch
+size...) is refused, naming the keys that differ.
 
 Models take a batch as keyword arguments and return an output with `.loss` and `.logits`; a
 `model_forward(model, batch)` given to the `Trainer` replaces that call everywhere (training,
@@ -23,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import signal
 import threading
@@ -34,17 +41,27 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.utils import set_seed
-from safetensors.torch import save_model
+from accelerate.utils import broadcast_object_list, set_seed
+from safetensors.torch import load_model, save_model
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import DynamicCache, get_scheduler
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_parameter_names
 
+from hf_nlp.atomic import (
+    check_writable,
+    recover_folder,
+    replace_folder,
+    staging_folder,
+    staging_path,
+    write_json_atomic,
+    write_text_atomic,
+)
 from hf_nlp.errors import UserError
 from hf_nlp.evaluation.metrics import causal_lm_example_stats, reduce_example_stats
 from hf_nlp.models.recurrent_state import detach_rnn_state
-from hf_nlp.training.config import TrainingConfig, save_config
+from hf_nlp.training import checkpoint as ckpt
+from hf_nlp.training.config import TrainingConfig, save_config, to_dict
 from hf_nlp.training.cpu_threads import use_cpu_threads
 
 # transformers.Trainer's rule for parameters that never decay (besides those inside LayerNorm).
@@ -54,10 +71,17 @@ logger = logging.getLogger(__name__)
 
 ExampleStats = Callable[[torch.Tensor, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 ModelForward = Callable[[torch.nn.Module, dict[str, torch.Tensor]], Any]
-TRAINER_STATE = "trainer_state.json"
-CARRIED_STATE = "carried_state_{}.pt"
 METRICS_LOG = "metrics.jsonl"
 BEST_MODEL_DIR = "best_model"
+RESUMABLE_SETTINGS = frozenset({
+    "output_dir", "num_epochs", "max_steps", "max_minutes", "eval_every", "eval_batch_size", "save_every",
+    "keep_checkpoints", "early_stopping_patience", "log_every", "resume_from", "overwrite", "progress_bar",
+    "cpu_threads"})
+"""Training settings a resumed run may change (budget and bookkeeping); any other difference from the
+checkpoint's settings would make the resumed run differ from an uninterrupted one, so it is refused."""
+CHECKPOINT_PAUSE_ENV = "HF_NLP_TEST_CHECKPOINT_PAUSE"
+"""Seconds to sleep after each checkpoint file is written: lets fault-injection tests kill a run at a
+chosen point inside a checkpoint write. Unset outside tests."""
 
 
 @dataclass
@@ -72,6 +96,17 @@ class TrainerState:
     best_step: int | None = None
     evals_without_improvement: int = 0
     train_seconds: float = 0.0
+    window_loss: float = 0.0
+    """Sum of the per-step training losses since the last logged one (the next log line averages them)."""
+    window_steps: int = 0
+    micro_batches: int = 0
+    """accelerate's micro-batch counter, which decides where gradient accumulation syncs."""
+    carried_state: bool = False
+    """Whether each process saved a carried RNN state beside this state."""
+    stop_reason: str | None = None
+    """Why the run ended (`completed`, `early_stopping`, `time_budget`); null while it is under way."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """The settings a resumed run must share with this one (see `RESUMABLE_SETTINGS`)."""
 
 
 @dataclass
@@ -97,10 +132,18 @@ class Trainer:
         example_stats: ExampleStats = causal_lm_example_stats,
         run_config: Any = None,
         model_forward: ModelForward | None = None,
+        config_section: str = "train",
+        resume_sections: Sequence[str] = ("data", "model"),
     ):
         """`example_stats` turns (logits, batch) into per-example sums for evaluation; `run_config`
         (a dataclass) is saved as `config.yaml` beside every checkpoint and the best model;
-        `model_forward(model, batch)`, when given, is called in place of `model(**batch)`."""
+        `model_forward(model, batch)`, when given, is called in place of `model(**batch)`.
+        `config_section` is the flag prefix of `config` in the recipe's config (named in messages);
+        `resume_sections` are the sections of `run_config` a resumed run must leave unchanged.
+
+        The run folder is checked here, before the recipe loads any data: it must be writable, and a
+        checkpoint in it is chosen (and its settings compared) now, so a run that cannot resume fails
+        in seconds, not after the corpus is built."""
         if config.mixed_precision == "fp16" and not torch.cuda.is_available():
             raise UserError("fp16 needs a GPU; use `--train.mixed_precision bf16` (or `no`) on CPU.")
         self.config = config
@@ -108,6 +151,8 @@ class Trainer:
         self.example_stats = example_stats
         self.run_config = run_config
         self.model_forward = model_forward
+        self.config_section = config_section
+        self.resume_sections = tuple(resume_sections)
         self.output_dir = Path(config.output_dir)
         self.accelerator = Accelerator(
             mixed_precision=config.mixed_precision,
@@ -120,10 +165,14 @@ class Trainer:
         if self.accelerator.device.type == "cpu":
             use_cpu_threads(config.cpu_threads)
         set_seed(config.seed)
-        self.state = TrainerState()
+        self.state = TrainerState(settings=self._resume_settings())
         self.history: list[dict[str, Any]] = []
         self._carried: Any = None
         self._resumed_rng: dict | None = None
+        if self.accelerator.is_main_process:
+            check_writable(self.output_dir, f"pass a writable `--{config_section}.output_dir`")
+            recover_folder(self.output_dir / BEST_MODEL_DIR)
+        self._resume_folder = self._choose_checkpoint()
 
     # ------------------------------------------------------------------ public API
 
@@ -135,12 +184,14 @@ class Trainer:
         collate_fn: Callable | None = None,
         shuffle: bool = True,
         lengths: Sequence[int] | None = None,
+        processing_class: Any = None,
     ) -> TrainResult:
         """Train on `train_dataset`, evaluating on `eval_dataset`. With `lengths` (one per training
         example) batches group examples of similar length (transformers' `LengthGroupedSampler`,
-        reshuffled every epoch from `seed + epoch`), so dynamic padding (`collate_fn`) pads little."""
+        reshuffled every epoch from `seed + epoch`), so dynamic padding (`collate_fn`) pads little.
+        `processing_class` (a tokenizer) is saved with every best model, in the same atomic write."""
         cfg, acc = self.config, self.accelerator
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self._processing_class = processing_class
         sampler = _EpochSeededLengthGroupedSampler(cfg.batch_size, lengths, cfg.seed) if lengths is not None else None
         train_loader = DataLoader(
             train_dataset, batch_size=cfg.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
@@ -160,9 +211,9 @@ class Trainer:
         scheduler = get_scheduler(
             cfg.lr_scheduler, optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps
         )
-        acc.register_for_checkpointing(scheduler)
-        if cfg.resume_from:
-            self._resume(cfg.resume_from, acc.unwrap_model(model).config)
+        self._training = (model, optimizer, scheduler)
+        if self._resume_folder is not None:
+            self._resume(self._resume_folder, model, optimizer, scheduler)
         else:
             self._clear_previous_run()
 
@@ -174,8 +225,9 @@ class Trainer:
             dynamic_ncols=True,
         )
         started = time.monotonic() - self.state.train_seconds
-        stop_reason = "completed"
-        window_loss, window_steps = 0.0, 0
+        # A run that ended early (patience, time budget) stays ended when its command is rerun.
+        stop_reason = self.state.stop_reason if self.state.stop_reason in ("early_stopping", "time_budget") \
+            else "completed"
         with _GracefulStop() as stop:
             while self.state.global_step < total_steps and stop_reason == "completed":
                 train_loader.set_epoch(self.state.epoch)
@@ -198,21 +250,21 @@ class Trainer:
                         optimizer.step()
                         optimizer.zero_grad()
                     self.state.batches_in_epoch += 1
-                    window_loss += loss.detach().float().item() / cfg.gradient_accumulation_steps
+                    self.state.window_loss += loss.detach().float().item() / cfg.gradient_accumulation_steps
                     if not acc.sync_gradients:
                         continue
                     # ---- one optimizer step done: everything below runs at step boundaries only
                     scheduler.step()
                     self.state.global_step += 1
-                    window_steps += 1
+                    self.state.window_steps += 1
                     step = self.state.global_step
                     progress.update(1)
                     if step % cfg.log_every == 0 or step == total_steps:
-                        mean_loss = self._mean_across_processes(window_loss / window_steps)
+                        mean_loss = self._mean_across_processes(self.state.window_loss / self.state.window_steps)
                         self._log({"step": step, "epoch": self.state.epoch, "train_loss": mean_loss,
                                    "lr": scheduler.get_last_lr()[0]})
                         progress.set_postfix(loss=f"{mean_loss:.4f}")
-                        window_loss, window_steps = 0.0, 0
+                        self.state.window_loss, self.state.window_steps = 0.0, 0
                     if eval_loader is not None and cfg.eval_every and step % cfg.eval_every == 0:
                         if self._evaluate_and_select(model, eval_loader):
                             stop_reason = "early_stopping"
@@ -234,7 +286,7 @@ class Trainer:
             self._save_checkpoint(started)
             if acc.is_main_process:
                 logger.warning(
-                    "stopped at step %d; checkpoint saved in %s. Resume with `--train.resume_from latest`.",
+                    "stopped at step %d; checkpoint saved in %s. Rerun the same command to resume.",
                     self.state.global_step, self._checkpoint_root(),
                 )
             raise KeyboardInterrupt
@@ -243,6 +295,7 @@ class Trainer:
             self._save_best(model)  # nothing to select on: the final weights are the model
         elif self._last_eval_step() != self.state.global_step:
             self._evaluate_and_select(model, eval_loader)  # the final weights may be the best
+        self.state.stop_reason = stop_reason
         self._save_checkpoint(started)
         acc.wait_for_everyone()
         return TrainResult(
@@ -335,16 +388,21 @@ class Trainer:
         return patience is not None and self.state.evals_without_improvement >= patience
 
     def _save_best(self, model) -> None:
+        """Write the best model (weights, its tokenizer, config.yaml) beside `best_model/` and swap it in
+        when complete: a crash leaves the previous best model, never a half-written one."""
         acc = self.accelerator
         if acc.is_main_process:
             target = self.output_dir / BEST_MODEL_DIR
+            staging = staging_folder(target)
             unwrapped = acc.unwrap_model(model)
             if hasattr(unwrapped, "save_pretrained"):
-                unwrapped.save_pretrained(target)
+                unwrapped.save_pretrained(staging)
             else:  # a plain nn.Module: its weights alone
-                target.mkdir(parents=True, exist_ok=True)
-                save_model(unwrapped, str(target / "model.safetensors"))
-            self._save_run_config(target)
+                save_model(unwrapped, str(staging / ckpt.MODEL_WEIGHTS))
+            if getattr(self, "_processing_class", None) is not None:
+                self._processing_class.save_pretrained(staging)
+            self._save_run_config(staging)
+            replace_folder(staging, target)
         acc.wait_for_everyone()
 
     def _save_run_config(self, folder: Path) -> None:
@@ -355,57 +413,205 @@ class Trainer:
         return self.output_dir / "checkpoints"
 
     def _save_checkpoint(self, started: float) -> None:
+        """Every process writes its own state (random generators, carried RNN state) and the main one the
+        shared state, into a staging folder; the main process then writes the manifest and renames the
+        folder into place, so `checkpoints/step_*` only ever holds complete checkpoints."""
         acc = self.accelerator
+        model, optimizer, scheduler = self._training
         self.state.train_seconds = time.monotonic() - started
-        folder = self._checkpoint_root() / f"step_{self.state.global_step:08d}"
-        acc.save_state(str(folder))
-        if self._carried is not None:
-            torch.save(_carried_tensors(self._carried), folder / CARRIED_STATE.format(acc.process_index))
+        self.state.micro_batches = acc.step
+        self.state.carried_state = self._carried is not None
+        target = ckpt.checkpoint_folder(self._checkpoint_root(), self.state.global_step)
         if acc.is_main_process:
-            (folder / TRAINER_STATE).write_text(json.dumps(asdict(self.state), indent=2))
-            self._save_run_config(folder)
-            old = sorted(self._checkpoint_root().glob("step_*"))[: -self.config.keep_checkpoints]
-            for stale in old:
-                shutil.rmtree(stale, ignore_errors=True)
+            staging_folder(target)
+        acc.wait_for_everyone()
+        staging = staging_path(target)
+        write_json = write_json_atomic
+        write_json(staging / ckpt.RNG_STATE.format(acc.process_index), ckpt.rng_state())
+        _pause_for_fault_injection()
+        if self._carried is not None:
+            ckpt.save_tensors(staging / ckpt.CARRIED_STATE.format(acc.process_index), _carried_tensors(self._carried))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            save_model(acc.unwrap_model(model), str(staging / ckpt.MODEL_WEIGHTS))
+            _pause_for_fault_injection()
+            ckpt.save_optimizer(staging, optimizer.state_dict())
+            _pause_for_fault_injection()
+            write_json(staging / ckpt.SCHEDULER_STATE, scheduler.state_dict())
+            if acc.scaler is not None:
+                write_json(staging / ckpt.SCALER_STATE, acc.scaler.state_dict())
+            self._save_run_config(staging)
+            write_json(staging / ckpt.TRAINER_STATE, asdict(self.state))
+            _pause_for_fault_injection()
+            ckpt.write_manifest(staging, self.state.global_step)
+            _pause_for_fault_injection()
+            replace_folder(staging, target)
+            ckpt.rotate(self._checkpoint_root(), self.config.keep_checkpoints)
         acc.wait_for_everyone()
 
-    def _resume(self, resume_from: str, model_config) -> None:
-        folder = Path(resume_from)
-        if resume_from == "latest":
-            checkpoints = sorted(self._checkpoint_root().glob("step_*"))
-            if not checkpoints:
-                raise UserError(f"no checkpoint to resume in {self._checkpoint_root()}; drop `--train.resume_from`.")
-            folder = checkpoints[-1]
-        if not (folder / TRAINER_STATE).is_file():
-            raise UserError(f"`{folder}` is not a checkpoint folder; pass one under {self._checkpoint_root()} or `latest`.")
-        self.accelerator.load_state(str(folder))
+    # ------------------------------------------------------------------ resuming
+
+    def _resume_settings(self) -> dict[str, Any]:
+        """What a resumed run must share with the checkpoint: the training settings outside
+        `RESUMABLE_SETTINGS`, the process count (it decides each process' share of the data) and the
+        `resume_sections` of the run config (model shape, data), as flat `section.key` names."""
+        settings = {f"{self.config_section}.{key}": value for key, value in asdict(self.config).items()
+                    if key not in RESUMABLE_SETTINGS}
+        settings["processes"] = self.accelerator.num_processes
+        if self.run_config is not None:
+            run = to_dict(self.run_config)
+            for section in self.resume_sections:
+                settings.update(_flatten(run.get(section, {}), section))
+        return json.loads(json.dumps(settings))  # compared with what JSON gives back (tuples -> lists)
+
+    def _choose_checkpoint(self) -> Path | None:
+        """The checkpoint this run starts from (None: afresh), chosen by the main process and shared."""
+        choice: list[Any] = [None, None]
+        if self.accelerator.is_main_process:
+            try:
+                folder = self._find_checkpoint()
+                choice = [str(folder) if folder else None, None]
+            except UserError as error:
+                choice = [None, str(error)]
+        if self.accelerator.num_processes > 1:
+            broadcast_object_list(choice)
+        if choice[1] is not None:
+            raise UserError(choice[1])
+        if choice[0] is None:
+            return None
+        folder = Path(choice[0])
+        try:
+            saved = ckpt.read_json(folder / ckpt.TRAINER_STATE, "trainer state")
+        except ckpt.CheckpointError as error:
+            raise UserError(f"cannot resume from `{folder}`: {error}; pass `--{self.config_section}.overwrite true` "
+                            "to start afresh.") from None
+        self._check_same_settings(folder, saved)
+        return folder
+
+    def _find_checkpoint(self) -> Path | None:
+        cfg, flag = self.config, f"--{self.config_section}"
+        root = self._checkpoint_root()
+        if cfg.overwrite:
+            return None
+        if cfg.resume_from not in (None, "latest"):
+            folder = Path(cfg.resume_from)
+            if not (folder / ckpt.MANIFEST).is_file() and not (folder / ckpt.TRAINER_STATE).is_file():
+                raise UserError(f"`{folder}` is not a checkpoint folder; pass one under {root} or `latest`.")
+            problem = self._check_checkpoint(folder)
+            if problem:
+                older = [p for p in ckpt.list_checkpoints(folder.parent) if p != folder and not self._check_checkpoint(p)]
+                fix = f"pass an older one (`{flag}.resume_from {older[-1]}`)" if older else \
+                    f"pass `{flag}.overwrite true` to start afresh"
+                raise UserError(f"checkpoint `{folder}` cannot be resumed ({problem}); {fix}.")
+            return folder
+        found = ckpt.list_checkpoints(root)
+        skipped = []
+        for folder in reversed(found):
+            problem = self._check_checkpoint(folder)
+            if problem is None:
+                logger.warning("Checkpoint detected, resuming training at step %d from %s (pass `%s.overwrite true` "
+                               "to start afresh).", ckpt.checkpoint_step(folder), folder, flag)
+                return folder
+            skipped.append(folder.name)
+            logger.warning("skipping checkpoint %s: %s.", folder, problem)
+        if found:
+            raise UserError(f"no usable checkpoint in `{root}` ({', '.join(skipped)} incomplete or damaged, named "
+                            f"above); pass `{flag}.overwrite true` to start afresh.")
+        if cfg.resume_from == "latest":
+            raise UserError(f"no checkpoint to resume in {root}; drop `{flag}.resume_from`.")
+        return None
+
+    @staticmethod
+    def _check_checkpoint(folder: Path) -> str | None:
+        """None if `folder` is a complete checkpoint whose every byte matches its manifest, else why not."""
+        if not ckpt.is_complete(folder):
+            return f"it has no {ckpt.MANIFEST} (an interrupted write, or an older hf-nlp's format)"
+        try:
+            ckpt.verify(folder)
+        except ckpt.CheckpointError as error:
+            return str(error)
+        return None
+
+    def _check_same_settings(self, folder: Path, saved: dict[str, Any]) -> None:
+        before, now = saved.get("settings", {}), self.state.settings
+        differ = [key for key in sorted(set(before) | set(now)) if before.get(key) != now.get(key)]
+        if differ:
+            listed = ", ".join(f"{key} {before.get(key)!r} -> {now.get(key)!r}" for key in differ[:4])
+            more = f" and {len(differ) - 4} more" if len(differ) > 4 else ""
+            raise UserError(
+                f"checkpoint `{folder}` comes from a run with other settings ({listed}{more}), so resuming would not "
+                f"continue it; rerun with its settings, pass another `--{self.config_section}.output_dir`, or "
+                f"`--{self.config_section}.overwrite true` to start afresh.")
+
+    def _resume(self, folder: Path, model, optimizer, scheduler) -> None:
+        """Restore every piece of state the checkpoint holds, or refuse: a resume that cannot restore all
+        of it would continue inexactly."""
+        acc, flag = self.accelerator, f"--{self.config_section}"
+        try:
+            saved = ckpt.read_json(ckpt.require(folder, ckpt.TRAINER_STATE), "trainer state")
+            state = TrainerState(**saved)
+            _load_weights(acc.unwrap_model(model), ckpt.require(folder, ckpt.MODEL_WEIGHTS))
+            optimizer.load_state_dict(ckpt.load_optimizer(folder))
+            scheduler.load_state_dict(ckpt.read_json(ckpt.require(folder, ckpt.SCHEDULER_STATE), "scheduler"))
+            if acc.scaler is not None:
+                acc.scaler.load_state_dict(ckpt.read_json(ckpt.require(folder, ckpt.SCALER_STATE), "loss scaler"))
+            ckpt.restore_rng_state(ckpt.read_json(ckpt.require(folder, ckpt.RNG_STATE.format(acc.process_index)),
+                                                  "random generators"))
+            if state.carried_state:
+                carried = ckpt.load_tensors(ckpt.require(folder, ckpt.CARRIED_STATE.format(acc.process_index)))
+                self._carried = _restore_carried(carried, acc.unwrap_model(model).config, acc.device)
+        except ckpt.CheckpointError as error:
+            raise UserError(f"cannot resume from `{folder}`: {error}; pass an older checkpoint with `{flag}.resume_from`"
+                            f" or `{flag}.overwrite true` to start afresh.") from None
+        except (TypeError, ValueError, KeyError, RuntimeError) as error:
+            raise UserError(f"cannot resume from `{folder}`: its state does not fit this run "
+                            f"({error.__class__.__name__}); pass an older checkpoint with `{flag}.resume_from` or "
+                            f"`{flag}.overwrite true` to start afresh.") from None
+        self.state = state
+        acc.step = state.micro_batches
         self._resumed_rng = _get_torch_rng()  # as saved; re-applied at the first resumed batch
-        self.state = TrainerState(**json.loads((folder / TRAINER_STATE).read_text()))
-        carried = folder / CARRIED_STATE.format(self.accelerator.process_index)
-        if self.carry_state and carried.is_file():
-            self._carried = _restore_carried(torch.load(carried), model_config, self.accelerator.device)
-        self._truncate_log_after(self.state.global_step)
-        logger.info("resumed from %s at step %d", folder, self.state.global_step)
+        self._truncate_log_after(state.global_step)
+        logger.info("resumed from %s at step %d", folder, state.global_step)
 
     def _clear_previous_run(self) -> None:
-        """A fresh run in a used folder starts a new log and checkpoint series (the old ones would mix in)."""
+        """A fresh run in a used folder starts a new log and checkpoint series (the old ones would mix in).
+        Only `overwrite` reaches a folder with checkpoints; otherwise this clears what a run killed
+        before its first checkpoint left (its log, a half-written checkpoint)."""
         if self.accelerator.is_main_process:
             stale = [p for p in (self._checkpoint_root(), self.output_dir / METRICS_LOG) if p.exists()]
-            if stale:
-                logger.warning("starting afresh in %s: removing the previous run's checkpoints and log", self.output_dir)
+            if self.config.overwrite and (self.output_dir / BEST_MODEL_DIR).exists():
+                stale.append(self.output_dir / BEST_MODEL_DIR)
+            if stale and self.config.overwrite:
+                logger.warning("starting afresh in %s (overwrite): removing the previous run's checkpoints, log and "
+                               "best model", self.output_dir)
             for path in stale:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         self.accelerator.wait_for_everyone()
 
     def _truncate_log_after(self, step: int) -> None:
-        """Drop log lines from the interrupted run past the checkpoint, so the log reads as one run."""
+        """Drop log lines from the interrupted run past the checkpoint, so the log reads as one run. A
+        line cut short by the crash (or otherwise unreadable) is dropped with a warning."""
         path = self.output_dir / METRICS_LOG
         if not path.is_file():
             return
-        kept = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        kept, damaged = [], []
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            try:
+                entry = json.loads(line)
+                if isinstance(entry, dict) and isinstance(entry.get("step"), int):
+                    kept.append(entry)
+                    continue
+            except json.JSONDecodeError:
+                pass
+            if line.strip():
+                damaged.append(number)
+        if damaged and self.accelerator.is_main_process:
+            logger.warning("%s: dropped unreadable line(s) %s", path, ", ".join(map(str, damaged)))
         self.history = [entry for entry in kept if entry["step"] <= step]
+        self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
-            path.write_text("".join(json.dumps(entry) + "\n" for entry in self.history))
+            write_text_atomic(path, "".join(json.dumps(entry) + "\n" for entry in self.history))
+        self.accelerator.wait_for_everyone()
 
     def _last_eval_step(self) -> int | None:
         return next((entry["step"] for entry in reversed(self.history) if "eval_count" in entry), None)
@@ -512,18 +718,42 @@ def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[
     return [group for group in groups if group["params"]]
 
 
-def _carried_tensors(cache) -> list[dict[int, torch.Tensor | None]]:
-    return [{slot: (t.cpu() if t is not None else None) for slot, t in layer.recurrent_states.items()} for layer in cache.layers]
+def _pause_for_fault_injection() -> None:
+    seconds = os.environ.get(CHECKPOINT_PAUSE_ENV)
+    if seconds:
+        time.sleep(float(seconds))
 
 
-def _restore_carried(saved: list[dict[int, torch.Tensor | None]], model_config, device) -> DynamicCache:
+def _flatten(values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}.{key}"))
+        else:
+            flat[f"{prefix}.{key}"] = value
+    return flat
+
+
+def _load_weights(model: torch.nn.Module, path: Path) -> None:
+    try:
+        load_model(model, str(path))
+    except ckpt.SafetensorError as error:
+        raise ckpt.CheckpointError(f"{path.name} is not a readable safetensors file ({error})") from None
+
+
+def _carried_tensors(cache) -> dict[str, torch.Tensor]:
+    """A carried RNN cache as named tensors (`<layer>.<slot>`), for safetensors."""
+    return {f"{layer_idx}.{slot}": t for layer_idx, layer in enumerate(cache.layers)
+            for slot, t in layer.recurrent_states.items() if t is not None}
+
+
+def _restore_carried(saved: dict[str, torch.Tensor], model_config, device) -> DynamicCache:
     """Rebuild a carried RNN cache from the tensors `_save_checkpoint` wrote."""
     cache = DynamicCache(config=model_config)
-    for layer_idx, slots in enumerate(saved):
-        for slot, tensor in slots.items():
-            if tensor is not None:
-                cache.update_recurrent_state(tensor.to(device), layer_idx, state_idx=slot)
-                cache.layers[layer_idx].has_previous_state[slot] = True
+    for name, tensor in saved.items():
+        layer_idx, slot = map(int, name.split("."))
+        cache.update_recurrent_state(tensor.to(device), layer_idx, state_idx=slot)
+        cache.layers[layer_idx].has_previous_state[slot] = True
     return cache
 
 

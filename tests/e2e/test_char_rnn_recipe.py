@@ -196,7 +196,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes(tiny_text_file, tmp_path)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
-    assert "Resume with `--train.resume_from latest`" in stderr and "Traceback" not in stderr
+    assert "Rerun the same command to resume" in stderr and "Traceback" not in stderr
     checkpoint = sorted((run_dir / "checkpoints").iterdir())[-1]
     stopped_at = json.loads((checkpoint / "trainer_state.json").read_text())["global_step"]
     assert stopped_at >= 15

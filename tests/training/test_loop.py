@@ -148,11 +148,16 @@ def test_bf16_autocast_trains_on_cpu(tmp_path):
     assert result.global_step == 6 and result.best_metric is not None
 
 
-def test_a_fresh_run_in_a_used_folder_starts_a_new_log(tmp_path):
+def test_overwrite_starts_a_new_log_where_a_plain_rerun_resumes(tmp_path):
     train, valid = make_data()
-    Trainer(config(tmp_path, max_steps=10)).fit(make_model(), train, valid)
+    first = Trainer(config(tmp_path, max_steps=10)).fit(make_model(), train, valid)
+    log = (tmp_path / "run" / METRICS_LOG).read_text()
     _reset_accelerate()
-    Trainer(config(tmp_path, max_steps=5)).fit(make_model(), train, valid)
+    rerun = Trainer(config(tmp_path, max_steps=10)).fit(make_model(), train, valid)  # the finished run, resumed
+    assert rerun.global_step == 10 and rerun.best_metric == first.best_metric
+    assert (tmp_path / "run" / METRICS_LOG).read_text() == log
+    _reset_accelerate()
+    Trainer(config(tmp_path, max_steps=5, overwrite=True)).fit(make_model(), train, valid)
     assert sorted(train_losses(tmp_path / "run")) == [1, 2, 3, 4, 5]
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step_00000005"]
 
