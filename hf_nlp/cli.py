@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -13,6 +14,46 @@ from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.hub import load_model_and_tokenizer
 
 MODEL_ALIASES = {"opus-mt": "Helsinki-NLP/opus-mt-en-es"}  # the production anchor of the translation recipes
+
+
+# --------------------------------------------------------------------------- flag values, checked at parse time
+# argparse turns an ArgumentTypeError into `error: argument --flag: <message>` and exit 2.
+
+
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number; got `{text}`") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {bound}; got {value}")
+        return value
+
+    return parse
+
+
+def _number(minimum: float, below: float | None = None, at_most: float | None = None,
+            above_minimum: bool = False) -> Callable[[str], float]:
+    """A finite float >= minimum (> with `above_minimum`), and < `below` or <= `at_most` when given."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number; got `{text}`") from None
+        fits = math.isfinite(value) and (value > minimum if above_minimum else value >= minimum)
+        fits = fits and (below is None or value < below) and (at_most is None or value <= at_most)
+        if not fits:
+            low = f"above {minimum}" if above_minimum else f"at least {minimum}"
+            high = f" and below {below}" if below is not None else f" and at most {at_most}" if at_most is not None else ""
+            raise argparse.ArgumentTypeError(f"must be {low}{high}; got `{text}`")
+        return value
+
+    return parse
+
+
+POSITIVE = _integer(1)
 
 
 def generate_command(args: argparse.Namespace) -> None:
@@ -35,10 +76,10 @@ def generate_command(args: argparse.Namespace) -> None:
 def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="run folder, model folder, or Hub id")
     parser.add_argument("--prompt", required=True, help="text to continue")
-    parser.add_argument("--max-new-tokens", type=int, default=200)
-    parser.add_argument("--temperature", type=float, default=None, help="0 = greedy; omit all sampling flags for greedy")
-    parser.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens")
-    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling: smallest set with this mass")
+    parser.add_argument("--max-new-tokens", type=POSITIVE, default=200)
+    parser.add_argument("--temperature", type=_number(0), default=None, help="0 = greedy; omit all sampling flags for greedy")
+    parser.add_argument("--top-k", type=_integer(0), default=None, help="sample among the k most likely tokens (0: all)")
+    parser.add_argument("--top-p", type=_number(0, at_most=1, above_minimum=True), default=None, help="nucleus sampling: smallest set with this mass")
     parser.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
 
 
@@ -74,9 +115,9 @@ def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, nargs="+", help="UTF-8 text file(s), one document per line")
     parser.add_argument("--output", required=True, help="folder for the tokenizer (save_pretrained)")
     parser.add_argument("--kind", choices=["bpe", "wordpiece", "unigram"], default="bpe")
-    parser.add_argument("--vocab-size", type=int, default=8000)
-    parser.add_argument("--dropout", type=float, default=None, help="BPE-dropout rate stored for training time")
-    parser.add_argument("--min-frequency", type=int, default=2)
+    parser.add_argument("--vocab-size", type=POSITIVE, default=8000)
+    parser.add_argument("--dropout", type=_number(0, below=1), default=None, help="BPE-dropout rate stored for training time")
+    parser.add_argument("--min-frequency", type=_integer(0), default=2)
     parser.add_argument("--lowercase", action="store_true")
 
 
@@ -102,7 +143,7 @@ def embeddings_command(args: argparse.Namespace) -> None:
 def add_embeddings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["analogy", "similar"])
     parser.add_argument("words", nargs="*", help="analogy: A B C for A - B + C (king man woman); similar: WORD")
-    parser.add_argument("--topn", type=int, default=5)
+    parser.add_argument("--topn", type=POSITIVE, default=5)
     parser.add_argument("--vectors", default=None, help="GloVe/word2vec text file (default: GloVe 6B 50-d)")
 
 
@@ -142,7 +183,7 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("texts", nargs="*", help="texts to classify")
     parser.add_argument("--model", required=True, help="run folder, model folder, or Hub id")
     parser.add_argument("--file", default=None, help="a UTF-8 file with one text per line")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=POSITIVE, default=64)
 
 
 def translate_command(args: argparse.Namespace) -> None:
@@ -174,10 +215,10 @@ def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
                         help="run folder, model folder, Hub id, or `opus-mt` (Helsinki-NLP/opus-mt-en-es)")
     parser.add_argument("--file", default=None, help="a UTF-8 file with one sentence per line")
-    parser.add_argument("--beams", type=int, default=1, help="beam width (1: greedy)")
-    parser.add_argument("--max-new-tokens", type=int, default=60)
-    parser.add_argument("--unk-penalty", type=float, default=0.0, help="subtracted from [UNK]'s log-probability")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--beams", type=POSITIVE, default=1, help="beam width (1: greedy)")
+    parser.add_argument("--max-new-tokens", type=POSITIVE, default=60)
+    parser.add_argument("--unk-penalty", type=_number(0), default=0.0, help="subtracted from [UNK]'s log-probability")
+    parser.add_argument("--batch-size", type=POSITIVE, default=64)
     parser.add_argument("--backend", choices=["transformers", "ctranslate2"], default="transformers",
                         help="ctranslate2: Marian models only, converted once and cached beside the model "
                              "(pip install \".[fast-mt]\")")
@@ -217,9 +258,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", choices=["train", "validation", "test"])
     parser.add_argument("--source", default=None,
                         help="data source (default: the one in the run's config.yaml, else the family's default corpus)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--beams", type=int, default=None, help="translation: beam width (default: the model's)")
-    parser.add_argument("--max-examples", type=int, default=None, help="evaluate on the first N examples only")
+    parser.add_argument("--batch-size", type=POSITIVE, default=64)
+    parser.add_argument("--beams", type=POSITIVE, default=None, help="translation: beam width (default: the model's)")
+    parser.add_argument("--max-examples", type=POSITIVE, default=None, help="evaluate on the first N examples only")
     parser.add_argument("--output", default=None, help="folder for <split>.json (default: MODEL/eval/)")
 
 
@@ -237,7 +278,7 @@ def add_space_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default=None,
                         help="models YAML (default: $HF_NLP_SPACE_MODELS, else space/models.yaml, else the run folders)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=None, help="default: 7860 or the next free port")
+    parser.add_argument("--port", type=_integer(1, 65535), default=None, help="default: 7860 or the next free port")
 
 
 def push_command(args: argparse.Namespace) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -9,6 +10,9 @@ from typing import TypeVar
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+"""OS errors that mean "this file cannot be written here" (full disk, quota, size limit, read-only or
+forbidden folder): the machine's state, not a bug, so one sentence rather than a traceback."""
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -33,5 +37,28 @@ def exit_on_user_error(main: F) -> F:
         except KeyboardInterrupt:
             sys.stderr.write("interrupted\n")
             raise SystemExit(EXIT_INTERRUPTED) from None
+        except Exception as error:
+            reason = write_failure_reason(error)
+            if reason is None:
+                raise
+            filename = getattr(error, "filename", None)
+            sys.stderr.write(f"error: {cannot_write(f'`{filename}`' if filename else 'a file', reason)}\n")
+            raise SystemExit(EXIT_USER_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def write_failure_reason(error: BaseException) -> str | None:
+    """Why a write failed, if `error` is a write failure (see `WRITE_FAILURES`; safetensors reports its
+    I/O errors as `SafetensorError: ... I/O error: <reason>`); None for any other error."""
+    if isinstance(error, OSError):
+        return error.strerror if error.errno in WRITE_FAILURES else None
+    message = str(error)
+    if type(error).__name__ == "SafetensorError" and "I/O error: " in message:
+        return message.split("I/O error: ", 1)[1]
+    return None
+
+
+def cannot_write(where: str, reason: str) -> str:
+    return (f"could not write {where} ({reason}); free disk space or make the folder writable, then rerun the same "
+            "command (training resumes from its last complete checkpoint).")

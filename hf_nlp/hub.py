@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+from safetensors import SafetensorError
+
 from hf_nlp.errors import UserError
+from hf_nlp.hub_client import not_answering_in
+from hf_nlp.manifest import MANIFEST, DamagedFileError, verify
 
 LOCAL_CACHES = ("ctranslate2-",)
 """Folders kept beside a model on this machine only (conversions, see generation.ctranslate2_backend): never pushed."""
+LOCAL_FILES = (MANIFEST,)
+"""Files of a local model folder that stay local: the manifest guards this copy (the Hub checks its own)."""
 
 
 def resolve_model_dir(model: str) -> str:
@@ -27,6 +35,43 @@ def resolve_model_dir(model: str) -> str:
     return model
 
 
+def check_model_folder(folder: str | Path) -> None:
+    """Raise one sentence naming the damaged file of a local model folder before anything reads it: files
+    that do not match the folder's manifest (written with every best model), JSON or YAML that does not
+    parse, safetensors whose header or length is wrong. A Hub id (not a folder) is left to the Hub."""
+    from safetensors import SafetensorError, safe_open
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    try:
+        for path in sorted(folder.iterdir()):
+            if path.suffix == ".json":
+                _parse(path, json.loads)
+            elif path.suffix in (".yaml", ".yml"):
+                _parse(path, yaml.safe_load)
+            elif path.suffix == ".safetensors":
+                try:
+                    with safe_open(str(path), framework="pt"):
+                        pass
+                except (SafetensorError, OSError) as error:
+                    raise DamagedFileError(f"{path.name} is not a readable safetensors file ({error})") from None
+        if (folder / MANIFEST).is_file():  # what parses may still be damaged: a flipped byte, a stale copy
+            verify(folder)
+    except DamagedFileError as error:
+        run = " (`--train.overwrite true`)" if folder.name == "best_model" else ""
+        raise UserError(f"model folder `{folder}` is damaged: {error}; restore it from a copy, or train it again"
+                        f"{run}.") from None
+
+
+def _parse(path: Path, parse) -> None:
+    try:
+        parse(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+        where = f" at line {error.lineno}" if getattr(error, "lineno", None) else ""
+        raise DamagedFileError(f"{path.name} does not parse{where}") from None
+
+
 def load_model_and_tokenizer(model: str, auto_class_name: str = "AutoModelForCausalLM", dtype: str = "float32"):
     """The model (eval mode, weights in `dtype`: float32 or bfloat16) and its tokenizer."""
     import torch
@@ -36,6 +81,7 @@ def load_model_and_tokenizer(model: str, auto_class_name: str = "AutoModelForCau
     import hf_nlp  # noqa: F401  (registers our model types with the Auto classes)
 
     source = resolve_model_dir(model)
+    check_model_folder(source)
     auto_class = getattr(transformers, auto_class_name)
     with _loading(model):
         loaded = auto_class.from_pretrained(source, dtype=getattr(torch, dtype))
@@ -50,6 +96,7 @@ def load_config_and_tokenizer(model: str):
     import hf_nlp  # noqa: F401  (registers our model types with the Auto classes)
 
     source = resolve_model_dir(model)
+    check_model_folder(source)
     with _loading(model):
         return transformers.AutoConfig.from_pretrained(source), transformers.AutoTokenizer.from_pretrained(source)
 
@@ -59,7 +106,10 @@ def _loading(model: str):
     """Loading errors as one sentence: missing files / unreachable Hub; unusable config or tokenizer."""
     try:
         yield
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, SafetensorError) as error:  # a damaged file in the Hub cache, too
+        silent = not_answering_in(error)
+        if silent is not None:
+            raise UserError(f"could not load model `{model}`: {silent}.") from None
         raise UserError(f"could not load model `{model}` ({str(error).splitlines()[0][:120]}); check the path or Hub id.") from None
 
 
@@ -104,6 +154,7 @@ def push_model(model: str, repo_id: str, private: bool = False, revision: str | 
     model_dir = Path(resolve_model_dir(model))
     if not (model_dir / "config.json").is_file():
         raise UserError(f"`{model}` is not a local model folder; push a run folder or its best_model/.")
+    check_model_folder(model_dir)  # never upload a damaged file
     _check_repo_id(repo_id, f"--repo-id {repo_id}")
     endpoint = constants.ENDPOINT
     api = HfApi()
@@ -111,7 +162,7 @@ def push_model(model: str, repo_id: str, private: bool = False, revision: str | 
     card = str(build_model_card(model_dir, repo_id)).encode("utf-8")
     operations = [CommitOperationAdd("README.md", card)]
     operations += [CommitOperationAdd(p.relative_to(model_dir).as_posix(), str(p))
-                   for p in sorted(model_dir.rglob("*")) if p.is_file() and p.name != "README.md"
+                   for p in sorted(model_dir.rglob("*")) if p.is_file() and p.name not in ("README.md", *LOCAL_FILES)
                    and not p.relative_to(model_dir).parts[0].startswith(LOCAL_CACHES)]
     run_dir = model_dir.parent if model_dir.name == "best_model" else None
     if run_dir is not None:
@@ -130,9 +181,8 @@ def push_model(model: str, repo_id: str, private: bool = False, revision: str | 
             raise UserError(f"`{user}` may not write to `{repo_id}` on {endpoint} (HTTP {status}): the name belongs "
                             f"to another user or organisation; push to `{user}/{repo_id.split('/')[1]}`.") from None
         raise UserError(f"the Hub at {endpoint} refused the push ({str(error).splitlines()[0][:160]}).") from None
-    except _network_errors() as error:  # connection refused / reset midway
-        raise UserError(f"could not reach the Hub at {endpoint} ({type(error).__name__}); check HF_ENDPOINT and "
-                        "your connection, then push again.") from None
+    except _network_errors() as error:  # connection refused / reset midway / silent
+        raise _unreachable(endpoint, error, "then push again") from None
     return PushResult(str(url), info.oid, branch, [op.path_in_repo for op in operations])
 
 
@@ -151,13 +201,28 @@ def _hub_user(api, endpoint: str) -> str:
                             "HF_TOKEN.") from None
         raise UserError(f"the Hub at {endpoint} answered whoami with an error ({str(error).splitlines()[0][:120]}).") from None
     except _network_errors() as error:
-        raise UserError(f"could not reach the Hub at {endpoint} ({type(error).__name__}); check HF_ENDPOINT and "
-                        "your connection.") from None
+        raise _unreachable(endpoint, error, "then try again") from None
+
+
+def _unreachable(endpoint: str, error: BaseException, then: str) -> UserError:
+    silent = not_answering_in(error)
+    if silent:
+        return UserError(f"{silent}; {then}.")
+    return UserError(f"could not reach the Hub at {endpoint} ({type(error).__name__}); check HF_ENDPOINT and your "
+                     f"connection, {then}.")
 
 
 def _check_repo_id(repo_id: str, setting: str) -> None:
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise UserError(f"`{setting}` must look like `user/name` or `org/name`.")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise UserError(f"`{setting}` is not a valid repo id: use letters, digits, `-`, `_` and `.` (at most 96 "
+                        "characters), as in `user/name`.") from None
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:

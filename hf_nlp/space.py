@@ -91,21 +91,26 @@ class LoadedModel:
 
 
 def load_models(entries: dict[str, str], auto_class: str, section: str) -> dict[str, LoadedModel]:
-    from hf_nlp.hub import load_model_and_tokenizer
+    """Each entry loaded, or a `problem` sentence in its place: one missing or damaged model never stops
+    the Space, whatever it raises."""
+    from hf_nlp.hub import check_model_folder, load_model_and_tokenizer, resolve_model_dir
 
     loaded = {}
     for name, source in entries.items():
         try:
+            check_model_folder(resolve_model_dir(source))
             if _is_embedding_head(source):
                 model, tokenizer = _load_embedding_head(source)
             else:
                 model, tokenizer = load_model_and_tokenizer(source, auto_class)
             loaded[name] = LoadedModel(name, source, model, tokenizer)
-        except UserError:
+        except Exception as error:  # noqa: BLE001  (any failure is this model's, shown in its row)
             hint = TRAIN_HINTS.get(source.rstrip("/"))
             how = f"train it with `{hint}`" if hint else "train it with its recipe"
+            why = str(error).rstrip(".") if isinstance(error, UserError) else \
+                f"{error.__class__.__name__}: {str(error)[:160]}"
             loaded[name] = LoadedModel(name, source, problem=(
-                f"{name}: `{source}` could not be loaded; {how}, or point `{section}` in space/models.yaml "
+                f"{name}: `{source}` could not be loaded ({why}); {how}, or point `{section}` in space/models.yaml "
                 "(HF_NLP_SPACE_MODELS) at a run folder or Hub id."))
     return loaded
 

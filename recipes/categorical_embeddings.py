@@ -28,7 +28,7 @@ from hf_nlp.errors import exit_on_user_error
 from hf_nlp.evaluation.metrics import regression_example_stats
 from hf_nlp.evaluation.report import environment_info, markdown_table, write_report
 from hf_nlp.text.lookup import CategoricalEmbedding, StringLookup
-from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
+from hf_nlp.training.config import TrainingConfig, check_at_least, parse_config, to_dict
 from hf_nlp.training.loop import Trainer
 
 # Category -> price effect of the generated data (in units of the standardized target).
@@ -42,11 +42,18 @@ class DataConfig:
     noise: float = 0.3
     seed: int = 42
 
+    def __post_init__(self) -> None:
+        check_at_least("data", self, 10, "num_samples")  # a tenth of them validates
+        check_at_least("data", self, 0, "noise")
+
 
 @dataclass
 class ModelConfig:
     embedding_dim: int = 2
     num_numeric: int = 8
+
+    def __post_init__(self) -> None:
+        check_at_least("model", self, 1, "embedding_dim", "num_numeric")
 
 
 @dataclass

@@ -21,14 +21,14 @@ from datasets import DatasetDict
 
 from hf_nlp.data.shakespeare import DEFAULT_SOURCE, TRAIN_CHARS, VALID_CHARS, load_shakespeare
 from hf_nlp.data.windows import CharWindows, StatefulWindows
-from hf_nlp.errors import exit_on_user_error
+from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.metrics import bits_per_char, perplexity
 from hf_nlp.evaluation.report import environment_info, markdown_table, plot_loss_curve, write_report
-from hf_nlp.generation.sampling import generate_text, sampling_config
+from hf_nlp.generation.sampling import encode_prompt, generate_text, sampling_config
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
 from hf_nlp.text.char_tokenizer import build_char_tokenizer, num_characters
-from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
+from hf_nlp.training.config import TrainingConfig, check_at_least, check_fraction, parse_config, to_dict
 from hf_nlp.training.loop import Trainer
 
 
@@ -44,6 +44,9 @@ class DataConfig:
     stateful: bool = False
     """Cut the text into `train.batch_size` streams and carry the RNN state across batches."""
 
+    def __post_init__(self) -> None:
+        check_at_least("data", self, 1, "train_chars", "valid_chars", "window")
+
 
 @dataclass
 class ModelConfig:
@@ -53,13 +56,26 @@ class ModelConfig:
     num_layers: int = 1
     dropout: float = 0.0
 
+    def __post_init__(self) -> None:
+        check_at_least("model", self, 1, "embedding_size", "hidden_size", "num_layers")
+        check_fraction("model", self, "dropout")
+
 
 @dataclass
 class SampleConfig:
     prompt: str = "to be or not to b"
+    """Checked against the corpus's characters before training (a sample needs every one of them)."""
     max_new_tokens: int = 300
     temperatures: list[float] = field(default_factory=lambda: [0.2, 0.5, 1.0])
+    """0 samples greedily."""
     seed: int = 42
+
+    def __post_init__(self) -> None:
+        if not self.prompt:
+            raise UserError("`--samples.prompt` is empty; give the text the samples start from.")
+        check_at_least("samples", self, 1, "max_new_tokens")
+        if any(t < 0 for t in self.temperatures):
+            raise UserError(f"`--samples.temperatures` must all be at least 0; got {self.temperatures}.")
 
 
 @dataclass
@@ -102,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         corpus = load_shakespeare(cfg.data.source, cfg.data.lowercase, cfg.data.train_chars, cfg.data.valid_chars)
         # The vocabulary covers every split, as the reference fits its tokenizer on the whole text.
         tokenizer = build_char_tokenizer((corpus[s][0]["text"] for s in corpus), lowercase=cfg.data.lowercase)
+        check_sample_prompt(tokenizer, cfg.samples.prompt)  # now, not after training
         ids = encode_splits(corpus, tokenizer)
         train_set, valid_set, test_set = window_datasets(ids, cfg, accelerator.num_processes)
 
@@ -147,6 +164,13 @@ def main(argv: list[str] | None = None) -> dict:
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return metrics
+
+
+def check_sample_prompt(tokenizer, prompt: str) -> None:
+    try:
+        encode_prompt(tokenizer, prompt)
+    except UserError as error:
+        raise UserError(f"`--samples.prompt` does not fit this corpus: {error}") from None
 
 
 def sample_texts(model, tokenizer, cfg: SampleConfig) -> dict[float, str]:

@@ -34,7 +34,7 @@ from hf_nlp.generation.ctranslate2_backend import (
 )
 from hf_nlp.generation.translate import Translations, translate_texts
 from hf_nlp.hub import load_model_and_tokenizer
-from hf_nlp.training.config import parse_config, to_dict
+from hf_nlp.training.config import check_at_least, parse_config, to_dict
 from hf_nlp.training.cpu_threads import use_cpu_threads
 
 # Published: Tatoeba test set (OPUS-MT model card); not our test set.
@@ -64,6 +64,9 @@ class CompareConfig:
     examples: list[str] = field(default_factory=lambda: list(EXAMPLES))
     output_dir: str = "reports/translation"
     cpu_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        check_at_least("", self, 1, "num_beams", "max_new_tokens", "batch_size", "max_test_sentences", "cpu_threads")
 
 
 def main(argv: list[str] | None = None) -> dict:

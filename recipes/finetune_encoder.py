@@ -41,7 +41,7 @@ from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
 from hf_nlp.models.window_pooling import pooled_window_forward
 from hf_nlp.text.sentence_embeddings import pretrained_encoder_path, with_sentence_embeddings
 from hf_nlp.text_reading import window_pooling
-from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
+from hf_nlp.training.config import TrainingConfig, check_at_least, check_fraction, parse_config, to_dict
 from hf_nlp.training.loop import BEST_MODEL_DIR, Trainer
 
 
@@ -63,6 +63,7 @@ class DataConfig(SentimentDataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_at_least("data", self, 1, "max_length", "max_train_examples")
         if self.long_texts != "truncate" and not 0 <= self.window_overlap <= self.max_length // 2:
             raise UserError("`--data.window_overlap` must be at least 0 and at most half of `--data.max_length`.")
 
@@ -82,6 +83,10 @@ class ModelConfig:
     hidden_size: int = 64
     """Units of the head's ReLU layer (`head` and `two_stage`)."""
     dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_at_least("model", self, 1, "hidden_size")
+        check_fraction("model", self, "dropout")
 
 
 def _finetune_defaults() -> TrainingConfig:

@@ -29,7 +29,7 @@ from hf_nlp.evaluation.report import environment_info, plot_loss_curve
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
 from hf_nlp.text.vectorize import TextVectorization
-from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
+from hf_nlp.training.config import TrainingConfig, check_at_least, check_fraction, parse_config, to_dict
 from hf_nlp.training.loop import Trainer
 
 
@@ -39,6 +39,11 @@ class DataConfig(SentimentDataConfig):
     """Vocabulary size, padding and [UNK] included (the reference uses 1,000)."""
     max_length: int | None = None
     """Truncate texts to this many tokens; null keeps them whole."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_at_least("data", self, 3, "max_tokens")  # [PAD], [UNK] and one word
+        check_at_least("data", self, 1, "max_length")
 
 
 @dataclass
@@ -51,6 +56,10 @@ class ModelConfig:
     dropout: float = 0.0
     masking: bool = True
     """False feeds the padding through the GRU before the final state (the reference's failure mode)."""
+
+    def __post_init__(self) -> None:
+        check_at_least("model", self, 1, "embedding_size", "hidden_size", "num_layers")
+        check_fraction("model", self, "dropout")
 
 
 @dataclass

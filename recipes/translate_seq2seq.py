@@ -28,7 +28,7 @@ from hf_nlp.generation.translate import translate_texts
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
 from hf_nlp.text.translation_tokenizer import build_bpe_translation_tokenizer, build_translation_tokenizer
-from hf_nlp.training.config import TrainingConfig, parse_config, to_dict
+from hf_nlp.training.config import TrainingConfig, check_at_least, check_fraction, parse_config, to_dict
 from hf_nlp.training.loop import Trainer
 
 # The reference's attention examples (Hands-On ML ch. 16).
@@ -45,6 +45,10 @@ class DataConfig(SpaEngDataConfig):
     """English words kept, the 4 special tokens included (the reference: 1,000)."""
     target_vocab_size: int = 1000
     """Spanish words kept, the 4 special tokens included (the reference: 1,000)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_at_least("data", self, 5, "bpe_vocab_size", "source_vocab_size", "target_vocab_size")  # 4 specials + 1
 
 
 @dataclass
@@ -70,6 +74,17 @@ class ModelConfig:
     transformer_heads: int = 4
     transformer_ffn_size: int = 1024
 
+    def __post_init__(self) -> None:
+        check_at_least("model", self, 1, "embedding_size", "hidden_size", "num_layers", "attention_size",
+                       "transformer_layers", "transformer_heads", "transformer_ffn_size")
+        check_fraction("model", self, "dropout")
+        if self.architecture == "marian" and self.hidden_size % self.transformer_heads:
+            raise UserError(f"`--model.hidden_size` ({self.hidden_size}) must be a multiple of "
+                            f"`--model.transformer_heads` ({self.transformer_heads}).")
+        if self.bidirectional and self.bidirectional_states == "concat" and self.hidden_size % 2:
+            raise UserError(f"`--model.hidden_size` ({self.hidden_size}) must be even: a bidirectional encoder "
+                            "gives each direction half of it (or pass `--model.bidirectional_states project`).")
+
 
 @dataclass
 class DecodeConfig:
@@ -85,6 +100,10 @@ class DecodeConfig:
     """Translate only the first N test pairs for BLEU/chrF (token accuracy always uses all); null = all."""
     examples: list[str] = field(default_factory=lambda: list(ATTENTION_EXAMPLES))
     """Sentences translated in the report (and drawn as attention heatmaps)."""
+
+    def __post_init__(self) -> None:
+        check_at_least("decode", self, 1, "num_beams", "max_new_tokens", "batch_size", "max_test_sentences")
+        check_at_least("decode", self, 0, "unk_penalty")
 
 
 @dataclass

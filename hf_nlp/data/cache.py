@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -12,7 +13,11 @@ from pathlib import Path
 
 from datasets import DatasetDict, load_from_disk
 
+from hf_nlp.atomic import check_writable
 from hf_nlp.errors import UserError
+from hf_nlp.manifest import MANIFEST, DamagedFileError, verify, write_manifest
+
+logger = logging.getLogger(__name__)
 
 
 def hf_nlp_cache() -> Path:
@@ -23,17 +28,42 @@ def hf_nlp_cache() -> Path:
 def corpus_cache_dir(corpus: str, key: dict) -> Path:
     """A folder under `$HF_HOME/hf_nlp/corpora/<corpus>/` unique to `key` (source + split settings)."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    check_writable(hf_nlp_cache(), "set HF_HOME to a writable folder")  # before any corpus is read
     return hf_nlp_cache() / "corpora" / corpus / digest
+
+
+def load_cached(cache: Path) -> DatasetDict | None:
+    """The corpus cached in `cache`, or None: when there is none, or when it is damaged (a file missing or
+    cut short: it is then deleted, with one line, and the caller builds it again)."""
+    if not cache.is_dir():
+        return None
+    if not (cache / MANIFEST).is_file():
+        logger.warning("the cached corpus %s has no manifest (an older hf-nlp wrote it); rebuilding it", cache)
+        shutil.rmtree(cache, ignore_errors=True)
+        return None
+    try:
+        verify(cache, checksums=False)  # sizes: a truncated arrow file would fail later, mid-training
+        return load_from_disk(str(cache))
+    except (DamagedFileError, OSError, ValueError) as error:
+        logger.warning("the cached corpus %s is damaged (%s); rebuilding it", cache, error)
+        shutil.rmtree(cache, ignore_errors=True)
+        return None
 
 
 def save_and_load(corpus: DatasetDict, cache: Path) -> DatasetDict:
     """Save `corpus` to `cache` atomically, then load it back memory-mapped (a stable cache for `map`).
 
-    Written to a folder of this process' own first and renamed into place, so runs started together
-    on a fresh cache (two recipes, DDP processes) never read or overwrite a half-written copy: the
-    first rename wins and the others use it."""
+    Written to a folder of this process' own first, with a manifest of its files, and renamed into
+    place, so runs started together on a fresh cache (two recipes, DDP processes) never read or
+    overwrite a half-written copy: the first rename wins and the others use it."""
     partial = cache.with_name(f"{cache.name}.partial-{os.getpid()}")
-    corpus.save_to_disk(str(partial))
+    try:
+        corpus.save_to_disk(str(partial))
+        write_manifest(partial)
+    except OSError as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise UserError(f"cannot write the corpus cache in `{cache.parent}` ({error.strerror or error}); set HF_HOME "
+                        "to a writable folder with free space.") from None
     try:
         partial.rename(cache)
     except OSError:  # another process got there first

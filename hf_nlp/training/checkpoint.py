@@ -22,8 +22,6 @@ damaged after the fact (a truncated copy, a full disk, a flipped bit).
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import random
 import re
 import shutil
@@ -36,8 +34,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from hf_nlp.atomic import PARTIAL_SUFFIX, write_json_atomic
+from hf_nlp.manifest import MANIFEST, read_json, require, verify, write_manifest
+from hf_nlp.manifest import DamagedFileError as CheckpointError
 
-MANIFEST = "manifest.json"
 TRAINER_STATE = "trainer_state.json"
 MODEL_WEIGHTS = "model.safetensors"
 OPTIMIZER_TENSORS = "optimizer.safetensors"
@@ -46,12 +45,7 @@ SCHEDULER_STATE = "scheduler.json"
 SCALER_STATE = "scaler.json"
 RNG_STATE = "rng_state_{}.json"
 CARRIED_STATE = "carried_state_{}.safetensors"
-FORMAT_VERSION = 1
 _STEP_FOLDER = re.compile(r"^step_(\d+)$")
-
-
-class CheckpointError(Exception):
-    """A checkpoint that is incomplete, damaged or not ours; the message says which file and why."""
 
 
 # --------------------------------------------------------------------------- folders
@@ -91,58 +85,7 @@ def rotate(root: Path, keep: int) -> list[Path]:
     return stale
 
 
-# --------------------------------------------------------------------------- manifest
-
-
-def write_manifest(folder: Path, step: int) -> None:
-    """Record every file's size and checksum; written last, it is what makes the checkpoint complete."""
-    files = {path.name: {"bytes": path.stat().st_size, "sha256": _sha256(path)}
-             for path in sorted(folder.iterdir()) if path.is_file() and path.name != MANIFEST}
-    write_json_atomic(folder / MANIFEST, {"format": FORMAT_VERSION, "step": step, "files": files})
-
-
-def verify(folder: Path) -> None:
-    """Raise `CheckpointError` unless every file the manifest lists is there with its size and checksum."""
-    manifest = read_json(folder / MANIFEST, "manifest")
-    files = manifest.get("files") if isinstance(manifest, dict) else None
-    if manifest.get("format") != FORMAT_VERSION or not isinstance(files, dict):
-        raise CheckpointError(f"{MANIFEST} is not a format-{FORMAT_VERSION} hf-nlp manifest")
-    for name, expected in files.items():
-        path = folder / name
-        if not path.is_file():
-            raise CheckpointError(f"{name} is missing")
-        if path.stat().st_size != expected.get("bytes"):
-            raise CheckpointError(f"{name} has {path.stat().st_size} bytes, not the {expected.get('bytes')} written")
-        if _sha256(path) != expected.get("sha256"):
-            raise CheckpointError(f"{name} does not match its checksum")
-
-
-def require(folder: Path, name: str) -> Path:
-    """`folder/name`, which the manifest must list (so a file planted later is never read)."""
-    listed = read_json(folder / MANIFEST, "manifest").get("files", {})
-    if name not in listed:
-        raise CheckpointError(f"{name} is missing")
-    return folder / name
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-# --------------------------------------------------------------------------- JSON and tensors
-
-
-def read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path.name} is missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{path.name} is not valid JSON ({what})") from None
+# --------------------------------------------------------------------------- tensors
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import sys
 import types
 import typing
@@ -86,18 +87,52 @@ class TrainingConfig:
     OMP_NUM_THREADS=1, which would leave all but one core idle, so this setting wins over it."""
 
     def __post_init__(self) -> None:
-        if self.gradient_accumulation_steps < 1:
-            raise UserError("`--train.gradient_accumulation_steps` must be at least 1.")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise UserError("`--train.warmup_ratio` must be in [0, 1).")
+        # Messages say `--train.`; `from_dict` renames them for another section (`--finetune.`).
+        check_at_least("train", self, 1, "batch_size", "eval_batch_size", "num_epochs", "gradient_accumulation_steps",
+                       "keep_checkpoints", "log_every", "early_stopping_patience")
         if self.max_steps is not None and self.max_steps < 1:
             raise UserError("`--train.max_steps` must be at least 1 (or null to train for `num_epochs`).")
         if self.cpu_threads is not None and self.cpu_threads < 1:
             raise UserError("`--train.cpu_threads` must be at least 1 (or null for one per physical core).")
-        if self.batch_size < 1 or self.eval_batch_size < 1:
-            raise UserError("`--train.batch_size` and `--train.eval_batch_size` must be at least 1.")
+        check_at_least("train", self, 0, "warmup_steps", "weight_decay", "eval_every", "save_every")
+        check_positive("train", self, "learning_rate", "max_minutes", "max_grad_norm")
+        check_fraction("train", self, "warmup_ratio", "momentum")
+        if not self.metric_for_best:
+            raise UserError("`--train.metric_for_best` is empty; name a validation metric such as loss or accuracy.")
         if self.overwrite and self.resume_from is not None:
             raise UserError("`--train.overwrite true` starts afresh and `--train.resume_from` resumes; pass one of them.")
+
+
+# --------------------------------------------------------------------------- value checks
+# For `__post_init__` of config dataclasses: each names the flag and the value it got, in one sentence.
+
+
+def check_at_least(section: str, config: Any, minimum: float, *names: str) -> None:
+    """Each named field of `config` is null or at least `minimum`."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and value < minimum:
+            raise UserError(f"`--{_flag(section, name)}` must be at least {minimum}; got {value}.")
+
+
+def check_positive(section: str, config: Any, *names: str) -> None:
+    """Each named field of `config` is null or above 0."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and not value > 0:
+            raise UserError(f"`--{_flag(section, name)}` must be above 0; got {value}.")
+
+
+def check_fraction(section: str, config: Any, *names: str) -> None:
+    """Each named field of `config` is in [0, 1) (a dropout rate, a ratio)."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and not 0.0 <= value < 1.0:
+            raise UserError(f"`--{_flag(section, name)}` must be at least 0 and below 1; got {value}.")
+
+
+def _flag(section: str, name: str) -> str:
+    return f"{section}.{name}" if section else name  # "": a config whose keys sit at the top level
 
 
 # --------------------------------------------------------------------------- loading
@@ -173,7 +208,12 @@ def from_dict(cls: type[T], values: dict[str, Any], prefix: str = "") -> T:
             kwargs[key] = from_dict(hint, value, prefix=f"{prefix}{key}.")
         else:
             kwargs[key] = _coerce(value, hint, prefix + key)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except UserError as error:
+        if cls is TrainingConfig and prefix and prefix != "train.":  # another training section, e.g. `finetune:`
+            raise UserError(str(error).replace("`--train.", f"`--{prefix}")) from None
+        raise
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -265,9 +305,11 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         return float(value)
     if hint is float and isinstance(value, str):  # YAML 1.1 reads `3e-5` (no dot) as a string
         try:
-            return float(value)
+            value = float(value)
         except ValueError:
             pass
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"`--{key}` must be a finite number; got `{value}`.")
     if hint is str and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if hint is bool and not isinstance(value, bool):
@@ -283,4 +325,4 @@ def _type_name(hint: type) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, hint.__name__)
 
 
-__all__ = ["TrainingConfig", "config_help", "parse_config", "from_dict", "load_yaml", "to_dict", "save_config"]
+__all__ = ["TrainingConfig", "check_at_least", "check_positive", "check_fraction", "config_help", "parse_config", "from_dict", "load_yaml", "to_dict", "save_config"]

@@ -35,6 +35,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ from hf_nlp.atomic import (
     write_json_atomic,
     write_text_atomic,
 )
-from hf_nlp.errors import UserError
+from hf_nlp.errors import UserError, cannot_write, write_failure_reason
 from hf_nlp.evaluation.metrics import causal_lm_example_stats, reduce_example_stats
 from hf_nlp.models.recurrent_state import detach_rnn_state
 from hf_nlp.training import checkpoint as ckpt
@@ -146,6 +147,10 @@ class Trainer:
         in seconds, not after the corpus is built."""
         if config.mixed_precision == "fp16" and not torch.cuda.is_available():
             raise UserError("fp16 needs a GPU; use `--train.mixed_precision bf16` (or `no`) on CPU.")
+        known = getattr(example_stats, "metric_names", None)
+        if known and config.metric_for_best not in known:
+            raise UserError(f"`--{config_section}.metric_for_best {config.metric_for_best}` is not an evaluation metric of "
+                            f"this recipe; use one of {', '.join(known)}.")
         self.config = config
         self.carry_state = carry_state
         self.example_stats = example_stats
@@ -388,8 +393,14 @@ class Trainer:
         return patience is not None and self.state.evals_without_improvement >= patience
 
     def _save_best(self, model) -> None:
-        """Write the best model (weights, its tokenizer, config.yaml) beside `best_model/` and swap it in
-        when complete: a crash leaves the previous best model, never a half-written one."""
+        """Write the best model (weights, its tokenizer, config.yaml, a manifest) beside `best_model/` and
+        swap it in when complete: a crash leaves the previous best model, never a half-written one."""
+        acc = self.accelerator
+        with _writing(self.output_dir / BEST_MODEL_DIR):
+            self._write_best(model)
+        acc.wait_for_everyone()
+
+    def _write_best(self, model) -> None:
         acc = self.accelerator
         if acc.is_main_process:
             target = self.output_dir / BEST_MODEL_DIR
@@ -402,8 +413,8 @@ class Trainer:
             if getattr(self, "_processing_class", None) is not None:
                 self._processing_class.save_pretrained(staging)
             self._save_run_config(staging)
+            ckpt.write_manifest(staging)  # lets every later load find a damaged file before reading it
             replace_folder(staging, target)
-        acc.wait_for_everyone()
 
     def _save_run_config(self, folder: Path) -> None:
         if self.run_config is not None:
@@ -416,6 +427,10 @@ class Trainer:
         """Every process writes its own state (random generators, carried RNN state) and the main one the
         shared state, into a staging folder; the main process then writes the manifest and renames the
         folder into place, so `checkpoints/step_*` only ever holds complete checkpoints."""
+        with _writing(self._checkpoint_root()):
+            self._write_checkpoint(started)
+
+    def _write_checkpoint(self, started: float) -> None:
         acc = self.accelerator
         model, optimizer, scheduler = self._training
         self.state.train_seconds = time.monotonic() - started
@@ -443,7 +458,7 @@ class Trainer:
             self._save_run_config(staging)
             write_json(staging / ckpt.TRAINER_STATE, asdict(self.state))
             _pause_for_fault_injection()
-            ckpt.write_manifest(staging, self.state.global_step)
+            ckpt.write_manifest(staging, step=self.state.global_step)
             _pause_for_fault_injection()
             replace_folder(staging, target)
             ckpt.rotate(self._checkpoint_root(), self.config.keep_checkpoints)
@@ -716,6 +731,19 @@ def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[
         {"params": [p for name, p in trainable if name not in decay_names], "weight_decay": 0.0},
     ]
     return [group for group in groups if group["params"]]
+
+
+@contextmanager
+def _writing(folder: Path):
+    """A write that fails for the machine's reasons (full disk, read-only, size limit) as one sentence naming
+    the folder; the previous checkpoint and best model stay as they were."""
+    try:
+        yield
+    except Exception as error:
+        reason = write_failure_reason(error)
+        if reason is None:
+            raise
+        raise UserError(cannot_write(f"in `{folder}`", reason)) from None
 
 
 def _pause_for_fault_injection() -> None:

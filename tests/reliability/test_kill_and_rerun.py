@@ -145,3 +145,22 @@ def test_sigterm_or_ctrl_c_then_the_same_command(tiny_text_file, tmp_path, unint
     assert process.returncode == 130 and "Rerun the same command to resume" in stderr and "Traceback" not in stderr
     finish(tiny_text_file, run_dir)
     assert_same_as_uninterrupted(run_dir, uninterrupted)
+
+
+def test_a_full_disk_is_one_sentence_then_the_same_command_finishes(tiny_text_file, tmp_path, uninterrupted):
+    """A file-size limit (what a full disk looks like to the writer, without needing one) that lets the
+    27 kB weights through but not the 55 kB optimizer state: the first checkpoint write fails."""
+    import resource
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+
+    run_dir = tmp_path / "run"
+    full = subprocess.run(command(tiny_text_file, run_dir), cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=300, preexec_fn=limit_file_size)
+    assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr[-3000:]
+    assert full.stderr.strip().splitlines()[-1].startswith(f"error: could not write in `{run_dir / 'checkpoints'}` "
+                                                             "(File too large")
+    finish(tiny_text_file, run_dir)
+    assert_same_as_uninterrupted(run_dir, uninterrupted)

@@ -81,21 +81,36 @@ def test_a_damaged_newest_checkpoint_is_skipped_with_one_line_and_the_run_still_
     assert checkpoints(run) == ["step_00000015", "step_00000020"]  # the damaged one rotated away
 
 
-@pytest.mark.parametrize("damage", ["flip_a_byte", "drop_a_file", "garble_the_manifest", "no_manifest"])
-def test_every_kind_of_damage_is_detected(tmp_path, damage):
+DAMAGE = [  # (file, what happens to it): the faults the issue lists, and a few more
+    ("model.safetensors", "truncate"), ("optimizer.safetensors", "garble"), ("optimizer.json", "garble"),
+    ("trainer_state.json", "truncate"), ("trainer_state.json", "extend"), ("scheduler.json", "garble"),
+    ("scheduler.json", "delete"), ("rng_state_0.json", "empty"), ("manifest.json", "truncate"),
+    ("manifest.json", "delete"), ("optimizer.safetensors", "flip_a_byte"),
+]
+
+
+def damage(path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "extend":
+        path.write_bytes(data + b'\n{"global_step": 99}')
+    elif how == "garble":
+        path.write_bytes(b"\x80garbage" + data[9:])
+    elif how == "flip_a_byte":
+        path.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
+    elif how == "empty":
+        path.write_bytes(b"")
+    else:
+        path.unlink()
+
+
+@pytest.mark.parametrize(("name", "how"), DAMAGE, ids=[f"{how} {name}" for name, how in DAMAGE])
+def test_every_kind_of_damage_is_detected(tmp_path, name, how):
     train, valid = make_data()
     Trainer(config(tmp_path, max_steps=5)).fit(make_model(), train, valid)
     folder = tmp_path / "run" / "checkpoints" / "step_00000005"
-    if damage == "flip_a_byte":
-        data = bytearray((folder / "optimizer.safetensors").read_bytes())
-        data[-1] ^= 0xFF
-        (folder / "optimizer.safetensors").write_bytes(bytes(data))
-    elif damage == "drop_a_file":
-        (folder / "rng_state_0.json").unlink()
-    elif damage == "garble_the_manifest":
-        (folder / "manifest.json").write_text('{"format": 1, "files": {"model.safet')
-    else:
-        (folder / "manifest.json").unlink()
+    damage(folder / name, how)
     _reset_accelerate()
     with pytest.raises(UserError, match=r"no usable checkpoint in .*step_00000005 incomplete or damaged.*overwrite"):
         Trainer(config(tmp_path, max_steps=5))
@@ -144,7 +159,7 @@ def test_resuming_never_unpickles_a_planted_file(tmp_path):
     # The files accelerate's save_state would have written and load_state would have unpickled.
     for name in ("custom_checkpoint_0.pkl", "random_states_0.pkl", "optimizer.bin", "scheduler.bin", "model.bin"):
         (folder / name).write_bytes(pickle.dumps(MarkerPayload(marker)))
-    ckpt.write_manifest(folder, 7)  # even listed in a valid manifest, they are never read
+    ckpt.write_manifest(folder, step=7)  # even listed in a valid manifest, they are never read
     Trainer(config(tmp_path / "b", save_every=0)).fit(make_model(), train, valid)
     assert not marker.exists()
     a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
@@ -185,7 +200,7 @@ def test_a_rerun_with_other_settings_is_refused_naming_them(tmp_path):
 
 def test_an_early_stopped_run_stays_stopped_when_rerun(tmp_path):
     train, valid = make_data()
-    settings = dict(learning_rate=0.0, lr_scheduler="constant", warmup_steps=0, early_stopping_patience=2,
+    settings = dict(learning_rate=1e-30, lr_scheduler="constant", warmup_steps=0, early_stopping_patience=2,
                     max_steps=100)
     first = Trainer(config(tmp_path, **settings)).fit(make_model(), train, valid)
     _reset_accelerate()
@@ -229,7 +244,7 @@ def test_the_optimizer_round_trips_through_json_and_safetensors(tmp_path):
         optimizer.step()
         ckpt.save_optimizer(tmp_path, optimizer.state_dict())
         (tmp_path / ckpt.MANIFEST).unlink(missing_ok=True)
-        ckpt.write_manifest(tmp_path, 0)
+        ckpt.write_manifest(tmp_path)
         restored = ckpt.load_optimizer(tmp_path)
         original = optimizer.state_dict()
         assert restored["param_groups"] == original["param_groups"]

@@ -93,8 +93,8 @@ def test_best_model_and_checkpoints_are_written(tmp_path):
 
 def test_early_stopping_stops_after_patience(tmp_path):
     train, valid = make_data()
-    # A zero learning rate never improves after the first evaluation.
-    result = Trainer(config(tmp_path, learning_rate=0.0, lr_scheduler="constant", warmup_steps=0,
+    # A learning rate of 1e-30 changes no float32 weight, so nothing improves after the first evaluation.
+    result = Trainer(config(tmp_path, learning_rate=1e-30, lr_scheduler="constant", warmup_steps=0,
                             early_stopping_patience=2, max_steps=100)).fit(make_model(), train, valid)
     assert result.stop_reason == "early_stopping"
     assert result.global_step == 15  # evals at 5 (best), 10, 15 (two without improvement)
