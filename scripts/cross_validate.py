@@ -46,8 +46,8 @@ def fold_command(launch: list[str], recipe: str, overrides: list[str], folds: in
 
 
 def run_fold(command: list[str], fold_dir: Path, arguments: dict) -> dict:
-    """metrics.json of one fold: reused when that fold already finished with `arguments`, resumed
-    from its newest checkpoint when it was interrupted, run from scratch otherwise."""
+    """metrics.json of one fold: reused when that fold already finished with `arguments`, else the
+    recipe's command (which resumes from the fold's newest checkpoint when it was interrupted)."""
     args_file, metrics_file = fold_dir / ARGS_FILE, fold_dir / "metrics.json"
     same = args_file.is_file() and json.loads(args_file.read_text()) == arguments
     if same and metrics_file.is_file():
@@ -55,16 +55,10 @@ def run_fold(command: list[str], fold_dir: Path, arguments: dict) -> dict:
         return json.loads(metrics_file.read_text())
     if fold_dir.exists() and not same:
         raise UserError(f"`{fold_dir}` holds a run with other arguments; pass another `--output` or delete it.")
-    resume = []
-    if any(fold_dir.glob("checkpoints/step_*")):
-        # The encoder recipe's `two_stage` keeps its head stage in frozen_head/ (rerun, seconds) and
-        # checkpoints its fine-tuning stage, whose settings are `finetune:`; every other run's are `train:`.
-        stage = "finetune" if (fold_dir / "frozen_head").is_dir() else "train"
-        resume = [f"--{stage}.resume_from", "latest"]
     fold_dir.mkdir(parents=True, exist_ok=True)
     args_file.write_text(json.dumps(arguments, indent=2))
-    print(f"{fold_dir.name}: {shlex.join(command + resume)}", flush=True)
-    done = subprocess.run(command + resume)  # in the caller's directory: paths mean what they typed
+    print(f"{fold_dir.name}: {shlex.join(command)}", flush=True)
+    done = subprocess.run(command)  # in the caller's directory: paths mean what they typed
     if done.returncode != 0:
         raise SystemExit(f"{fold_dir.name} failed (exit {done.returncode}); its output is above. Rerun the same "
                          "command to resume it.")

@@ -160,6 +160,10 @@ class Trainer:
         self.resume_sections = tuple(resume_sections)
         self.output_dir = Path(config.output_dir)
         self.accelerator = Accelerator(
+            # Launched as several processes (torchrun) on a machine without a GPU: accelerate joins them over
+            # gloo only when told to use the CPU; otherwise each would run alone, all as process 0, writing
+            # the same checkpoint files.
+            cpu=int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available(),
             mixed_precision=config.mixed_precision,
             gradient_accumulation_steps=config.gradient_accumulation_steps,
             # Shuffling seeded by `seed + epoch` on every process: the data order is a pure

@@ -164,3 +164,34 @@ def test_a_full_disk_is_one_sentence_then_the_same_command_finishes(tiny_text_fi
                                                              "(File too large")
     finish(tiny_text_file, run_dir)
     assert_same_as_uninterrupted(run_dir, uninterrupted)
+
+
+def test_kill_9_of_a_two_process_run_then_the_same_command(tiny_text_file, tmp_path):
+    """DDP over gloo: each process writes its own generator state into the shared checkpoint; killed
+    mid-run (the whole process group, as a node failure would), the rerun ends as an uninterrupted one."""
+    import socket
+
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port]
+
+    def two_processes(run_dir: Path) -> list[str]:
+        return [*launch, *command(tiny_text_file, run_dir)[1:]]
+
+    def run_to_end(run_dir: Path) -> None:
+        done = subprocess.run(two_processes(run_dir), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+
+    straight = tmp_path / "straight"
+    run_to_end(straight)
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(two_processes(run_dir), cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    step_40 = run_dir / "checkpoints" / "step_00000040"
+    assert wait_for(step_40.is_dir, process)
+    assert kill(process)
+    newest = sorted((run_dir / "checkpoints").glob("step_*"))[-1]
+    assert sorted(p.name for p in newest.glob("rng_state_*.json")) == ["rng_state_0.json", "rng_state_1.json"]
+    run_to_end(run_dir)
+    assert_same_as_uninterrupted(run_dir, outcome(straight))

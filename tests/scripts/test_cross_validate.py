@@ -63,7 +63,7 @@ def test_two_folds_test_every_text_once_and_are_reused(toy_csv, tmp_path):  # no
     (out / "fold_2" / "metrics.json").unlink()
     resumed = cross_validate(*args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "fold_1: finished earlier" in resumed.stdout and "--train.resume_from latest" in resumed.stdout
+    assert "fold_1: finished earlier" in resumed.stdout and "Checkpoint detected, resuming" in resumed.stderr
     assert json.loads((out / "fold_2" / "metrics.json").read_text())["variants"][0]["test"] == \
         folds[1]["variants"][0]["test"]
 
