@@ -90,7 +90,7 @@ def assert_same_as_uninterrupted(run_dir: Path, uninterrupted: dict) -> None:
     assert not list((run_dir / "checkpoints").glob(".*")), "a staging folder was left behind"
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
 def test_kill_9_at_random_moments_then_the_same_command(tiny_text_file, tmp_path, uninterrupted, seed):
     """Up to three kills per case, each a random time after training started (checkpoints every 10 steps
     of 120, so many land inside a checkpoint write, an evaluation or a best-model swap)."""
