@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_nlp.atomic import write_json_atomic
+from hf_nlp.errors import UserError
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -68,6 +69,15 @@ def read_json(path: Path, what: str) -> Any:
         raise DamagedFileError(f"{path.name} is not valid JSON ({what})") from None
 
 
+def read_json_file(path: Path, fix: str) -> Any:
+    """A JSON file another step wrote (a run's metrics, a model's config), or one sentence naming it and
+    `fix` when it is not valid JSON (cut short, overwritten, not text)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise UserError(f"`{path}` is damaged (not valid JSON); {fix}.") from None
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as file:
@@ -77,4 +87,4 @@ def sha256(path: Path) -> str:
 
 
 __all__ = ["MANIFEST", "DamagedFileError", "write_manifest", "verify", "listed_files", "require", "read_json",
-           "sha256"]
+           "read_json_file", "sha256"]

@@ -10,7 +10,6 @@ becomes an `EvalResult` in the card's `model-index`, so the Hub shows them and
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from hf_nlp.atomic import write_text_atomic
 from hf_nlp.errors import UserError
+from hf_nlp.manifest import read_json_file
 from hf_nlp.training.config import load_yaml
 
 LICENSE = "apache-2.0"  # hf-nlp's licence, for weights trained with it; data licences are stated per corpus
@@ -73,7 +73,7 @@ def model_family(model_dir: Path) -> tuple[str, str]:
     config_path = model_dir / "config.json"
     if not config_path.is_file():
         raise UserError(f"`{model_dir}` has no config.json; pass a run folder or a saved model folder.")
-    config = json.loads(config_path.read_text())
+    config = read_json_file(config_path, "restore it from a copy, or train the model again")
     architecture = (config.get("architectures") or ["?"])[0]
     if architecture.endswith("ForCausalLM"):
         return "lm", architecture
@@ -90,9 +90,9 @@ def summarize_run(model_dir: Path) -> RunSummary:
     summary = RunSummary(family, model_dir, architecture, source, recipe_config)
     metrics_path = model_dir.parent / "metrics.json"
     if metrics_path.is_file() and model_dir.name == "best_model":
-        _add_run_metrics(summary, json.loads(metrics_path.read_text()))
+        _add_run_metrics(summary, read_json_file(metrics_path, "rerun the run's command to write it again"))
     for path in sorted((model_dir / "eval").glob("*.json")):  # `hf-nlp evaluate` results, latest wins
-        evaluation = json.loads(path.read_text())
+        evaluation = read_json_file(path, "delete it, or run `hf-nlp evaluate` again")
         _add(summary, evaluation["split"] + " (hf-nlp evaluate)", evaluation["metrics"])
     return summary
 

@@ -34,6 +34,7 @@ from hf_nlp.generation.ctranslate2_backend import (
 )
 from hf_nlp.generation.translate import Translations, translate_texts
 from hf_nlp.hub import load_model_and_tokenizer
+from hf_nlp.manifest import read_json_file
 from hf_nlp.training.config import check_at_least, parse_config, to_dict
 from hf_nlp.training.cpu_threads import use_cpu_threads
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
         if not (run_dir / "metrics.json").is_file():
             notes.append(f"`{run}`: no finished run (no metrics.json); train it with recipes/translate_seq2seq.py.")
             continue
-        trained = json.loads((run_dir / "metrics.json").read_text())
+        trained = read_json_file(run_dir / "metrics.json", "rerun the run's command to write it again")
         model, tokenizer = load_model_and_tokenizer(str(run_dir), "AutoModelForSeq2SeqLM")
         name = _run_name(run_dir)
         extra = {"token accuracy": trained["test"]["token_accuracy"], "training min": trained["train_minutes"],

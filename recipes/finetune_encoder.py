@@ -18,7 +18,6 @@ The same run fits the TF-IDF + logistic-regression baseline on the same splits, 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -36,6 +35,7 @@ from hf_nlp.evaluation.classification_report import variant_result, write_classi
 from hf_nlp.evaluation.metrics import classification_example_stats, evaluate_by_text, evaluate_classifier
 from hf_nlp.evaluation.report import environment_info
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
+from hf_nlp.manifest import read_json_file
 from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
 from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
 from hf_nlp.models.window_pooling import pooled_window_forward
@@ -260,7 +260,7 @@ def _earlier_run(cfg: EncoderRecipeConfig, corpus: DatasetDict) -> EarlierRun:
     metrics = Path(model_dir).parent / "metrics.json"
     minutes = None
     if metrics.is_file():
-        done = [v for v in json.loads(metrics.read_text()).get("variants", []) if v.get("kind") == "full_finetune"]
+        done = [v for v in read_json_file(metrics, "rerun the run's command to write it again").get("variants", []) if v.get("kind") == "full_finetune"]
         minutes = done[-1]["train_minutes"] if done else None
     first = _run_source((earlier.get("model") or {}).get("init_from"))
     return EarlierRun(model_dir, source, earlier_data.get("long_texts", "truncate"), minutes,

@@ -186,6 +186,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise UserError(f"config file `{path}` is not valid YAML ({error.__class__.__name__}); fix its syntax.") from None
+    except UnicodeDecodeError as error:
+        raise UserError(f"config file `{path}` is not UTF-8 text (byte {error.start:,}); save it as UTF-8.") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

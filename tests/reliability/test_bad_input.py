@@ -235,3 +235,23 @@ def test_a_truncated_corpus_cache_is_rebuilt(tiny_text_file, hf_home, caplog):
         again = load_shakespeare(str(tiny_text_file), train_chars=10_000, valid_chars=2_000)
     assert "is damaged" in caplog.text and "rebuilding it" in caplog.text
     assert [again[s][0]["text"] for s in again] == texts
+
+
+def test_a_damaged_run_report_or_config_file_is_one_sentence(lm_run, tmp_path, capsys):
+    import shutil
+
+    from hf_nlp.cli import main
+
+    copy = tmp_path / "run"
+    shutil.copytree(lm_run, copy)
+    (copy / "all_results.json").write_text('{"metrics": {"validation"')  # cut short
+    with pytest.raises(SystemExit) as exited:
+        main(["report", str(copy), "--output", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.count("\n") == 1
+    assert f"`{copy / 'all_results.json'}` is damaged (not valid JSON); rerun the run's command" in err
+
+    config = tmp_path / "latin1.yaml"
+    config.write_bytes("train:\n  output_dir: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"is not UTF-8 text \(byte 24\); save it as UTF-8"):
+        recipe_main("char_rnn")(["--config", str(config)])
