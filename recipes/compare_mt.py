@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hf_nlp.atomic import write_text_atomic
 from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.apertium import APERTIUM_INSTALL, apertium_available, apertium_translate
@@ -189,7 +190,7 @@ def _side_by_side(sentences: list[str], references: list[str], outputs: dict[str
 
 def write_comparison(output_dir: Path, report: dict, cfg: CompareConfig) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "comparison.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_text_atomic(output_dir / "comparison.json", json.dumps(report, indent=2, ensure_ascii=False))
     examples = "\n\n".join(
         f"**{row['English']}**" + (f" — reference: {row['reference']}" if row["reference"] else "") + "\n\n"
         + "\n".join(f"- {name}: {text}" for name, text in row.items() if name not in ("English", "reference"))
@@ -208,7 +209,7 @@ def write_comparison(output_dir: Path, report: dict, cfg: CompareConfig) -> Path
         f"Wall time {report['wall_minutes']:.1f} min.", "",
     ]
     path = output_dir / "comparison.md"
-    path.write_text("\n".join(parts), encoding="utf-8")
+    write_text_atomic(path, "\n".join(parts))
     return path
 
 

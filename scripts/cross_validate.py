@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `hf_nlp`
+from hf_nlp.atomic import write_text_atomic  # noqa: E402
 from hf_nlp.errors import UserError, exit_on_user_error  # noqa: E402
 from hf_nlp.evaluation.cross_validation import summarize, summary_markdown  # noqa: E402
 
@@ -56,7 +57,7 @@ def run_fold(command: list[str], fold_dir: Path, arguments: dict) -> dict:
     if fold_dir.exists() and not same:
         raise UserError(f"`{fold_dir}` holds a run with other arguments; pass another `--output` or delete it.")
     fold_dir.mkdir(parents=True, exist_ok=True)
-    args_file.write_text(json.dumps(arguments, indent=2))
+    write_text_atomic(args_file, json.dumps(arguments, indent=2))
     print(f"{fold_dir.name}: {shlex.join(command)}", flush=True)
     done = subprocess.run(command)  # in the caller's directory: paths mean what they typed
     if done.returncode != 0:
@@ -97,12 +98,12 @@ def main(argv: list[str] | None = None) -> dict:
                                 "--output", str(args.output), *overrides])
     summary["command"] = shown_command
     markdown = summary_markdown(summary, shown_command)
-    (output / "cross_validation.json").write_text(json.dumps(summary, indent=2))
-    (output / "cross_validation.md").write_text(markdown, encoding="utf-8")
+    write_text_atomic(output / "cross_validation.json", json.dumps(summary, indent=2))
+    write_text_atomic(output / "cross_validation.md", markdown)
     if args.summary:
         args.summary.parent.mkdir(parents=True, exist_ok=True)
-        args.summary.write_text(json.dumps(summary, indent=2))
-        args.summary.with_suffix(".md").write_text(markdown, encoding="utf-8")
+        write_text_atomic(args.summary, json.dumps(summary, indent=2))
+        write_text_atomic(args.summary.with_suffix(".md"), markdown)
     print(markdown)
     return summary
 

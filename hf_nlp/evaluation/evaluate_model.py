@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hf_nlp.atomic import write_text_atomic
 from hf_nlp.errors import UserError
 from hf_nlp.evaluation.report import environment_info, plot_confusion_matrix
 
@@ -62,7 +63,7 @@ def evaluate_model(model: str, task: str, split: str = "test", source: str | Non
     result = {"model": model, "task": task, "split": split, "data": data_info, "metrics": metrics,
               "seconds": time.perf_counter() - started, "environment": environment_info()}
     path = out / f"{split}.json"
-    path.write_text(json.dumps(result, indent=2))
+    write_text_atomic(path, json.dumps(result, indent=2))
     if local and path.parent == Path(location) / "eval" and (Path(location) / "README.md").is_file():
         from hf_nlp.model_card import write_model_card
 

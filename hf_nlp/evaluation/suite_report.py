@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from hf_nlp.atomic import write_text_atomic
 from hf_nlp.errors import UserError
 from hf_nlp.evaluation.classification_report import REFERENCE_IMDB, VS_TFIDF, slug, vs_tfidf_cell
 from hf_nlp.evaluation.report import markdown_table
@@ -212,9 +213,9 @@ def suite_report(paths: list[Path], output_dir: Path) -> Path:
                   " ".join(f"![{Path(f).stem}]({f})" for f in run["figures"]), ""]
     report = {"runs": [{k: run[k] for k in ("run", "path", "family", "architecture", "config", "environment",
                                              "figures")} for run in runs], "tables": tables, "skipped": skipped}
-    (output_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    write_text_atomic(output_dir / "report.json", json.dumps(report, indent=2, default=str))
     path = output_dir / "report.md"
-    path.write_text("\n".join(parts), encoding="utf-8")
+    write_text_atomic(path, "\n".join(parts))
     return path
 
 

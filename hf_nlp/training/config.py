@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from hf_nlp.atomic import write_text_atomic
 from hf_nlp.errors import UserError
 
 T = TypeVar("T")
@@ -223,7 +224,7 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def save_config(config: Any, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+    write_text_atomic(path, yaml.safe_dump(to_dict(config), sort_keys=False))
 
 
 # --------------------------------------------------------------------------- helpers
