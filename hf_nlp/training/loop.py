@@ -178,6 +178,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self._carried: Any = None
         self._resumed_rng: dict | None = None
+        self._processing_class: Any = None
         if self.accelerator.is_main_process:
             check_writable(self.output_dir, f"pass a writable `--{config_section}.output_dir`")
             recover_folder(self.output_dir / BEST_MODEL_DIR)
@@ -414,7 +415,7 @@ class Trainer:
                 unwrapped.save_pretrained(staging)
             else:  # a plain nn.Module: its weights alone
                 save_model(unwrapped, str(staging / ckpt.MODEL_WEIGHTS))
-            if getattr(self, "_processing_class", None) is not None:
+            if self._processing_class is not None:
                 self._processing_class.save_pretrained(staging)
             self._save_run_config(staging)
             ckpt.write_manifest(staging)  # lets every later load find a damaged file before reading it
