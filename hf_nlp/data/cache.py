@@ -37,15 +37,13 @@ def load_cached(cache: Path) -> DatasetDict | None:
     cut short: it is then deleted, with one line, and the caller builds it again)."""
     if not cache.is_dir():
         return None
-    if not (cache / MANIFEST).is_file():
-        logger.warning("the cached corpus %s has no manifest (an older hf-nlp wrote it); rebuilding it", cache)
-        shutil.rmtree(cache, ignore_errors=True)
-        return None
     try:
         verify(cache, checksums=False)  # sizes: a truncated arrow file would fail later, mid-training
         return load_from_disk(str(cache))
     except (DamagedFileError, OSError, ValueError) as error:
-        logger.warning("the cached corpus %s is damaged (%s); rebuilding it", cache, error)
+        why = "has no manifest (an older hf-nlp wrote it)" if not (cache / MANIFEST).is_file() else \
+            f"is damaged ({error})"
+        logger.warning("the cached corpus %s %s; rebuilding it", cache, why)
         shutil.rmtree(cache, ignore_errors=True)
         return None
 

@@ -446,8 +446,7 @@ class Trainer:
             staging_folder(target)
         acc.wait_for_everyone()
         staging = staging_path(target)
-        write_json = write_json_atomic
-        write_json(staging / ckpt.RNG_STATE.format(acc.process_index), ckpt.rng_state())
+        write_json_atomic(staging / ckpt.RNG_STATE.format(acc.process_index), ckpt.rng_state())
         _pause_for_fault_injection()
         if self._carried is not None:
             ckpt.save_tensors(staging / ckpt.CARRIED_STATE.format(acc.process_index), _carried_tensors(self._carried))
@@ -457,11 +456,11 @@ class Trainer:
             _pause_for_fault_injection()
             ckpt.save_optimizer(staging, optimizer.state_dict())
             _pause_for_fault_injection()
-            write_json(staging / ckpt.SCHEDULER_STATE, scheduler.state_dict())
+            write_json_atomic(staging / ckpt.SCHEDULER_STATE, scheduler.state_dict())
             if acc.scaler is not None:
-                write_json(staging / ckpt.SCALER_STATE, acc.scaler.state_dict())
+                write_json_atomic(staging / ckpt.SCALER_STATE, acc.scaler.state_dict())
             self._save_run_config(staging)
-            write_json(staging / ckpt.TRAINER_STATE, asdict(self.state))
+            write_json_atomic(staging / ckpt.TRAINER_STATE, asdict(self.state))
             _pause_for_fault_injection()
             ckpt.write_manifest(staging, step=self.state.global_step)
             _pause_for_fault_injection()
@@ -519,8 +518,10 @@ class Trainer:
                 raise UserError(f"`{folder}` is not a checkpoint folder; pass one under {root} or `latest`.")
             problem = self._check_checkpoint(folder)
             if problem:
-                older = [p for p in ckpt.list_checkpoints(folder.parent) if p != folder and not self._check_checkpoint(p)]
-                fix = f"pass an older one (`{flag}.resume_from {older[-1]}`)" if older else \
+                # The newest usable older one (verified newest first, stopping there: each costs a full read).
+                older = next((p for p in reversed(ckpt.list_checkpoints(folder.parent))
+                              if p != folder and not self._check_checkpoint(p)), None)
+                fix = f"pass an older one (`{flag}.resume_from {older}`)" if older else \
                     f"pass `{flag}.overwrite true` to start afresh"
                 raise UserError(f"checkpoint `{folder}` cannot be resumed ({problem}); {fix}.")
             return folder
