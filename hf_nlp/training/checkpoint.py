@@ -33,7 +33,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from hf_nlp.atomic import PARTIAL_SUFFIX, write_json_atomic
+from hf_nlp.atomic import OLD_SUFFIX, PARTIAL_SUFFIX, recover_folder, write_json_atomic
 from hf_nlp.manifest import MANIFEST, read_json, require, verify, write_manifest
 from hf_nlp.manifest import DamagedFileError as CheckpointError
 
@@ -83,6 +83,13 @@ def rotate(root: Path, keep: int) -> list[Path]:
     for path in stale:
         shutil.rmtree(path, ignore_errors=True)
     return stale
+
+
+def recover(root: Path) -> None:
+    """Undo a crash between the two renames of a checkpoint replacing one of the same step (a finished
+    run rerun writes its last checkpoint again): the previous version comes back."""
+    for old in root.glob(f".step_*{OLD_SUFFIX}"):
+        recover_folder(root / old.name[1 : -len(OLD_SUFFIX)])
 
 
 # --------------------------------------------------------------------------- tensors
@@ -171,7 +178,7 @@ def _text_to_bytes(text: str) -> torch.Tensor:
 
 __all__ = [
     "CheckpointError", "SafetensorError", "MANIFEST", "TRAINER_STATE", "MODEL_WEIGHTS", "SCHEDULER_STATE", "SCALER_STATE", "RNG_STATE",
-    "CARRIED_STATE", "checkpoint_folder", "checkpoint_step", "list_checkpoints", "is_complete", "rotate",
+    "CARRIED_STATE", "checkpoint_folder", "checkpoint_step", "list_checkpoints", "is_complete", "rotate", "recover",
     "write_manifest", "verify", "require", "read_json", "save_tensors", "load_tensors", "save_optimizer",
     "load_optimizer", "rng_state", "restore_rng_state",
 ]

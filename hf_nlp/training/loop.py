@@ -182,6 +182,7 @@ class Trainer:
         if self.accelerator.is_main_process:
             check_writable(self.output_dir, f"pass a writable `--{config_section}.output_dir`")
             recover_folder(self.output_dir / BEST_MODEL_DIR)
+            ckpt.recover(self._checkpoint_root())
         self._resume_folder = self._choose_checkpoint()
 
     # ------------------------------------------------------------------ public API

@@ -251,3 +251,13 @@ def test_the_optimizer_round_trips_through_json_and_safetensors(tmp_path):
         for pid, entries in original["state"].items():
             for key, value in entries.items():
                 torch.testing.assert_close(restored["state"][pid][key], value)
+
+
+def test_a_checkpoint_swap_cut_between_its_two_renames_is_undone_at_the_next_start(tmp_path):
+    train, valid = make_data()
+    Trainer(config(tmp_path, max_steps=10)).fit(make_model(), train, valid)
+    root = tmp_path / "run" / "checkpoints"
+    (root / "step_00000010").rename(root / ".step_00000010.old")  # a rerun rewriting step 10, cut mid-swap
+    _reset_accelerate()
+    trainer = Trainer(config(tmp_path, max_steps=10))
+    assert trainer._resume_folder == root / "step_00000010" and not (root / ".step_00000010.old").exists()
