@@ -295,8 +295,146 @@ def add_push_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--revision", default=None, help="branch to push to (created from main if missing)")
 
 
+def recipes_command(args: argparse.Namespace) -> None:
+    from hf_nlp.recipes import CONFIGS, RECIPES
+
+    rows = [("RECIPE / CONFIG", "2 CPU cores", "WHAT IT TRAINS")]
+    for name, recipe in RECIPES.items():
+        rows.append((name, "", recipe.trains))
+        for config_name, config in CONFIGS.items():
+            if config.recipe == name:
+                default = " (default)" if config_name == recipe.default_config else ""
+                rows.append((f"  {config_name}{default}", _minutes(config.minutes), config.what))
+    width = max(len(row[0]) for row in rows) + 2
+    sys.stdout.write("".join(f"{a:<{width}}{b:<13}{c}\n" for a, b, c in rows))
+    sys.stdout.write("\nRun one: hf-nlp train RECIPE --config CONFIG [--section.key VALUE ...]; "
+                     "edit one: hf-nlp config copy CONFIG\n")
+
+
+def _minutes(minutes: float | None) -> str:
+    if minutes is None:
+        return "—"
+    return f"~{minutes * 60:.0f} s" if minutes < 1 else f"~{minutes:g} min"
+
+
+def _closest(name: str, choices: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"did you mean `{close[0]}`? " if close else ""
+
+
+def _recipe(name: str) -> str:
+    from hf_nlp.recipes import RECIPES
+
+    if name not in RECIPES:
+        raise UserError(f"unknown recipe `{name}`; {_closest(name, list(RECIPES))}`hf-nlp recipes` lists them.")
+    return name
+
+
+def _shipped_config(name: str) -> str:
+    from hf_nlp.recipes import CONFIGS
+
+    stem = name.removesuffix(".yaml")
+    if stem not in CONFIGS:
+        raise UserError(f"unknown config `{name}`; {_closest(stem, list(CONFIGS))}`hf-nlp recipes` lists the shipped "
+                        "ones, or pass the path of a YAML file.")
+    return stem
+
+
+def _config_path(value: str | None, recipe: str) -> Path:
+    """`--config` as a YAML path, a shipped config's name, or (None) the recipe's default config."""
+    from hf_nlp.recipes import CONFIGS, RECIPES, config_file
+
+    if value is not None and Path(value).is_file():
+        return Path(value).resolve()
+    if value is not None and ("/" in value or os.sep in value):
+        raise UserError(f"there is no config file `{value}`; check the path, or name a shipped config "
+                        "(`hf-nlp recipes` lists them).")
+    stem = _shipped_config(value) if value is not None else RECIPES[recipe].default_config
+    if CONFIGS[stem].recipe != recipe:
+        raise UserError(f"config `{stem}` belongs to the `{CONFIGS[stem].recipe}` recipe; run "
+                        f"`hf-nlp train {CONFIGS[stem].recipe} --config {stem}`.")
+    return config_file(stem)
+
+
+def train_command(args: argparse.Namespace) -> None:
+    from hf_nlp.launch import accelerate_launch_command, default_accelerate_config
+    from hf_nlp.recipes import RECIPES, config_class, recipe_file
+    from hf_nlp.training.config import config_help, parse_config
+
+    recipe = _recipe(args.recipe)
+    config = _config_path(args.config, recipe)
+    if args.keys:
+        sys.stdout.write(config_help(config_class(recipe)))
+        return
+    if (args.num_processes or 1) > 1 and not RECIPES[recipe].distributed:
+        raise UserError(f"the `{recipe}` recipe runs in one process; leave `--num-processes` out.")
+    script_args = ["--config", str(config), *args.overrides]
+    parse_config(config_class(recipe), script_args)  # a bad key or value: one sentence now, not after start-up
+    import torch
+
+    user_config = Path(args.accelerate_config) if args.accelerate_config else default_accelerate_config()
+    command = accelerate_launch_command(recipe_file(recipe), script_args, args.num_processes, user_config,
+                                        gpus=torch.cuda.device_count())
+    import shlex
+
+    shown = [f"{k}={v}" for k, v in command.env.items()] + ["accelerate", "launch", *command.argv[4:]]
+    sys.stderr.write(f"hf-nlp train: {shlex.join(shown)}\n")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    # Become the launcher: Ctrl-C, SIGTERM and the exit status reach the recipe and the shell unchanged.
+    os.execve(command.argv[0], command.argv, {**os.environ, **command.env})
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.allow_abbrev = False  # `--train.x` must never be read as an abbreviation of a flag here
+    parser.add_argument("recipe", help="a recipe name (`hf-nlp recipes` lists them)")
+    parser.add_argument("--config", default=None,
+                        help="a shipped config's name or a YAML path (default: the recipe's default config)")
+    parser.add_argument("--num-processes", type=POSITIVE, default=None,
+                        help="processes to train on (default: 1, or your accelerate config's); on CPU they are "
+                             "DDP processes over gloo")
+    parser.add_argument("--accelerate-config", default=None,
+                        help="an accelerate config file (default: the one `accelerate config` wrote, if any)")
+    parser.add_argument("--keys", action="store_true", help="list the recipe's config keys with their defaults")
+    parser.epilog = "Any other `--section.key VALUE` overrides the config, e.g. --train.max_steps 50."
+
+
+def config_command(args: argparse.Namespace) -> None:
+    import shutil
+
+    from hf_nlp.recipes import CONFIGS, config_file
+
+    stem = _shipped_config(args.name)
+    destination = Path(args.destination or f"{stem}.yaml")
+    if destination.is_dir():
+        destination = destination / f"{stem}.yaml"
+    if destination.exists():
+        raise UserError(f"`{destination}` already exists; pass another destination or remove it first.")
+    try:
+        shutil.copyfile(config_file(stem), destination)
+    except FileNotFoundError:
+        raise UserError(f"there is no folder `{destination.parent}`; create it first or pick another "
+                        "destination.") from None
+    sys.stdout.write(f"{destination}\nedit it, then: hf-nlp train {CONFIGS[stem].recipe} --config {destination}\n")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    copy = actions.add_parser("copy", help="copy a shipped config to edit", description="copy a shipped config to edit")
+    copy.add_argument("name", help="a shipped config (`hf-nlp recipes` lists them)")
+    copy.add_argument("destination", nargs="?", default=None, help="file or folder (default: ./NAME.yaml)")
+
+
 # name -> (help, add_arguments, run)
 SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {
+    "recipes": ("list every recipe and shipped config, with its wall time on 2 CPU cores", lambda parser: None,
+                recipes_command),
+    "train": ("train a recipe through accelerate launch, writing runs/ under the current directory",
+              add_train_arguments, train_command),
+    "config": ("copy a shipped recipe config to edit (hf-nlp config copy NAME [DEST])", add_config_arguments,
+               config_command),
     "generate": ("generate text with a causal LM (char-RNN)", add_generate_arguments, generate_command),
     "classify": ("label texts with a sequence classifier (prints label, probability, text)", add_classify_arguments,
                  classify_command),
@@ -326,7 +464,11 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (help_text, add_arguments, _) in SUBCOMMANDS.items():
         add_arguments(sub.add_parser(name, help=help_text, description=help_text))
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "train":
+        args.overrides = extra  # `--section.key VALUE` pairs, checked against the recipe's config
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     SUBCOMMANDS[args.command][2](args)
 
 

@@ -68,28 +68,31 @@ def test_saved_config_loads_back_identically(tmp_path):
 
 
 def test_every_shipped_config_loads():
-    """Every YAML under recipes/configs/ parses into its recipe's config class."""
-    from recipes import config_class, recipe_for_config
+    """Every YAML under recipes/configs/ is in the catalog and parses into its recipe's config class."""
+    from recipes import CONFIGS, config_class
 
     configs = sorted((REPO_ROOT / "recipes" / "configs").glob("*.yaml"))
     assert configs, "no shipped configs found"
+    assert {p.stem for p in configs} == set(CONFIGS), "recipes/__init__.py CONFIGS must list every shipped config"
     for path in configs:
-        cfg = parse_config(config_class(recipe_for_config(path.stem)), ["--config", str(path)])
+        recipe = CONFIGS[path.stem].recipe
+        cfg = parse_config(config_class(recipe), ["--config", str(path)])
         output_dir = cfg.train.output_dir if hasattr(cfg, "train") else cfg.output_dir  # compare_mt trains nothing
         assert output_dir.startswith(("runs/", "reports/")), path
         first_line = path.read_text().splitlines()[0]
         assert first_line.startswith("#"), f"{path} must start with a comment giving the command"
-        assert f"recipes/{recipe_for_config(path.stem)}.py" in path.read_text().split("\n\n")[0], path
+        assert f"hf-nlp train {recipe} --config {path.stem}" in path.read_text().split("\n\n")[0], path
 
 
 def test_recipe_registry_matches_recipe_files():
-    from recipes import RECIPES, config_class
+    from recipes import CONFIGS, RECIPES, config_class
 
     files = {p.stem for p in (REPO_ROOT / "recipes").glob("*.py") if p.stem != "__init__"}
     assert set(RECIPES) == files
-    for name in RECIPES:
+    for name, recipe in RECIPES.items():
         fields = config_class(name).__dataclass_fields__
         assert "train" in fields or "output_dir" in fields, name
+        assert CONFIGS[recipe.default_config].recipe == name
 
 
 def test_help_lists_every_key_with_its_default(capsys):
