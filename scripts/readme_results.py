@@ -1,6 +1,8 @@
-"""Fill the README's results tables from the evaluation report: no hand-typed figures.
+"""Fill the results tables of the docs (and README.md) from the evaluation report: no hand-typed figures.
 
-Each table sits between `<!-- results:KEY -->` and `<!-- /results:KEY -->` in README.md; KEY is a
+Each table sits between `<!-- results:KEY -->` and `<!-- /results:KEY -->` in a Markdown page
+(README.md and every page under docs/ are searched; today docs/results.md and docs/performance.md
+hold them); KEY is a
 table of `reports/report.json` (written by `hf-nlp report`): `lm`, `classification:<corpus>`,
 `translation`. The translation table adds the production systems (Apertium, Opus-MT) from
 `reports/translation/comparison.json` (written by `recipes/compare_mt.py`), and the LM table
@@ -10,8 +12,8 @@ cross-validation summary, `reports/crossval/<name>.json` (written by `scripts/cr
 ... --summary reports/crossval/<name>.json`).
 
     hf-nlp report runs/... --output reports          # 1. the report
-    python scripts/readme_results.py                 # 2. the README tables from it
-    python scripts/readme_results.py --check         # exit 1 if the README is out of date (tested)
+    python scripts/readme_results.py                 # 2. the pages' tables from it
+    python scripts/readme_results.py --check         # exit 1 if a page is out of date (tested)
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def _rate(value: float) -> str:
 def crossval_table(name: str, crossval_dir: Path) -> str:
     path = crossval_dir / f"{name}.json"
     if not path.is_file():
-        raise SystemExit(f"README asks for cross-validation table `{name}` but there is no {path}; run "
+        raise SystemExit(f"A page asks for cross-validation table `{name}` but there is no {path}; run "
                          f"`scripts/cross_validate.py ... --summary {path}`.")
     rows = summary_rows(json.loads(path.read_text()))
     return markdown_table(rows, list(rows[0]))
@@ -88,11 +90,11 @@ def table(key: str, report: dict, comparison: dict | None, bench: dict | None = 
         return crossval_table(key.split(":", 1)[1], crossval_dir)
     if key == "performance":
         if bench is None:
-            raise SystemExit("README asks for the performance table but there is no bench JSON; run "
+            raise SystemExit("A page asks for the performance table but there is no bench JSON; run "
                              "`python scripts/bench.py --out reports/bench/bench.json`.")
         return performance_table(bench)
     if key not in report["tables"]:
-        raise SystemExit(f"README asks for table `{key}`, which {len(report['tables'])} report tables lack: "
+        raise SystemExit(f"A page asks for table `{key}`, which {len(report['tables'])} report tables lack: "
                          f"{', '.join(report['tables'])}; rerun `hf-nlp report` with its runs.")
     rows = list(report["tables"][key])
     family = key.split(":")[0]
@@ -110,29 +112,37 @@ def table(key: str, report: dict, comparison: dict | None, bench: dict | None = 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md")
+    parser.add_argument("--pages", type=Path, nargs="+", default=None,
+                        help="Markdown pages to fill (default: README.md and every page under docs/)")
     parser.add_argument("--report", type=Path, default=REPO_ROOT / "reports" / "report.json")
     parser.add_argument("--comparison", type=Path, default=REPO_ROOT / "reports" / "translation" / "comparison.json")
     parser.add_argument("--bench", type=Path, default=REPO_ROOT / "reports" / "bench" / "bench.json")
     parser.add_argument("--crossval", type=Path, default=REPO_ROOT / "reports" / "crossval",
                         help="folder of cross-validation summaries (crossval:<name> tables)")
-    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the README differs")
+    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if a page differs")
     args = parser.parse_args(argv)
     report = json.loads(args.report.read_text())
     comparison = json.loads(args.comparison.read_text()) if args.comparison.is_file() else None
     bench = json.loads(args.bench.read_text()) if args.bench.is_file() else None
-    readme = args.readme.read_text(encoding="utf-8")
-    updated = BLOCK.sub(lambda m: m.group(1) + table(m.group("key"), report, comparison, bench, args.crossval)
-                        + "\n" + m.group(4), readme)
+    pages = args.pages or [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").rglob("*.md"))]
+    stale, written = [], 0
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        updated = BLOCK.sub(lambda m: m.group(1) + table(m.group("key"), report, comparison, bench, args.crossval)
+                            + "\n" + m.group(4), text)
+        written += len(BLOCK.findall(text))
+        if updated != text:
+            stale.append(page)
+            if not args.check:
+                page.write_text(updated, encoding="utf-8")
     if args.check:
-        if updated != readme:
-            sys.stderr.write(f"{args.readme} results tables differ from {args.report}; run scripts/readme_results.py\n")
+        if stale:
+            sys.stderr.write(f"results tables in {', '.join(map(str, stale))} differ from {args.report}; "
+                             "run scripts/readme_results.py\n")
             return 1
         return 0
-    args.readme.write_text(updated, encoding="utf-8")
-    sys.stdout.write(f"{len(BLOCK.findall(readme))} tables written to {args.readme}\n")
+    sys.stdout.write(f"{written} tables filled in {len(pages)} pages ({len(stale)} changed)\n")
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,6 +1,6 @@
 """RNN text classifier (Géron, Hands-On ML ch. 16: Embedding 128 -> GRU 128 -> Dense), a `PreTrainedModel`.
 
-Masking, done exactly and fast on CPU (DESIGN.md: `pack_padded_sequence` is slow here): batches
+Masking, done exactly and fast on CPU (docs/performance.md: `pack_padded_sequence` is slow here): batches
 are right-padded, so a unidirectional RNN's state after the last real token is its output at
 `length - 1`, gathered per sequence; for the backward direction of a bidirectional RNN each
 sequence is reversed within its own length first, so padding never reaches either cell's state

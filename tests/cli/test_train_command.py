@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -112,9 +113,15 @@ def test_config_copy_copies_a_shipped_config_and_never_overwrites(tmp_path, caps
 def test_the_wheel_trains_from_an_empty_directory(tmp_path):
     """Build the wheel, install it (no editable link, no clone on the path) into a fresh venv whose
     dependencies come from this environment, then list recipes and train from an empty folder."""
+    source = tmp_path / "source"  # a copy, so that setuptools' build/ folder is not left in the clone
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "hf_nlp", "recipes"):
+        copy = shutil.copytree if (REPO_ROOT / name).is_dir() else shutil.copy
+        copy(REPO_ROOT / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
+                                                  if (REPO_ROOT / name).is_dir() else {}))
     wheels = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
-                    str(REPO_ROOT)], check=True, capture_output=True, timeout=300, cwd=tmp_path)
+                    str(source)], check=True, capture_output=True, timeout=300, cwd=tmp_path)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     site = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],

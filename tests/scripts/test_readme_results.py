@@ -1,4 +1,4 @@
-"""The README's results tables are generated from the evaluation report, and stay in sync with it."""
+"""The docs' results tables are generated from the evaluation report, and stay in sync with it."""
 
 import json
 import subprocess
@@ -13,7 +13,7 @@ from tests.conftest import REPO_ROOT
 HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
 
 
-def test_committed_readme_matches_the_committed_report():
+def test_committed_pages_match_the_committed_report():
     assert readme_results.main(["--check"]) == 0  # run scripts/readme_results.py after `hf-nlp report`
 
 
@@ -24,7 +24,7 @@ def test_blocks_are_filled_from_a_report_and_checked(lm_run, translator_run, tmp
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n<!-- results:lm -->\n| stale | 1.0 |\n<!-- /results:lm -->\n\ntext\n\n"
                       "<!-- results:translation -->\n<!-- /results:translation -->\n", encoding="utf-8")
-    args = ["--readme", str(readme), "--report", str(tmp_path / "r" / "report.json"),
+    args = ["--pages", str(readme), "--report", str(tmp_path / "r" / "report.json"),
             "--comparison", str(tmp_path / "none.json")]
     assert readme_results.main(["--check", *args]) == 1
     assert readme_results.main(args) == 0
@@ -61,7 +61,7 @@ def test_performance_block_is_generated_from_the_bench_json(tmp_path, lm_run):
     bench_json = quick_bench_json(tmp_path, quick=False)
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n<!-- results:performance -->\nold\n<!-- /results:performance -->\n", encoding="utf-8")
-    args = ["--readme", str(readme), "--report", str(tmp_path / "r" / "report.json"), "--bench", str(bench_json)]
+    args = ["--pages", str(readme), "--report", str(tmp_path / "r" / "report.json"), "--bench", str(bench_json)]
     assert readme_results.main(args) == 0
     block = readme.read_text().split("<!-- results:performance -->")[1]
     peak = json.loads(bench_json.read_text())["sections"]["peak"]
@@ -76,7 +76,7 @@ def test_a_quick_bench_json_is_refused_for_the_readme(tmp_path):
     readme.write_text("<!-- results:performance -->\n<!-- /results:performance -->\n", encoding="utf-8")
     report = REPO_ROOT / "reports" / "report.json"
     with pytest.raises(SystemExit, match="--quick"):
-        readme_results.main(["--readme", str(readme), "--report", str(report), "--bench", str(bench_json)])
+        readme_results.main(["--pages", str(readme), "--report", str(report), "--bench", str(bench_json)])
 
 
 def test_crossval_block_is_generated_from_its_summary(tmp_path, lm_run):
@@ -91,7 +91,7 @@ def test_crossval_block_is_generated_from_its_summary(tmp_path, lm_run):
     (crossval / "toy.json").write_text(json.dumps(summarize([fold(4, 3, 2, 1.0), fold(4, 4, 3, 1.0)])))
     readme = tmp_path / "README.md"
     readme.write_text("<!-- results:crossval:toy -->\n<!-- /results:crossval:toy -->\n", encoding="utf-8")
-    args = ["--readme", str(readme), "--report", str(tmp_path / "r" / "report.json"), "--crossval", str(crossval)]
+    args = ["--pages", str(readme), "--report", str(tmp_path / "r" / "report.json"), "--crossval", str(crossval)]
     assert readme_results.main(["--check", *args]) == 1
     assert readme_results.main(args) == 0
     lines = readme.read_text().splitlines()
