@@ -24,7 +24,6 @@ import yaml
 from hf_nlp.errors import UserError
 
 SPACE_FOLDER = Path(__file__).resolve().parents[1] / "space"
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 LOCAL_PREFIXES = ("runs/", "reports/", "./", "../", "/", "~")  # where run and model folders live
 GRADIO_LINE = re.compile(r"^gradio(?![\w-]).*$", re.MULTILINE)  # gradio, not gradio_client
 GRADIO_PIN = re.compile(r"^gradio\s*==\s*([\w.]+)", re.MULTILINE)
@@ -40,8 +39,16 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
 
 def is_hub_id(source: str, root: Path) -> bool:
     """`owner/name` that is not a local folder: the Hub's model pages can only link to these."""
-    return (bool(HUB_ID.fullmatch(source)) and not source.startswith(LOCAL_PREFIXES)
-            and not (root / source).exists())
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if source.count("/") != 1 or source.startswith(LOCAL_PREFIXES) or (root / source).exists():
+        return False
+    try:
+        validate_repo_id(source)  # the Hub's own rule for a repo id, not a second one here
+    except HFValidationError:
+        return False
+    return True
 
 
 def hub_models(models_yaml: Path, root: Path) -> list[str]:
