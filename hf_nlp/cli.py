@@ -359,9 +359,9 @@ def _config_path(value: str | None, recipe: str) -> Path:
 
 
 def train_command(args: argparse.Namespace) -> None:
+    from hf_nlp.config import config_help, parse_config
     from hf_nlp.launch import accelerate_launch_command, default_accelerate_config
     from hf_nlp.recipes import RECIPES, config_class, recipe_file
-    from hf_nlp.training.config import config_help, parse_config
 
     recipe = _recipe(args.recipe)
     config = _config_path(args.config, recipe)

@@ -18,9 +18,9 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from hf_nlp.atomic import write_text_atomic
+from hf_nlp.config import load_yaml
 from hf_nlp.errors import UserError
 from hf_nlp.manifest import read_json_file
-from hf_nlp.training.config import load_yaml
 
 LICENSE = "apache-2.0"  # hf-nlp's licence, for weights trained with it; data licences are stated per corpus
 

@@ -80,7 +80,7 @@ class SpaceConfig:
 
 def load_space_config(path: str | Path | None = None) -> SpaceConfig:
     """`path`, else `$HF_NLP_SPACE_MODELS`, else the defaults (the recipes' run folders)."""
-    from hf_nlp.training.config import from_dict, load_yaml
+    from hf_nlp.config import from_dict, load_yaml
 
     path = path or os.environ.get("HF_NLP_SPACE_MODELS")
     if not path:
@@ -161,10 +161,10 @@ def _load_embedding_head(source: str):
 def trained_corpora(translators: dict[str, LoadedModel]) -> dict[str, SpaEngDataConfig]:
     """The `SpaEngDataConfig` each ready model's run saved in its `config.yaml`, by model name: the corpus,
     preprocessing and split it trained on. Models from elsewhere (Opus-MT) saved none and are left out."""
+    from hf_nlp.config import from_dict
     from hf_nlp.data.spa_eng import SpaEngDataConfig
     from hf_nlp.hub import resolve_model_dir
     from hf_nlp.text_reading import load_run_config
-    from hf_nlp.training.config import from_dict
 
     corpora = {}
     for name, entry in translators.items():

@@ -67,7 +67,7 @@ def load_run_config(location: str) -> dict[str, Any]:
             path = Path(hf_hub_download(location, "config.yaml"))
         except Exception:  # noqa: BLE001  no config.yaml there: the model's own defaults
             return {}
-    from hf_nlp.training.config import load_yaml
+    from hf_nlp.config import load_yaml
 
     return load_yaml(path) if path.is_file() else {}
 

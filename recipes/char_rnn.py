@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 from datasets import DatasetDict
 
+from hf_nlp.config import check_at_least, check_fraction, parse_config, to_dict
 from hf_nlp.data.shakespeare import DEFAULT_SOURCE, TRAIN_CHARS, VALID_CHARS, load_shakespeare
 from hf_nlp.data.windows import CharWindows, StatefulWindows
 from hf_nlp.errors import UserError, exit_on_user_error
@@ -28,7 +29,7 @@ from hf_nlp.generation.sampling import encode_prompt, generate_text, sampling_co
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
 from hf_nlp.text.char_tokenizer import build_char_tokenizer, num_characters
-from hf_nlp.training.config import TrainingConfig, check_at_least, check_fraction, parse_config, to_dict
+from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import Trainer
 
 

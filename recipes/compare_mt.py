@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hf_nlp.atomic import write_text_atomic
+from hf_nlp.config import check_at_least, parse_config, to_dict
 from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.apertium import APERTIUM_INSTALL, apertium_available, apertium_translate
@@ -36,7 +37,6 @@ from hf_nlp.generation.ctranslate2_backend import (
 from hf_nlp.generation.translate import Translations, translate_texts
 from hf_nlp.hub import load_model_and_tokenizer
 from hf_nlp.manifest import read_json_file
-from hf_nlp.training.config import check_at_least, parse_config, to_dict
 from hf_nlp.training.cpu_threads import use_cpu_threads
 
 # Published: Tatoeba test set (OPUS-MT model card); not our test set.

@@ -27,6 +27,7 @@ from typing import Literal
 from datasets import DatasetDict
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
+from hf_nlp.config import check_at_least, check_fraction, parse_config, to_dict
 from hf_nlp.data.reviews import SentimentDataConfig, label_config
 from hf_nlp.data.text_windows import WindowGroupCollator, group_windows_by_text, tokenize_texts
 from hf_nlp.errors import UserError, exit_on_user_error
@@ -41,7 +42,7 @@ from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
 from hf_nlp.models.window_pooling import pooled_window_forward
 from hf_nlp.text.sentence_embeddings import pretrained_encoder_path, with_sentence_embeddings
 from hf_nlp.text_reading import window_pooling
-from hf_nlp.training.config import TrainingConfig, check_at_least, check_fraction, parse_config, to_dict
+from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import BEST_MODEL_DIR, Trainer
 
 

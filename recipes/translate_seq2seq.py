@@ -19,6 +19,7 @@ from typing import Literal
 
 from transformers import DataCollatorForSeq2Seq, GenerationConfig, MarianConfig, MarianMTModel
 
+from hf_nlp.config import check_at_least, check_fraction, parse_config, to_dict
 from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs, load_spa_eng
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.metrics import seq2seq_example_stats
@@ -28,7 +29,7 @@ from hf_nlp.generation.translate import translate_texts
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
 from hf_nlp.text.translation_tokenizer import build_bpe_translation_tokenizer, build_translation_tokenizer
-from hf_nlp.training.config import TrainingConfig, check_at_least, check_fraction, parse_config, to_dict
+from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import Trainer
 
 # The reference's attention examples (Hands-On ML ch. 16).

@@ -74,7 +74,7 @@ class SentimentDataConfig:
     def of_run(cls, data: dict) -> SentimentDataConfig:
         """The settings a saved run's `data:` section names (its recipe's own keys, e.g. the window
         length, left out), to load the corpus and splits that run saw."""
-        from hf_nlp.training.config import from_dict
+        from hf_nlp.config import from_dict
 
         return from_dict(cls, {key: value for key, value in data.items() if key in cls.__dataclass_fields__})
 

@@ -170,11 +170,11 @@ def _evaluate_translation(model, tokenizer, data: dict, split: str, batch_size: 
     from datasets import DatasetDict
     from transformers import DataCollatorForSeq2Seq
 
+    from hf_nlp.config import from_dict
     from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs, load_spa_eng
     from hf_nlp.evaluation.metrics import seq2seq_example_stats
     from hf_nlp.evaluation.translation import translation_scores
     from hf_nlp.generation.translate import translate_texts
-    from hf_nlp.training.config import from_dict
 
     known = {k: v for k, v in data.items() if k in SpaEngDataConfig.__dataclass_fields__}
     config = from_dict(SpaEngDataConfig, known)

@@ -58,11 +58,12 @@ from hf_nlp.atomic import (
     write_json_atomic,
     write_text_atomic,
 )
+from hf_nlp.config import save_config, to_dict
 from hf_nlp.errors import UserError, cannot_write, write_failure_reason
 from hf_nlp.evaluation.metrics import causal_lm_example_stats, reduce_example_stats
 from hf_nlp.models.recurrent_state import detach_rnn_state
 from hf_nlp.training import checkpoint as ckpt
-from hf_nlp.training.config import TrainingConfig, save_config, to_dict
+from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.cpu_threads import use_cpu_threads
 
 # transformers.Trainer's rule for parameters that never decay (besides those inside LayerNorm).

@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from hf_nlp.config import parse_config, save_config
 from hf_nlp.errors import UserError
-from hf_nlp.training.config import TrainingConfig, parse_config, save_config
+from hf_nlp.training.config import TrainingConfig
 from tests.conftest import REPO_ROOT
 
 
