@@ -18,6 +18,24 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# --------------------------------------------------------------------------- the `e2e` marker (see pyproject.toml)
+# A test is e2e when it trains a model or runs our code in a subprocess. Marked here: every test under tests/e2e/,
+# every slow test (slow is a subset of e2e, so `-m "not e2e"` also leaves them out), and every test using one of
+# these session fixtures, each of which trains a run (below; add a new one here). Elsewhere a module's
+# `pytestmark = pytest.mark.e2e` or a test's `@pytest.mark.e2e` says so.
+TRAINING_FIXTURES = ("lm_run", "classifier_run", "translator_run", "marian_run")
+E2E_DIR = Path(__file__).resolve().parent / "e2e"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        # item.fixturenames is the closure: a fixture that uses lm_run counts as well (request.getfixturevalue
+        # does not show here; such modules mark themselves).
+        if (item.path.is_relative_to(E2E_DIR) or item.get_closest_marker("slow") is not None
+                or not set(TRAINING_FIXTURES).isdisjoint(item.fixturenames)):
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture(scope="session")
 def tiny_text_file(tmp_path_factory) -> Path:

@@ -54,6 +54,7 @@ def test_nothing_cites_a_design_file_that_is_not_here():
     assert cited == [], "the design document is docs/design.md"
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(shutil.which("mkdocs", path=str(Path(sys.executable).parent)) is None,
                     reason='the docs extra is not installed (pip install -e ".[docs]")')
 def test_the_docs_build_strictly(tmp_path):

@@ -5,7 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.e2e  # every test starts several interpreters that build one corpus cache at once
 
 LOAD = """
 import json, sys

@@ -89,6 +89,7 @@ print(json.dumps({s: list(corpus[s]["label"]) for s in corpus} | {"names": corpu
 """
 
 
+@pytest.mark.e2e
 def test_hub_dataset_with_train_and_test_gets_the_reference_split(tmp_path):
     """IMDb's layout: train sorted by label, a test split, no validation -> shuffled 90/10."""
     folder = tmp_path / "imdb"

@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import REPO_ROOT
 from tests.hub.local_hub import LocalHub
 
+pytestmark = pytest.mark.e2e  # every test loads the corpus in a fresh interpreter from a local Hub server
+
 # Run in a fresh interpreter: huggingface_hub reads HF_ENDPOINT once, at import.
 LOAD = """
 import json, sys

@@ -87,6 +87,7 @@ print(json.dumps({s: list(zip(corpus[s]["en"], corpus[s]["es"])) for s in corpus
 """
 
 
+@pytest.mark.e2e
 def test_hub_dataset_with_a_translation_column_over_http(tmp_path):
     """The Hub's translation layout ({"en": ..., "es": ...} per row), one train split -> our split."""
     folder = tmp_path / "opus"

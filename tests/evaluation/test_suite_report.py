@@ -5,8 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hf_nlp.evaluation.significance import format_difference
 from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.e2e  # every test runs `hf-nlp report` in a subprocess
 
 HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
 

@@ -100,6 +100,7 @@ def test_cli_translates_with_ctranslate2_and_rejects_what_it_cannot_do(marian_ru
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.e2e
 def test_a_hub_model_is_converted_once_into_hf_home_keyed_by_its_commit(opus_layout_model, tmp_path):
     from tests.hub.local_hub import LocalHub
 

@@ -22,6 +22,10 @@ from huggingface_hub import ModelCard
 from tests.conftest import REPO_ROOT
 from tests.hub.local_hub import LocalHub
 
+# Every test trains runs (family_run reaches them through request.getfixturevalue, which the conftest hook
+# cannot see) and pushes or loads them in subprocesses against a local Hub server.
+pytestmark = pytest.mark.e2e
+
 HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
 ALICE, BOB = "hf_alice_token", "hf_bob_token"
 USERS = {ALICE: "alice", BOB: "bob"}

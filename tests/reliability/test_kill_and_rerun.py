@@ -19,6 +19,8 @@ import pytest
 from hf_nlp.training.loop import CHECKPOINT_PAUSE_ENV
 from tests.conftest import REPO_ROOT
 
+pytestmark = pytest.mark.e2e  # every test runs the recipe in subprocesses and kills them
+
 
 def command(text_file: Path, run_dir: Path) -> list[str]:
     return [

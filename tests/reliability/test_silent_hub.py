@@ -13,6 +13,8 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
+pytestmark = pytest.mark.e2e  # every test runs the CLI and the recipe in subprocesses
+
 HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
 
 

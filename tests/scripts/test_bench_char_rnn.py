@@ -1,7 +1,11 @@
 """The char-RNN benchmark runs end to end and reports every row as a ratio and a share of the peak
 (its numbers are only meaningful on a quiet machine)."""
 
+import pytest
+
 from scripts import bench_char_rnn
+
+pytestmark = pytest.mark.e2e  # the benchmark trains the char-RNN (plain PyTorch and the shared loop)
 
 
 def test_char_rnn_benchmark_runs_and_reports_ratios():

@@ -12,6 +12,7 @@ def test_without_tensorflow_the_section_is_skipped_with_the_install_command(monk
     assert 'pip install ".[bench-keras]"' in capsys.readouterr().out
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not bench_keras.keras_available(), reason="TensorFlow not installed (optional)")
 def test_reference_models_train_and_report_rates():
     assert bench_keras.keras_char_rnn_chars_per_s(window=10, batch_size=4, steps=4) > 0

@@ -2,9 +2,13 @@
 
 import random
 
+import pytest
+
 from scripts import bench_sentiment
 from tests.e2e.test_sentiment_rnn_recipe import FILLER, NEGATIVE, POSITIVE
 from tests.models.tiny_encoder import make_tiny_encoder
+
+pytestmark = pytest.mark.e2e  # the benchmark trains the GRU and fine-tunes an encoder (transformers.Trainer, our loop)
 
 
 def test_sentiment_benchmark_runs_and_reports_ratios(tmp_path):

@@ -2,7 +2,11 @@
 
 import random
 
+import pytest
+
 from scripts import bench_translate
+
+pytestmark = pytest.mark.e2e  # the benchmark trains the seq2seq model
 
 
 def test_translate_benchmark_runs_and_reports_ratios(tmp_path):

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hf_nlp.evaluation.cross_validation import TFIDF
 from hf_nlp.evaluation.suite_report import suite_report
 from tests.conftest import REPO_ROOT
@@ -23,6 +25,7 @@ def cross_validate(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.e2e
 def test_two_folds_test_every_text_once_and_are_reused(toy_csv, tmp_path):  # noqa: F811
     out, summary_path = tmp_path / "cv", tmp_path / "reports" / "toy.json"
     args = ["--folds", "2", "--output", str(out), "--summary", str(summary_path), "--data.source", str(toy_csv), *TINY]
@@ -72,6 +75,7 @@ def test_two_folds_test_every_text_once_and_are_reused(toy_csv, tmp_path):  # no
     assert "Traceback" not in clash.stderr
 
 
+@pytest.mark.e2e
 def test_settings_the_script_owns_are_refused(tmp_path):
     for extra, message in ((["--data.cv_fold", "1"], "sets `--data.cv_folds`"),
                            (["--folds", "1"], "`--folds` must be at least 2")):

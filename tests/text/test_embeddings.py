@@ -85,6 +85,7 @@ def test_google_analogy_set_and_glove_accuracy():
     assert 0.45 < result["accuracy"] < 0.55  # GloVe 6B 50-d, top 30k words: 49.7 % measured
 
 
+@pytest.mark.e2e
 @needs_glove
 def test_cli_analogy():
     result = subprocess.run([HF_NLP, "embeddings", "analogy", "king", "man", "woman", "--topn", "3"],

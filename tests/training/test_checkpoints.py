@@ -38,6 +38,7 @@ def straight_and_interrupted(tmp_path, stop_at: int, **overrides):
     return straight, train, valid
 
 
+@pytest.mark.e2e
 def test_a_rerun_resumes_and_matches_an_uninterrupted_run_even_off_the_logging_boundary(tmp_path, caplog):
     # Stopped at step 7: the log averages steps 5..8 into its step-8 line, so the window must be saved.
     straight, train, valid = straight_and_interrupted(tmp_path, 7, log_every=4, save_every=0)
@@ -52,6 +53,7 @@ def test_a_rerun_resumes_and_matches_an_uninterrupted_run_even_off_the_logging_b
     assert (tmp_path / "b" / "run" / "best_model" / "model.safetensors").read_bytes() == best_a
 
 
+@pytest.mark.e2e
 def test_checkpoints_are_json_and_safetensors_with_a_manifest(tmp_path):
     train, valid = make_data()
     Trainer(config(tmp_path, max_steps=10)).fit(make_model(), train, valid)
@@ -66,6 +68,7 @@ def test_checkpoints_are_json_and_safetensors_with_a_manifest(tmp_path):
     assert not list((tmp_path / "run" / "checkpoints").glob(".*"))  # no staging folder left behind
 
 
+@pytest.mark.e2e
 def test_a_damaged_newest_checkpoint_is_skipped_with_one_line_and_the_run_still_ends_the_same(tmp_path, caplog):
     straight, train, valid = straight_and_interrupted(tmp_path, 12, save_every=5)
     run = tmp_path / "b" / "run"
@@ -105,6 +108,7 @@ def damage(path, how: str) -> None:
         path.unlink()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("name", "how"), DAMAGE, ids=[f"{how} {name}" for name, how in DAMAGE])
 def test_every_kind_of_damage_is_detected(tmp_path, name, how):
     train, valid = make_data()
@@ -122,6 +126,7 @@ def test_every_kind_of_damage_is_detected(tmp_path, name, how):
     ckpt.verify(folder)
 
 
+@pytest.mark.e2e
 def test_an_explicit_damaged_checkpoint_names_an_older_one(tmp_path):
     train, valid = make_data()
     Trainer(config(tmp_path, max_steps=10, keep_checkpoints=3)).fit(make_model(), train, valid)
@@ -132,6 +137,7 @@ def test_an_explicit_damaged_checkpoint_names_an_older_one(tmp_path):
         Trainer(config(tmp_path, max_steps=10, resume_from=str(newest)))
 
 
+@pytest.mark.e2e
 def test_an_interrupted_write_leaves_no_checkpoint_and_is_cleared(tmp_path):
     train, valid = make_data()
     root = tmp_path / "run" / "checkpoints"
@@ -152,6 +158,7 @@ class MarkerPayload:
         return (open, (self.marker, "w"))
 
 
+@pytest.mark.e2e
 def test_resuming_never_unpickles_a_planted_file(tmp_path):
     straight, train, valid = straight_and_interrupted(tmp_path, 7, save_every=0)
     folder = tmp_path / "b" / "run" / "checkpoints" / "step_00000007"
@@ -184,6 +191,7 @@ class ToyRunConfig:
     samples: dict = field(default_factory=lambda: {"prompt": "to be"})
 
 
+@pytest.mark.e2e
 def test_a_rerun_with_other_settings_is_refused_naming_them(tmp_path):
     train, valid = make_data()
     Trainer(config(tmp_path, max_steps=5), run_config=ToyRunConfig()).fit(make_model(), train, valid)
@@ -198,6 +206,7 @@ def test_a_rerun_with_other_settings_is_refused_naming_them(tmp_path):
     assert max(train_losses(tmp_path / "run")) == 8
 
 
+@pytest.mark.e2e
 def test_an_early_stopped_run_stays_stopped_when_rerun(tmp_path):
     train, valid = make_data()
     settings = dict(learning_rate=1e-30, lr_scheduler="constant", warmup_steps=0, early_stopping_patience=2,
@@ -209,6 +218,7 @@ def test_an_early_stopped_run_stays_stopped_when_rerun(tmp_path):
     assert rerun.global_step == first.global_step == 15
 
 
+@pytest.mark.e2e
 def test_a_line_cut_short_in_the_log_is_dropped_on_resume(tmp_path, caplog):
     straight, train, valid = straight_and_interrupted(tmp_path, 7, save_every=0)
     log = tmp_path / "b" / "run" / METRICS_LOG
@@ -253,6 +263,7 @@ def test_the_optimizer_round_trips_through_json_and_safetensors(tmp_path):
                 torch.testing.assert_close(restored["state"][pid][key], value)
 
 
+@pytest.mark.e2e
 def test_a_checkpoint_swap_cut_between_its_two_renames_is_undone_at_the_next_start(tmp_path):
     train, valid = make_data()
     Trainer(config(tmp_path, max_steps=10)).fit(make_model(), train, valid)

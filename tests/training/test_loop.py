@@ -53,6 +53,7 @@ def interrupted_after(steps: int, model: CharRNNForCausalLM) -> CharRNNForCausal
     return model
 
 
+@pytest.mark.e2e
 def test_resume_replays_exactly_the_same_losses(tmp_path):
     train, valid = make_data()
     straight = Trainer(config(tmp_path / "a")).fit(make_model(), train, valid)
@@ -78,6 +79,7 @@ def test_resume_errors_are_user_errors(tmp_path):
         Trainer(config(tmp_path, resume_from=str(tmp_path))).fit(make_model(), train, valid)
 
 
+@pytest.mark.e2e
 def test_best_model_and_checkpoints_are_written(tmp_path):
     train, valid = make_data()
     result = Trainer(config(tmp_path, keep_checkpoints=2)).fit(make_model(), train, valid)
@@ -91,6 +93,7 @@ def test_best_model_and_checkpoints_are_written(tmp_path):
     assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]
 
 
+@pytest.mark.e2e
 def test_early_stopping_stops_after_patience(tmp_path):
     train, valid = make_data()
     # A learning rate of 1e-30 changes no float32 weight, so nothing improves after the first evaluation.
@@ -100,6 +103,7 @@ def test_early_stopping_stops_after_patience(tmp_path):
     assert result.global_step == 15  # evals at 5 (best), 10, 15 (two without improvement)
 
 
+@pytest.mark.e2e
 def test_gradient_accumulation_matches_a_big_batch(tmp_path):
     train, valid = make_data()
     common = dict(max_steps=3, eval_every=0, save_every=0, lr_scheduler="constant", warmup_steps=0, max_grad_norm=None)
@@ -111,6 +115,7 @@ def test_gradient_accumulation_matches_a_big_batch(tmp_path):
         torch.testing.assert_close(p_big, p_acc, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.e2e
 def test_interrupt_saves_a_resumable_checkpoint(tmp_path):
     train, valid = make_data()
     with pytest.raises(KeyboardInterrupt):
@@ -120,6 +125,7 @@ def test_interrupt_saves_a_resumable_checkpoint(tmp_path):
     assert resumed.global_step == 20
 
 
+@pytest.mark.e2e
 def test_stateful_training_carries_state_and_resumes_exactly(tmp_path):
     ids = torch.randint(2, VOCAB, (4001,), generator=torch.Generator().manual_seed(3))
     train = StatefulWindows(ids[:3201], window=10, batch_size=4)
@@ -142,12 +148,14 @@ def test_fp16_on_cpu_is_a_user_error(tmp_path):
         Trainer(config(tmp_path, mixed_precision="fp16"))
 
 
+@pytest.mark.e2e
 def test_bf16_autocast_trains_on_cpu(tmp_path):
     train, valid = make_data()
     result = Trainer(config(tmp_path, mixed_precision="bf16", max_steps=6)).fit(make_model(), train, valid)
     assert result.global_step == 6 and result.best_metric is not None
 
 
+@pytest.mark.e2e
 def test_overwrite_starts_a_new_log_where_a_plain_rerun_resumes(tmp_path):
     train, valid = make_data()
     first = Trainer(config(tmp_path, max_steps=10)).fit(make_model(), train, valid)
@@ -169,6 +177,7 @@ def _reset_accelerate():
     GradientState._reset_state()
 
 
+@pytest.mark.e2e
 def test_ctrl_c_inside_an_accumulation_step_finishes_the_step_then_resumes_exactly(tmp_path):
     train, valid = make_data()
     common = dict(gradient_accumulation_steps=2, batch_size=4)
@@ -208,6 +217,7 @@ def pad_collate(items):
     return {"input_ids": input_ids, "labels": labels}
 
 
+@pytest.mark.e2e
 def test_length_grouped_batches_pad_little_and_resume_exactly(tmp_path):
     data = VariableLengthWindows()
     widths = []
@@ -236,6 +246,7 @@ def test_length_grouped_batches_pad_little_and_resume_exactly(tmp_path):
     assert [a[s] for s in range(1, 31)] == [b[s] for s in range(1, 31)]  # resumed inside epoch 2 (25 steps an epoch)
 
 
+@pytest.mark.e2e
 def test_weight_decay_skips_biases_and_layernorm_and_warmup_ratio_warms_up(tmp_path):
     """As transformers.Trainer: decay only weight matrices; `warmup_ratio` sets the warmup length."""
     from hf_nlp.training.loop import _parameter_groups
