@@ -29,6 +29,7 @@ from hf_nlp.errors import exit_on_user_error
 from hf_nlp.evaluation.metrics import regression_example_stats
 from hf_nlp.evaluation.report import environment_info, markdown_table, write_report
 from hf_nlp.text.lookup import CategoricalEmbedding, StringLookup
+from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import Trainer
 
@@ -95,7 +96,7 @@ def generate_data(cfg: DataConfig, num_numeric: int) -> tuple[dict[str, np.ndarr
 
 def main(argv: list[str] | None = None) -> dict:
     cfg = parse_config(CategoricalRecipeConfig, sys.argv[1:] if argv is None else argv)
-    trainer = Trainer(cfg.train, example_stats=regression_example_stats, run_config=cfg)
+    trainer = Trainer(cfg.train, StatelessStep(regression_example_stats), run_config=cfg)
     columns, names = generate_data(cfg.data, cfg.model.num_numeric)
     n = cfg.data.num_samples
     cut_train, cut_valid = int(0.8 * n), int(0.9 * n)

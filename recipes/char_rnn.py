@@ -23,12 +23,14 @@ from hf_nlp.config import check_at_least, check_fraction, parse_config, to_dict
 from hf_nlp.data.shakespeare import DEFAULT_SOURCE, TRAIN_CHARS, VALID_CHARS, load_shakespeare
 from hf_nlp.data.windows import CharWindows, StatefulWindows
 from hf_nlp.errors import UserError, exit_on_user_error
-from hf_nlp.evaluation.metrics import bits_per_char, perplexity
+from hf_nlp.evaluation.metrics import bits_per_char, causal_lm_example_stats, perplexity
 from hf_nlp.evaluation.report import environment_info, markdown_table, plot_loss_curve, write_report
 from hf_nlp.generation.sampling import encode_prompt, generate_text, sampling_config
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
+from hf_nlp.models.recurrent_state import StatefulRNNStep
 from hf_nlp.text.char_tokenizer import build_char_tokenizer, num_characters
+from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import Trainer
 
@@ -113,7 +115,9 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     cfg = parse_config(CharRNNRecipeConfig, sys.argv[1:] if argv is None else argv)
     check_push_target(cfg.push_to_hub)
-    trainer = Trainer(cfg.train, carry_state=cfg.data.stateful, run_config=cfg)
+    stateless = StatelessStep(causal_lm_example_stats)
+    trainer = Trainer(cfg.train, StatefulRNNStep(causal_lm_example_stats) if cfg.data.stateful else stateless,
+                      run_config=cfg)
     accelerator = trainer.accelerator
     with accelerator.main_process_first():  # build the corpus cache once, then everyone reads it
         corpus = load_shakespeare(cfg.data.source, cfg.data.lowercase, cfg.data.train_chars, cfg.data.valid_chars)
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
     if cfg.data.stateful:
         # The stateless protocol too (windows read from a zero state), comparable with stateless runs.
         stateless_valid = CharWindows(ids["validation"], cfg.data.window, stride=cfg.data.window, what="validation")
-        evaluations["validation_stateless"] = trainer.evaluate(best, stateless_valid, carry_state=False)
+        evaluations["validation_stateless"] = trainer.evaluate(best, stateless_valid, step=stateless)
 
     metrics = {
         "corpus_chars": sum(len(corpus[s][0]["text"]) for s in corpus),

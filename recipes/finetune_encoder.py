@@ -42,6 +42,7 @@ from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
 from hf_nlp.models.window_pooling import pooled_window_forward
 from hf_nlp.text.sentence_embeddings import pretrained_encoder_path, with_sentence_embeddings
 from hf_nlp.text_reading import window_pooling
+from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import BEST_MODEL_DIR, Trainer
 
@@ -129,8 +130,9 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         head_cfg = cfg.train
     pooled = pooled_window_forward if cfg.data.long_texts == "pooled_windows" else None
-    trainer = Trainer(head_cfg, example_stats=classification_example_stats, run_config=cfg,
-                      model_forward=pooled if cfg.model.method == "full" else None)
+    encoder_step = StatelessStep(classification_example_stats, forward=pooled)
+    trainer = Trainer(head_cfg, encoder_step if cfg.model.method == "full" else
+                      StatelessStep(classification_example_stats), run_config=cfg)
     accelerator = trainer.accelerator
     with accelerator.main_process_first():
         corpus = _subset(cfg.data.load(), cfg)
@@ -157,8 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
             stage_cfg, name, kind = (replace(cfg.finetune, output_dir=str(run_dir)),
                                      f"{encoder_name} mean-pooled + head, then unfrozen (lr "
                                      f"{cfg.finetune.learning_rate:g})", "sentence_encoder_two_stage")
-            stage_trainer = Trainer(stage_cfg, example_stats=classification_example_stats, run_config=cfg,
-                                    model_forward=pooled, config_section="finetune")
+            stage_trainer = Trainer(stage_cfg, encoder_step, run_config=cfg, config_section="finetune")
         else:
             model = AutoModelForSequenceClassification.from_pretrained(path, **label_config(names))
             stage_cfg, name, kind, stage_trainer = cfg.train, f"{encoder_name} fine-tuned (all weights)", \

@@ -30,6 +30,7 @@ from hf_nlp.evaluation.report import environment_info, plot_loss_curve
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
 from hf_nlp.text.vectorize import TextVectorization
+from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import Trainer
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     cfg = parse_config(SentimentRecipeConfig, sys.argv[1:] if argv is None else argv)
     check_push_target(cfg.push_to_hub)
-    trainer = Trainer(cfg.train, example_stats=classification_example_stats, run_config=cfg)
+    trainer = Trainer(cfg.train, StatelessStep(classification_example_stats), run_config=cfg)
     accelerator = trainer.accelerator
     with accelerator.main_process_first():
         corpus = cfg.data.load()

@@ -29,6 +29,7 @@ from hf_nlp.generation.translate import translate_texts
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
 from hf_nlp.text.translation_tokenizer import build_bpe_translation_tokenizer, build_translation_tokenizer
+from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import Trainer
 
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     cfg = parse_config(TranslateRecipeConfig, sys.argv[1:] if argv is None else argv)
     check_push_target(cfg.push_to_hub)
-    trainer = Trainer(cfg.train, example_stats=seq2seq_example_stats, run_config=cfg)
+    trainer = Trainer(cfg.train, StatelessStep(seq2seq_example_stats), run_config=cfg)
     accelerator = trainer.accelerator
     with accelerator.main_process_first():
         corpus = load_spa_eng(cfg.data)

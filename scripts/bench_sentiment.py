@@ -34,7 +34,7 @@ from hf_nlp.data.reviews import load_sentiment
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
 from hf_nlp.text.sentence_embeddings import pretrained_encoder_path
 from hf_nlp.text.vectorize import TextVectorization
-from hf_nlp.training.loop import reset_accelerate_state
+from hf_nlp.training.accelerator import reset_shared_accelerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `scripts`
 from scripts import bench_keras  # noqa: E402
@@ -115,7 +115,7 @@ def hf_trainer_seconds(model, data: Dataset, collate, batch_size: int, steps: in
         started = time.perf_counter()
         HFTrainer(model=model, args=args, train_dataset=data, data_collator=collate).train()
         elapsed = time.perf_counter() - started
-    reset_accelerate_state()
+    reset_shared_accelerator()
     return elapsed
 
 

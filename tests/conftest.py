@@ -54,15 +54,6 @@ def hf_home(tmp_path, monkeypatch) -> Path:
     return tmp_path / "hf_home"
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    """Each test gets its own Accelerator settings (accelerate keeps them in process-wide singletons)."""
-    yield
-    from hf_nlp.training.loop import reset_accelerate_state
-
-    reset_accelerate_state()
-
-
 # --------------------------------------------------------------------------- one tiny run per model family
 # Shared by the Hub, evaluate and report tests (session-scoped: each trains once, in seconds).
 

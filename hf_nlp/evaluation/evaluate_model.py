@@ -19,7 +19,6 @@ which the model card (`hf_nlp.model_card`) adds to its `model-index`.
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,8 @@ import torch
 from hf_nlp.atomic import write_text_atomic
 from hf_nlp.errors import UserError
 from hf_nlp.evaluation.report import environment_info, plot_confusion_matrix
+from hf_nlp.training.batch_step import StatelessStep
+from hf_nlp.training.scoring import Scorer
 
 TASKS = {"lm": "AutoModelForCausalLM", "classification": "AutoModelForSequenceClassification",
          "translation": "AutoModelForSeq2SeqLM"}
@@ -71,13 +72,9 @@ def evaluate_model(model: str, task: str, split: str = "test", source: str | Non
     return result, path
 
 
-def _trainer(batch_size: int, example_stats):
-    from hf_nlp.training.config import TrainingConfig
-    from hf_nlp.training.loop import Trainer
-
-    config = TrainingConfig(output_dir=tempfile.mkdtemp(prefix="hf_nlp_eval_"), eval_batch_size=batch_size,
-                            batch_size=batch_size, mixed_precision="no")
-    return Trainer(config, example_stats=example_stats)
+def _scorer(batch_size: int, example_stats, forward=None) -> Scorer:
+    """Scoring without a training run: no run folder, no optimizer, the process' shared Accelerator."""
+    return Scorer(StatelessStep(example_stats, forward), batch_size)
 
 
 def _limit(dataset, max_examples: int | None):
@@ -101,7 +98,7 @@ def _evaluate_lm(model, tokenizer, data: dict, split: str, batch_size: int, num_
     ids = torch.tensor(tokenizer(text)["input_ids"], dtype=torch.long)
     window = int(data.get("window", 100))
     windows = CharWindows(ids, window, stride=window, what=split)
-    values = _trainer(batch_size, causal_lm_example_stats).evaluate(model, windows)
+    values = _scorer(batch_size, causal_lm_example_stats).evaluate(model, windows)
     tokens = int(values["count"])
     chars_per_token = len(text) / max(len(ids), 1)  # 1 for a character tokenizer
     metrics = {"loss": values["loss"], "perplexity": perplexity(values["loss"]),
@@ -139,7 +136,7 @@ def _evaluate_classification(model, tokenizer, data: dict, split: str, batch_siz
     encoded = tokenize_texts(_as_dict(texts), tokenizer, max_length, reading.windows, reading.overlap)["split"]
     # Each text scored by pooling its windows as the run did (one window per text unless it used windows),
     # through the same per-text evaluation as the recipe, with the data's labels in the model's ids.
-    scores = evaluate_by_text(_trainer(batch_size, classification_example_stats), model,
+    scores = evaluate_by_text(_scorer(batch_size, classification_example_stats), model,
                               encoded.remove_columns(["document", "labels"]), encoded["document"],
                               [to_model[label] for label in texts["label"]], model.config.num_labels,
                               DataCollatorWithPadding(tokenizer, return_tensors="pt"), reading.pooling)
@@ -188,7 +185,7 @@ def _evaluate_translation(model, tokenizer, data: dict, split: str, batch_size: 
                                                                              None) or len(tokenizer)
     encoded = encode_pairs(DatasetDict({"split": pairs}), tokenizer, target_size)["split"]
     collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
-    teacher_forced = _trainer(batch_size, seq2seq_example_stats).evaluate(model, encoded, collate_fn=collate)
+    teacher_forced = _scorer(batch_size, seq2seq_example_stats).evaluate(model, encoded, collate_fn=collate)
     metrics = {"bleu": scores["bleu"], "chrf": scores["chrf"], "token_accuracy": teacher_forced["accuracy"],
                "loss": teacher_forced["loss"], "sentences": len(pairs), "num_beams": beams,
                "sentences_per_s": translations.sentences_per_second,

@@ -14,6 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hf_nlp.models.window_pooling import pool_window_logits
+from hf_nlp.training.scoring import reduce_example_stats
+
 IGNORE_INDEX = -100
 
 
@@ -85,24 +88,6 @@ def classification_example_stats(logits: torch.Tensor, batch: dict[str, torch.Te
     return stats
 
 
-def pool_window_logits(logits: torch.Tensor, documents: torch.Tensor,
-                       pooling: Literal["probabilities", "logits"] = "probabilities") -> torch.Tensor:
-    """Per-document logits from per-window logits.
-
-    `logits` `(N, C)` for N windows; `documents` `(N,)` the document index of each window, 0..D-1.
-    `pooling="probabilities"`: the log of the mean window probabilities; `"logits"`: the mean window
-    logits, so every window adds its evidence and an unsure window (logits ~equal) pulls nothing
-    (what `--data.long_texts pooled_windows` trains on: mean probabilities saturate and stall it).
-    Returns `(D, C)`, which `classification_example_stats` scores like any logits; differentiable,
-    so it also serves as a training output (`hf_nlp.models.window_pooling`)."""
-    num_documents = int(documents.max()) + 1 if len(documents) else 0
-    values = logits.float().softmax(-1) if pooling == "probabilities" else logits.float()  # (N, C)
-    sums = values.new_zeros(num_documents, logits.shape[-1]).index_add(0, documents, values)  # (D, C)
-    counts = torch.bincount(documents, minlength=num_documents).clamp(min=1).unsqueeze(-1)  # (D, 1)
-    means = sums / counts
-    return means.clamp(min=1e-12).log() if pooling == "probabilities" else means
-
-
 def confusion_matrix_from_metrics(metrics: dict[str, float], num_classes: int) -> np.ndarray:
     """Rows = true class, columns = predicted, in examples (from `classification_example_stats`)."""
     cells = [metrics[f"confusion_{i}"] * metrics["count"] for i in range(num_classes * num_classes)]
@@ -124,14 +109,6 @@ def classification_summary(metrics: dict[str, float], num_classes: int) -> dict:
             "examples": int(metrics["count"]), "confusion": confusion.tolist()}
 
 
-def reduce_example_stats(stats: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Sum per-example statistics and divide by the summed `count`."""
-    total = stats["count"].sum().item()
-    metrics = {name: values.sum().item() / max(total, 1.0) for name, values in stats.items() if name != "count"}
-    metrics["count"] = total
-    return metrics
-
-
 def bits_per_char(loss_nats: float) -> float:
     return loss_nats / math.log(2)
 
@@ -149,17 +126,17 @@ def classification_scores(logits: torch.Tensor, labels: torch.Tensor, num_classe
         {"correct": stats["accuracy"].int().tolist()}
 
 
-def evaluate_classifier(trainer, model, dataset, num_classes: int, collate=None) -> dict:
+def evaluate_classifier(scorer, model, dataset, num_classes: int, collate=None) -> dict:
     """`classification_scores` of `model` on every example of `dataset` (a `labels` column), through
-    `trainer.predict` (`trainer` is a `hf_nlp.training.loop.Trainer`, its `model_forward` applies)."""
-    return classification_scores(trainer.predict(model, dataset, collate), torch.tensor(dataset["labels"]),
+    `scorer.predict` (a `hf_nlp.training.scoring.Scorer` or a `Trainer`: its step's forward applies)."""
+    return classification_scores(scorer.predict(model, dataset, collate), torch.tensor(dataset["labels"]),
                                  num_classes)
 
 
-def evaluate_by_text(trainer, model, windows, documents: list[int], labels: list[int], num_classes: int,
+def evaluate_by_text(scorer, model, windows, documents: list[int], labels: list[int], num_classes: int,
                      collate=None, pooling: Literal["probabilities", "logits"] = "probabilities") -> dict:
     """Classification metrics per text, each text scored by pooling its windows (`pool_window_logits`;
-    `trainer` is a `hf_nlp.training.loop.Trainer`; `documents[i]` is the text of window i)."""
-    logits = pool_window_logits(trainer.predict(model, windows, collate), torch.tensor(documents),
+    `scorer` as in `evaluate_classifier`; `documents[i]` is the text of window i)."""
+    logits = pool_window_logits(scorer.predict(model, windows, collate), torch.tensor(documents),
                                 pooling)  # (texts, C)
     return classification_scores(logits, torch.tensor(labels), num_classes) | {"windows": len(documents)}

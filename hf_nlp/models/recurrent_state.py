@@ -11,6 +11,10 @@ would silently start from zeros.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 from transformers import DynamicCache
 
@@ -56,3 +60,39 @@ def detach_rnn_state(cache: DynamicCache | None) -> DynamicCache | None:
             if state is not None:
                 layer.recurrent_states[slot] = state.detach()
     return cache
+
+
+@dataclass(frozen=True)
+class StatefulRNNStep:
+    """Stateful RNN training as a `hf_nlp.training.batch_step.BatchStep`: each batch continues the
+    streams of the previous one, so the RNN state the model returns in `outputs.cache` goes into the
+    next call, detached (truncated backprop through time). The loop resets it at every epoch and
+    evaluation start and saves it in checkpoints through `carried_tensors` / `restore_carried`."""
+
+    example_stats: Callable[[torch.Tensor, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+    carries_state: ClassVar[bool] = True
+
+    @property
+    def metric_names(self) -> tuple[str, ...] | None:
+        return getattr(self.example_stats, "metric_names", None)
+
+    def __call__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor],
+                 carried: DynamicCache | None) -> tuple[object, DynamicCache | None]:
+        outputs = model(**batch, cache=carried, use_cache=True)
+        return outputs, detach_rnn_state(outputs.cache)
+
+    @staticmethod
+    def carried_tensors(cache: DynamicCache) -> dict[str, torch.Tensor]:
+        """The carried cache as named tensors (`<layer>.<slot>`), for safetensors."""
+        return {f"{layer_idx}.{slot}": t for layer_idx, layer in enumerate(cache.layers)
+                for slot, t in layer.recurrent_states.items() if t is not None}
+
+    @staticmethod
+    def restore_carried(tensors: dict[str, torch.Tensor], model: torch.nn.Module, device: torch.device) -> DynamicCache:
+        """Rebuild the carried cache `carried_tensors` gave, for `model` on `device`."""
+        cache = DynamicCache(config=model.config)
+        for name, tensor in tensors.items():
+            layer_idx, slot = map(int, name.split("."))
+            cache.update_recurrent_state(tensor.to(device), layer_idx, state_idx=slot)
+            cache.layers[layer_idx].has_previous_state[slot] = True  # see the module docstring
+        return cache

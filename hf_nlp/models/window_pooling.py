@@ -10,11 +10,29 @@ holds the text's probability near 1/C whatever the others say, and training stal
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from hf_nlp.evaluation.metrics import pool_window_logits
+
+def pool_window_logits(logits: torch.Tensor, documents: torch.Tensor,
+                       pooling: Literal["probabilities", "logits"] = "probabilities") -> torch.Tensor:
+    """Per-document logits from per-window logits.
+
+    `logits` `(N, C)` for N windows; `documents` `(N,)` the document index of each window, 0..D-1.
+    `pooling="probabilities"`: the log of the mean window probabilities; `"logits"`: the mean window
+    logits, so every window adds its evidence and an unsure window (logits ~equal) pulls nothing
+    (what `--data.long_texts pooled_windows` trains on: mean probabilities saturate and stall it).
+    Returns `(D, C)`, which `classification_example_stats` scores like any logits; differentiable,
+    so it also serves as a training output (`hf_nlp.models.window_pooling`)."""
+    num_documents = int(documents.max()) + 1 if len(documents) else 0
+    values = logits.float().softmax(-1) if pooling == "probabilities" else logits.float()  # (N, C)
+    sums = values.new_zeros(num_documents, logits.shape[-1]).index_add(0, documents, values)  # (D, C)
+    counts = torch.bincount(documents, minlength=num_documents).clamp(min=1).unsqueeze(-1)  # (D, 1)
+    means = sums / counts
+    return means.clamp(min=1e-12).log() if pooling == "probabilities" else means
 
 
 def pooled_window_forward(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> SequenceClassifierOutput:

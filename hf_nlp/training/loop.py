@@ -14,14 +14,13 @@ one (damaged ones are skipped with a line naming them), as transformers' example
 `overwrite=True` starts afresh, and a checkpoint of a run with other settings (model, data, batch
 size...) is refused, naming the keys that differ.
 
-Models take a batch as keyword arguments and return an output with `.loss` and `.logits`; a
-`model_forward(model, batch)` given to the `Trainer` replaces that call everywhere (training,
-evaluation, prediction), e.g. to pool a text's windows into one prediction
-(`hf_nlp.models.window_pooling`).
-With `carry_state=True` (stateful RNN training) the loop passes each batch's returned `cache`
-into the next call, detached, and resets it at every epoch and evaluation start; the data must
+The loop knows no task: a `BatchStep` (`hf_nlp.training.batch_step`) says how to call the model on
+a batch and which per-example statistics evaluation sums. `StatelessStep(example_stats)` calls
+`model(**batch)` (or a given `forward`); `hf_nlp.models.recurrent_state.StatefulRNNStep` carries each
+batch's RNN state into the next, detached, reset at every epoch and evaluation start; the data must
 then be laid out so that consecutive batches on each process continue the same streams (see
-`hf_nlp.data.windows.StatefulWindows`).
+`hf_nlp.data.windows.StatefulWindows`). The `Accelerator` is the process' shared one
+(`hf_nlp.training.accelerator`); evaluation without training is `hf_nlp.training.scoring.Scorer`.
 """
 
 from __future__ import annotations
@@ -41,12 +40,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import broadcast_object_list, set_seed
 from safetensors.torch import load_model, save_model
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
-from transformers import DynamicCache, get_scheduler
+from transformers import get_scheduler
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_parameter_names
 
 from hf_nlp.atomic import (
@@ -60,19 +58,18 @@ from hf_nlp.atomic import (
 )
 from hf_nlp.config import save_config, to_dict
 from hf_nlp.errors import UserError, cannot_write, write_failure_reason
-from hf_nlp.evaluation.metrics import causal_lm_example_stats, reduce_example_stats
-from hf_nlp.models.recurrent_state import detach_rnn_state
 from hf_nlp.training import checkpoint as ckpt
+from hf_nlp.training.accelerator import shared_accelerator
+from hf_nlp.training.batch_step import BatchStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.cpu_threads import use_cpu_threads
+from hf_nlp.training.scoring import Scorer, evaluation_loader, score_batches
 
 # transformers.Trainer's rule for parameters that never decay (besides those inside LayerNorm).
 NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
 
 logger = logging.getLogger(__name__)
 
-ExampleStats = Callable[[torch.Tensor, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
-ModelForward = Callable[[torch.nn.Module, dict[str, torch.Tensor]], Any]
 METRICS_LOG = "metrics.jsonl"
 BEST_MODEL_DIR = "best_model"
 RESUMABLE_SETTINGS = frozenset({
@@ -130,16 +127,13 @@ class Trainer:
     def __init__(
         self,
         config: TrainingConfig,
-        carry_state: bool = False,
-        example_stats: ExampleStats = causal_lm_example_stats,
+        step: BatchStep,
         run_config: Any = None,
-        model_forward: ModelForward | None = None,
         config_section: str = "train",
         resume_sections: Sequence[str] = ("data", "model"),
     ):
-        """`example_stats` turns (logits, batch) into per-example sums for evaluation; `run_config`
-        (a dataclass) is saved as `config.yaml` beside every checkpoint and the best model;
-        `model_forward(model, batch)`, when given, is called in place of `model(**batch)`.
+        """`step` runs the model on a batch and scores it (`hf_nlp.training.batch_step`); `run_config`
+        (a dataclass) is saved as `config.yaml` beside every checkpoint and the best model.
         `config_section` is the flag prefix of `config` in the recipe's config (named in messages);
         `resume_sections` are the sections of `run_config` a resumed run must leave unchanged.
 
@@ -148,30 +142,17 @@ class Trainer:
         in seconds, not after the corpus is built."""
         if config.mixed_precision == "fp16" and not torch.cuda.is_available():
             raise UserError("fp16 needs a GPU; use `--train.mixed_precision bf16` (or `no`) on CPU.")
-        known = getattr(example_stats, "metric_names", None)
+        known = step.metric_names
         if known and config.metric_for_best not in known:
             raise UserError(f"`--{config_section}.metric_for_best {config.metric_for_best}` is not an evaluation metric of "
                             f"this recipe; use one of {', '.join(known)}.")
         self.config = config
-        self.carry_state = carry_state
-        self.example_stats = example_stats
+        self.step = step
         self.run_config = run_config
-        self.model_forward = model_forward
         self.config_section = config_section
         self.resume_sections = tuple(resume_sections)
         self.output_dir = Path(config.output_dir)
-        self.accelerator = Accelerator(
-            # Launched as several processes (torchrun) on a machine without a GPU: accelerate joins them over
-            # gloo only when told to use the CPU; otherwise each would run alone, all as process 0, writing
-            # the same checkpoint files.
-            cpu=int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available(),
-            mixed_precision=config.mixed_precision,
-            gradient_accumulation_steps=config.gradient_accumulation_steps,
-            # Shuffling seeded by `seed + epoch` on every process: the data order is a pure
-            # function of (seed, epoch), which is what makes resuming exact.
-            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
-            step_scheduler_with_optimizer=False,
-        )
+        self.accelerator = shared_accelerator(config.mixed_precision, config.gradient_accumulation_steps, config.seed)
         if self.accelerator.device.type == "cpu":
             use_cpu_threads(config.cpu_threads)
         set_seed(config.seed)
@@ -207,7 +188,7 @@ class Trainer:
         sampler = _EpochSeededLengthGroupedSampler(cfg.batch_size, lengths, cfg.seed) if lengths is not None else None
         train_loader = DataLoader(
             train_dataset, batch_size=cfg.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-            collate_fn=collate_fn, drop_last=self.carry_state,
+            collate_fn=collate_fn, drop_last=self.step.carries_state,
         )
         if len(train_loader) == 0:
             raise UserError("the training set is smaller than one batch; lower `--train.batch_size` or add data.")
@@ -321,61 +302,36 @@ class Trainer:
             history=self.history,
         )
 
-    def evaluate(
-        self, model: torch.nn.Module, dataset: Dataset, collate_fn=None, carry_state: bool | None = None
-    ) -> dict[str, float]:
-        """Metrics over a whole set, gathered across processes (each example counted once).
+    def scorer(self, step: BatchStep | None = None) -> Scorer:
+        """A `Scorer` on this trainer's accelerator and evaluation batch size, with its step or `step`
+        (e.g. a stateless one, to score a stateful model on independent windows)."""
+        step = step or self.step
+        return Scorer(step, self._eval_batch_size(step), self.accelerator)
 
-        `carry_state` overrides the trainer's setting, e.g. to score a stateful model on
-        independent windows."""
-        carry = self.carry_state if carry_state is None else carry_state
-        saved, self.carry_state = self.carry_state, carry
-        try:
-            loader = self.accelerator.prepare(self._eval_loader(dataset, collate_fn))
-            model = self.accelerator.prepare_model(model, evaluation_mode=True)
-            return self._run_eval(model, loader)
-        finally:
-            self.carry_state = saved
+    def evaluate(self, model: torch.nn.Module, dataset: Dataset, collate_fn=None,
+                 step: BatchStep | None = None) -> dict[str, float]:
+        """Metrics over a whole set, gathered across processes (each example counted once)."""
+        return self.scorer(step).evaluate(model, dataset, collate_fn)
 
-    @torch.no_grad()
     def predict(self, model: torch.nn.Module, dataset: Dataset, collate_fn=None) -> torch.Tensor:
-        """Float logits for every example of `dataset`, in order, gathered across processes: `(N, ...)`
-        (each example once, as `evaluate` counts them). Examples must give logits of one shape."""
-        loader = self.accelerator.prepare(self._eval_loader(dataset, collate_fn))
-        model = self.accelerator.prepare_model(model, evaluation_mode=True)
-        model.eval()
-        parts = [self.accelerator.gather_for_metrics(self._call(model, batch).logits.float()).cpu() for batch in loader]
-        return torch.cat(parts)
+        """Float logits for every example of `dataset`, in order (`Scorer.predict`)."""
+        return self.scorer().predict(model, dataset, collate_fn)
 
     # ------------------------------------------------------------------ internals
 
-    def _call(self, model, batch):
-        return self.model_forward(model, batch) if self.model_forward is not None else model(**batch)
-
     def _forward(self, model, batch):
-        if not self.carry_state:
-            return self._call(model, batch)
-        outputs = model(**batch, cache=self._carried, use_cache=True)
-        self._carried = detach_rnn_state(outputs.cache)
+        outputs, self._carried = self.step(model, batch, self._carried)
         return outputs
 
-    def _eval_loader(self, dataset: Dataset, collate_fn) -> DataLoader:
-        # Stateful evaluation needs equal batches (each row is one stream); otherwise keep every example.
-        batch_size = self.config.batch_size if self.carry_state else self.config.eval_batch_size
-        return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_fn, drop_last=self.carry_state)
+    def _eval_batch_size(self, step: BatchStep) -> int:
+        # Carried state: each batch row is one stream, so evaluation batches match the training ones.
+        return self.config.batch_size if step.carries_state else self.config.eval_batch_size
 
-    @torch.no_grad()
+    def _eval_loader(self, dataset: Dataset, collate_fn) -> DataLoader:
+        return evaluation_loader(dataset, self.step, self._eval_batch_size(self.step), collate_fn)
+
     def _run_eval(self, model, loader) -> dict[str, float]:
-        model.eval()
-        saved_carry, self._carried = self._carried, None
-        gathered: dict[str, list[torch.Tensor]] = {}
-        for batch in loader:
-            outputs = self._forward(model, batch)
-            stats = self.example_stats(outputs.logits, batch)
-            for name, values in self.accelerator.gather_for_metrics(stats).items():
-                gathered.setdefault(name, []).append(values.cpu())
-        self._carried = saved_carry
-        return reduce_example_stats({name: torch.cat(parts) for name, parts in gathered.items()})
+        return score_batches(model, loader, self.step, self.accelerator)
 
     def _evaluate_and_select(self, model, eval_loader) -> bool:
         """Evaluate, keep the best model, and return True when early stopping should fire."""
@@ -451,7 +407,8 @@ class Trainer:
         write_json_atomic(staging / ckpt.RNG_STATE.format(acc.process_index), ckpt.rng_state())
         _pause_for_fault_injection()
         if self._carried is not None:
-            ckpt.save_tensors(staging / ckpt.CARRIED_STATE.format(acc.process_index), _carried_tensors(self._carried))
+            ckpt.save_tensors(staging / ckpt.CARRIED_STATE.format(acc.process_index),
+                              self.step.carried_tensors(self._carried))
         acc.wait_for_everyone()
         if acc.is_main_process:
             save_model(acc.unwrap_model(model), str(staging / ckpt.MODEL_WEIGHTS))
@@ -582,7 +539,7 @@ class Trainer:
                                                   "random generators"))
             if state.carried_state:
                 carried = ckpt.load_tensors(ckpt.require(folder, ckpt.CARRIED_STATE.format(acc.process_index)))
-                self._carried = _restore_carried(carried, acc.unwrap_model(model).config, acc.device)
+                self._carried = self.step.restore_carried(carried, acc.unwrap_model(model), acc.device)
         except ckpt.CheckpointError as error:
             raise UserError(f"cannot resume from `{folder}`: {error}; pass an older checkpoint with `{flag}.resume_from`"
                             f" or `{flag}.overwrite true` to start afresh.") from None
@@ -720,15 +677,6 @@ def _build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim
                            foreach=True)
 
 
-def reset_accelerate_state() -> None:
-    """Forget accelerate's process-wide settings, so the next `Trainer` may use other ones (e.g.
-    another mixed precision). For benchmarks and tests that run several trainers in one process."""
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
-
-
 def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Trainable parameters in two groups, as transformers.Trainer builds them: biases and
     normalisation weights get no weight decay (decaying them only hurts)."""
@@ -775,22 +723,6 @@ def _load_weights(model: torch.nn.Module, path: Path) -> None:
         load_model(model, str(path))
     except ckpt.SafetensorError as error:
         raise ckpt.CheckpointError(f"{path.name} is not a readable safetensors file ({error})") from None
-
-
-def _carried_tensors(cache) -> dict[str, torch.Tensor]:
-    """A carried RNN cache as named tensors (`<layer>.<slot>`), for safetensors."""
-    return {f"{layer_idx}.{slot}": t for layer_idx, layer in enumerate(cache.layers)
-            for slot, t in layer.recurrent_states.items() if t is not None}
-
-
-def _restore_carried(saved: dict[str, torch.Tensor], model_config, device) -> DynamicCache:
-    """Rebuild a carried RNN cache from the tensors `_save_checkpoint` wrote."""
-    cache = DynamicCache(config=model_config)
-    for name, tensor in saved.items():
-        layer_idx, slot = map(int, name.split("."))
-        cache.update_recurrent_state(tensor.to(device), layer_idx, state_idx=slot)
-        cache.layers[layer_idx].has_previous_state[slot] = True
-    return cache
 
 
 __all__ = ["Trainer", "TrainResult", "TrainerState", "BEST_MODEL_DIR", "METRICS_LOG"]

@@ -14,7 +14,7 @@ from hf_nlp.training import checkpoint as ckpt
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import METRICS_LOG, Trainer
 from tests.training.test_loop import (
-    _reset_accelerate,
+    LM,
     config,
     interrupted_after,
     make_data,
@@ -30,11 +30,9 @@ def checkpoints(run_dir) -> list[str]:
 def straight_and_interrupted(tmp_path, stop_at: int, **overrides):
     """An uninterrupted 20-step run in a/, and the same run stopped by Ctrl-C after step `stop_at` in b/."""
     train, valid = make_data()
-    straight = Trainer(config(tmp_path / "a", **overrides)).fit(make_model(), train, valid)
-    _reset_accelerate()
+    straight = Trainer(config(tmp_path / "a", **overrides), LM).fit(make_model(), train, valid)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(config(tmp_path / "b", **overrides)).fit(interrupted_after(stop_at, make_model()), train, valid)
-    _reset_accelerate()
+        Trainer(config(tmp_path / "b", **overrides), LM).fit(interrupted_after(stop_at, make_model()), train, valid)
     return straight, train, valid
 
 
@@ -43,7 +41,7 @@ def test_a_rerun_resumes_and_matches_an_uninterrupted_run_even_off_the_logging_b
     # Stopped at step 7: the log averages steps 5..8 into its step-8 line, so the window must be saved.
     straight, train, valid = straight_and_interrupted(tmp_path, 7, log_every=4, save_every=0)
     with caplog.at_level(logging.WARNING):
-        resumed = Trainer(config(tmp_path / "b", log_every=4, save_every=0)).fit(make_model(), train, valid)
+        resumed = Trainer(config(tmp_path / "b", log_every=4, save_every=0), LM).fit(make_model(), train, valid)
     assert "Checkpoint detected, resuming training at step 7" in caplog.text
     a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
     assert sorted(a) == sorted(b) == [4, 8, 12, 16, 20]
@@ -56,7 +54,7 @@ def test_a_rerun_resumes_and_matches_an_uninterrupted_run_even_off_the_logging_b
 @pytest.mark.e2e
 def test_checkpoints_are_json_and_safetensors_with_a_manifest(tmp_path):
     train, valid = make_data()
-    Trainer(config(tmp_path, max_steps=10)).fit(make_model(), train, valid)
+    Trainer(config(tmp_path, max_steps=10), LM).fit(make_model(), train, valid)
     folder = tmp_path / "run" / "checkpoints" / "step_00000010"
     names = sorted(p.name for p in folder.iterdir())
     assert names == ["manifest.json", "model.safetensors", "optimizer.json", "optimizer.safetensors",
@@ -76,7 +74,7 @@ def test_a_damaged_newest_checkpoint_is_skipped_with_one_line_and_the_run_still_
     weights = run / "checkpoints" / "step_00000012" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])  # truncated (a full disk, a partial copy)
     with caplog.at_level(logging.WARNING):
-        Trainer(config(tmp_path / "b", save_every=5)).fit(make_model(), train, valid)
+        Trainer(config(tmp_path / "b", save_every=5), LM).fit(make_model(), train, valid)
     assert "skipping checkpoint" in caplog.text and "step_00000012: model.safetensors has 100 bytes" in caplog.text
     assert "resuming training at step 10" in caplog.text
     a, b = train_losses(tmp_path / "a" / "run"), train_losses(run)
@@ -112,29 +110,25 @@ def damage(path, how: str) -> None:
 @pytest.mark.parametrize(("name", "how"), DAMAGE, ids=[f"{how} {name}" for name, how in DAMAGE])
 def test_every_kind_of_damage_is_detected(tmp_path, name, how):
     train, valid = make_data()
-    Trainer(config(tmp_path, max_steps=5)).fit(make_model(), train, valid)
+    Trainer(config(tmp_path, max_steps=5), LM).fit(make_model(), train, valid)
     folder = tmp_path / "run" / "checkpoints" / "step_00000005"
     damage(folder / name, how)
-    _reset_accelerate()
     with pytest.raises(UserError, match=r"no usable checkpoint in .*step_00000005 incomplete or damaged.*overwrite"):
-        Trainer(config(tmp_path, max_steps=5))
-    _reset_accelerate()
+        Trainer(config(tmp_path, max_steps=5), LM)
     with pytest.raises(UserError, match=r"cannot be resumed .*overwrite true"):
-        Trainer(config(tmp_path, max_steps=5, resume_from=str(folder)))
-    _reset_accelerate()
-    Trainer(config(tmp_path, max_steps=5, overwrite=True)).fit(make_model(), train, valid)
+        Trainer(config(tmp_path, max_steps=5, resume_from=str(folder)), LM)
+    Trainer(config(tmp_path, max_steps=5, overwrite=True), LM).fit(make_model(), train, valid)
     ckpt.verify(folder)
 
 
 @pytest.mark.e2e
 def test_an_explicit_damaged_checkpoint_names_an_older_one(tmp_path):
     train, valid = make_data()
-    Trainer(config(tmp_path, max_steps=10, keep_checkpoints=3)).fit(make_model(), train, valid)
+    Trainer(config(tmp_path, max_steps=10, keep_checkpoints=3), LM).fit(make_model(), train, valid)
     newest = tmp_path / "run" / "checkpoints" / "step_00000010"
     (newest / "scheduler.json").write_text("{}")
-    _reset_accelerate()
     with pytest.raises(UserError, match=r"scheduler.json .* pass an older one \(`--train.resume_from .*step_00000005`\)"):
-        Trainer(config(tmp_path, max_steps=10, resume_from=str(newest)))
+        Trainer(config(tmp_path, max_steps=10, resume_from=str(newest)), LM)
 
 
 @pytest.mark.e2e
@@ -144,7 +138,7 @@ def test_an_interrupted_write_leaves_no_checkpoint_and_is_cleared(tmp_path):
     staging = root / ".step_00000003.partial"
     staging.mkdir(parents=True)
     (staging / "model.safetensors").write_bytes(b"half")
-    Trainer(config(tmp_path, max_steps=5)).fit(make_model(), train, valid)
+    Trainer(config(tmp_path, max_steps=5), LM).fit(make_model(), train, valid)
     assert checkpoints(tmp_path / "run") == ["step_00000005"] and not staging.exists()
 
 
@@ -167,7 +161,7 @@ def test_resuming_never_unpickles_a_planted_file(tmp_path):
     for name in ("custom_checkpoint_0.pkl", "random_states_0.pkl", "optimizer.bin", "scheduler.bin", "model.bin"):
         (folder / name).write_bytes(pickle.dumps(MarkerPayload(marker)))
     ckpt.write_manifest(folder, step=7)  # even listed in a valid manifest, they are never read
-    Trainer(config(tmp_path / "b", save_every=0)).fit(make_model(), train, valid)
+    Trainer(config(tmp_path / "b", save_every=0), LM).fit(make_model(), train, valid)
     assert not marker.exists()
     a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
     assert [a[s] for s in range(1, 21)] == [b[s] for s in range(1, 21)]
@@ -180,7 +174,7 @@ def test_an_accelerate_format_checkpoint_is_refused_without_reading_its_pickles(
     (legacy / "trainer_state.json").write_text(json.dumps({"global_step": 5}))
     (legacy / "custom_checkpoint_0.pkl").write_bytes(pickle.dumps(MarkerPayload(marker)))
     with pytest.raises(UserError, match="no manifest.json"):
-        Trainer(config(tmp_path, resume_from=str(legacy)))
+        Trainer(config(tmp_path, resume_from=str(legacy)), LM)
     assert not marker.exists()
 
 
@@ -194,14 +188,12 @@ class ToyRunConfig:
 @pytest.mark.e2e
 def test_a_rerun_with_other_settings_is_refused_naming_them(tmp_path):
     train, valid = make_data()
-    Trainer(config(tmp_path, max_steps=5), run_config=ToyRunConfig()).fit(make_model(), train, valid)
-    _reset_accelerate()
+    Trainer(config(tmp_path, max_steps=5), LM, run_config=ToyRunConfig()).fit(make_model(), train, valid)
     with pytest.raises(UserError, match=r"other settings \(model.hidden_size 8 -> 16, train.batch_size 8 -> 4\).*"
                                          r"--train.overwrite true"):
-        Trainer(config(tmp_path, max_steps=5, batch_size=4), run_config=ToyRunConfig(model={"hidden_size": 16}))
-    _reset_accelerate()
+        Trainer(config(tmp_path, max_steps=5, batch_size=4), LM, run_config=ToyRunConfig(model={"hidden_size": 16}))
     # Budget, bookkeeping and sections outside `resume_sections` may change.
-    Trainer(config(tmp_path, max_steps=8, eval_every=4, save_every=4),
+    Trainer(config(tmp_path, max_steps=8, eval_every=4, save_every=4), LM,
             run_config=ToyRunConfig(samples={"prompt": "other"})).fit(make_model(), train, valid)
     assert max(train_losses(tmp_path / "run")) == 8
 
@@ -211,9 +203,8 @@ def test_an_early_stopped_run_stays_stopped_when_rerun(tmp_path):
     train, valid = make_data()
     settings = dict(learning_rate=1e-30, lr_scheduler="constant", warmup_steps=0, early_stopping_patience=2,
                     max_steps=100)
-    first = Trainer(config(tmp_path, **settings)).fit(make_model(), train, valid)
-    _reset_accelerate()
-    rerun = Trainer(config(tmp_path, **settings)).fit(make_model(), train, valid)
+    first = Trainer(config(tmp_path, **settings), LM).fit(make_model(), train, valid)
+    rerun = Trainer(config(tmp_path, **settings), LM).fit(make_model(), train, valid)
     assert first.stop_reason == rerun.stop_reason == "early_stopping"
     assert rerun.global_step == first.global_step == 15
 
@@ -224,7 +215,7 @@ def test_a_line_cut_short_in_the_log_is_dropped_on_resume(tmp_path, caplog):
     log = tmp_path / "b" / "run" / METRICS_LOG
     log.write_text(log.read_text() + '{"step": 8, "train_lo')
     with caplog.at_level(logging.WARNING):
-        Trainer(config(tmp_path / "b", save_every=0)).fit(make_model(), train, valid)
+        Trainer(config(tmp_path / "b", save_every=0), LM).fit(make_model(), train, valid)
     assert "dropped unreadable line(s) 9" in caplog.text  # after 7 step lines and the eval at step 5
     a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
     assert [a[s] for s in range(1, 21)] == [b[s] for s in range(1, 21)]
@@ -266,9 +257,8 @@ def test_the_optimizer_round_trips_through_json_and_safetensors(tmp_path):
 @pytest.mark.e2e
 def test_a_checkpoint_swap_cut_between_its_two_renames_is_undone_at_the_next_start(tmp_path):
     train, valid = make_data()
-    Trainer(config(tmp_path, max_steps=10)).fit(make_model(), train, valid)
+    Trainer(config(tmp_path, max_steps=10), LM).fit(make_model(), train, valid)
     root = tmp_path / "run" / "checkpoints"
     (root / "step_00000010").rename(root / ".step_00000010.old")  # a rerun rewriting step 10, cut mid-swap
-    _reset_accelerate()
-    trainer = Trainer(config(tmp_path, max_steps=10))
+    trainer = Trainer(config(tmp_path, max_steps=10), LM)
     assert trainer._resume_folder == root / "step_00000010" and not (root / ".step_00000010.old").exists()

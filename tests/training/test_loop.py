@@ -7,11 +7,16 @@ import torch
 
 from hf_nlp.data.windows import CharWindows, StatefulWindows
 from hf_nlp.errors import UserError
+from hf_nlp.evaluation.metrics import causal_lm_example_stats
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
+from hf_nlp.models.recurrent_state import StatefulRNNStep
+from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import METRICS_LOG, Trainer
 
 VOCAB = 12
+LM = StatelessStep(causal_lm_example_stats)
+STATEFUL_LM = StatefulRNNStep(causal_lm_example_stats)
 
 
 def make_data(seed: int = 0):
@@ -56,13 +61,13 @@ def interrupted_after(steps: int, model: CharRNNForCausalLM) -> CharRNNForCausal
 @pytest.mark.e2e
 def test_resume_replays_exactly_the_same_losses(tmp_path):
     train, valid = make_data()
-    straight = Trainer(config(tmp_path / "a")).fit(make_model(), train, valid)
+    straight = Trainer(config(tmp_path / "a"), LM).fit(make_model(), train, valid)
     assert straight.global_step == 20
 
     # Stopped (Ctrl-C) after 10 steps, then a fresh restart from the step-10 checkpoint for the last 10.
     with pytest.raises(KeyboardInterrupt):
-        Trainer(config(tmp_path / "b")).fit(interrupted_after(10, make_model()), train, valid)
-    resumed = Trainer(config(tmp_path / "b", resume_from="latest")).fit(make_model(), train, valid)
+        Trainer(config(tmp_path / "b"), LM).fit(interrupted_after(10, make_model()), train, valid)
+    resumed = Trainer(config(tmp_path / "b", resume_from="latest"), LM).fit(make_model(), train, valid)
     assert resumed.global_step == 20
 
     a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
@@ -74,15 +79,15 @@ def test_resume_replays_exactly_the_same_losses(tmp_path):
 def test_resume_errors_are_user_errors(tmp_path):
     train, valid = make_data()
     with pytest.raises(UserError, match="no checkpoint to resume"):
-        Trainer(config(tmp_path, resume_from="latest")).fit(make_model(), train, valid)
+        Trainer(config(tmp_path, resume_from="latest"), LM).fit(make_model(), train, valid)
     with pytest.raises(UserError, match="is not a checkpoint folder"):
-        Trainer(config(tmp_path, resume_from=str(tmp_path))).fit(make_model(), train, valid)
+        Trainer(config(tmp_path, resume_from=str(tmp_path)), LM).fit(make_model(), train, valid)
 
 
 @pytest.mark.e2e
 def test_best_model_and_checkpoints_are_written(tmp_path):
     train, valid = make_data()
-    result = Trainer(config(tmp_path, keep_checkpoints=2)).fit(make_model(), train, valid)
+    result = Trainer(config(tmp_path, keep_checkpoints=2), LM).fit(make_model(), train, valid)
     assert (result.best_model_dir / "model.safetensors").is_file()
     checkpoints = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert checkpoints == ["step_00000015", "step_00000020"]
@@ -98,7 +103,7 @@ def test_early_stopping_stops_after_patience(tmp_path):
     train, valid = make_data()
     # A learning rate of 1e-30 changes no float32 weight, so nothing improves after the first evaluation.
     result = Trainer(config(tmp_path, learning_rate=1e-30, lr_scheduler="constant", warmup_steps=0,
-                            early_stopping_patience=2, max_steps=100)).fit(make_model(), train, valid)
+                            early_stopping_patience=2, max_steps=100), LM).fit(make_model(), train, valid)
     assert result.stop_reason == "early_stopping"
     assert result.global_step == 15  # evals at 5 (best), 10, 15 (two without improvement)
 
@@ -108,8 +113,8 @@ def test_gradient_accumulation_matches_a_big_batch(tmp_path):
     train, valid = make_data()
     common = dict(max_steps=3, eval_every=0, save_every=0, lr_scheduler="constant", warmup_steps=0, max_grad_norm=None)
     big_model, small_model = make_model(dropout=0.0), make_model(dropout=0.0)
-    Trainer(config(tmp_path / "big", batch_size=16, **common)).fit(big_model, train, valid, shuffle=False)
-    Trainer(config(tmp_path / "acc", batch_size=8, gradient_accumulation_steps=2, **common)).fit(
+    Trainer(config(tmp_path / "big", batch_size=16, **common), LM).fit(big_model, train, valid, shuffle=False)
+    Trainer(config(tmp_path / "acc", batch_size=8, gradient_accumulation_steps=2, **common), LM).fit(
         small_model, train, valid, shuffle=False)
     for p_big, p_acc in zip(big_model.parameters(), small_model.parameters(), strict=False):
         torch.testing.assert_close(p_big, p_acc, rtol=1e-5, atol=1e-6)
@@ -119,9 +124,9 @@ def test_gradient_accumulation_matches_a_big_batch(tmp_path):
 def test_interrupt_saves_a_resumable_checkpoint(tmp_path):
     train, valid = make_data()
     with pytest.raises(KeyboardInterrupt):
-        Trainer(config(tmp_path, save_every=0, eval_every=0)).fit(interrupted_after(7, make_model()), train, valid)
+        Trainer(config(tmp_path, save_every=0, eval_every=0), LM).fit(interrupted_after(7, make_model()), train, valid)
     assert (tmp_path / "run" / "checkpoints" / "step_00000007" / "trainer_state.json").is_file()
-    resumed = Trainer(config(tmp_path, save_every=0, eval_every=0, resume_from="latest")).fit(make_model(), train, valid)
+    resumed = Trainer(config(tmp_path, save_every=0, eval_every=0, resume_from="latest"), LM).fit(make_model(), train, valid)
     assert resumed.global_step == 20
 
 
@@ -131,11 +136,11 @@ def test_stateful_training_carries_state_and_resumes_exactly(tmp_path):
     train = StatefulWindows(ids[:3201], window=10, batch_size=4)
     valid = StatefulWindows(ids[3200:], window=10, batch_size=4)
     common = dict(batch_size=4, max_steps=30, eval_every=10, save_every=10)
-    Trainer(config(tmp_path / "a", **common), carry_state=True).fit(make_model(), train, valid, shuffle=False)
+    Trainer(config(tmp_path / "a", **common), STATEFUL_LM).fit(make_model(), train, valid, shuffle=False)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(config(tmp_path / "b", **common), carry_state=True).fit(
+        Trainer(config(tmp_path / "b", **common), STATEFUL_LM).fit(
             interrupted_after(15, make_model()), train, valid, shuffle=False)
-    Trainer(config(tmp_path / "b", **common, resume_from="latest"), carry_state=True).fit(
+    Trainer(config(tmp_path / "b", **common, resume_from="latest"), STATEFUL_LM).fit(
         make_model(), train, valid, shuffle=False)
     a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
     assert [a[s] for s in range(1, 31)] == [b[s] for s in range(1, 31)]
@@ -145,49 +150,38 @@ def test_fp16_on_cpu_is_a_user_error(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("fp16 is valid on a GPU")
     with pytest.raises(UserError, match="fp16 needs a GPU"):
-        Trainer(config(tmp_path, mixed_precision="fp16"))
+        Trainer(config(tmp_path, mixed_precision="fp16"), LM)
 
 
 @pytest.mark.e2e
 def test_bf16_autocast_trains_on_cpu(tmp_path):
     train, valid = make_data()
-    result = Trainer(config(tmp_path, mixed_precision="bf16", max_steps=6)).fit(make_model(), train, valid)
+    result = Trainer(config(tmp_path, mixed_precision="bf16", max_steps=6), LM).fit(make_model(), train, valid)
     assert result.global_step == 6 and result.best_metric is not None
 
 
 @pytest.mark.e2e
 def test_overwrite_starts_a_new_log_where_a_plain_rerun_resumes(tmp_path):
     train, valid = make_data()
-    first = Trainer(config(tmp_path, max_steps=10)).fit(make_model(), train, valid)
+    first = Trainer(config(tmp_path, max_steps=10), LM).fit(make_model(), train, valid)
     log = (tmp_path / "run" / METRICS_LOG).read_text()
-    _reset_accelerate()
-    rerun = Trainer(config(tmp_path, max_steps=10)).fit(make_model(), train, valid)  # the finished run, resumed
+    rerun = Trainer(config(tmp_path, max_steps=10), LM).fit(make_model(), train, valid)  # the finished run, resumed
     assert rerun.global_step == 10 and rerun.best_metric == first.best_metric
     assert (tmp_path / "run" / METRICS_LOG).read_text() == log
-    _reset_accelerate()
-    Trainer(config(tmp_path, max_steps=5, overwrite=True)).fit(make_model(), train, valid)
+    Trainer(config(tmp_path, max_steps=5, overwrite=True), LM).fit(make_model(), train, valid)
     assert sorted(train_losses(tmp_path / "run")) == [1, 2, 3, 4, 5]
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step_00000005"]
-
-
-def _reset_accelerate():
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 @pytest.mark.e2e
 def test_ctrl_c_inside_an_accumulation_step_finishes_the_step_then_resumes_exactly(tmp_path):
     train, valid = make_data()
     common = dict(gradient_accumulation_steps=2, batch_size=4)
-    Trainer(config(tmp_path / "a", **common)).fit(make_model(), train, valid)
-    _reset_accelerate()
+    Trainer(config(tmp_path / "a", **common), LM).fit(make_model(), train, valid)
     with pytest.raises(KeyboardInterrupt):  # forward 19 = first micro-batch of step 10
-        Trainer(config(tmp_path / "b", **common)).fit(interrupted_after(19, make_model()), train, valid)
-    _reset_accelerate()
+        Trainer(config(tmp_path / "b", **common), LM).fit(interrupted_after(19, make_model()), train, valid)
     assert (tmp_path / "b" / "run" / "checkpoints" / "step_00000010").is_dir()
-    Trainer(config(tmp_path / "b", **common, resume_from="latest")).fit(make_model(), train, valid)
+    Trainer(config(tmp_path / "b", **common, resume_from="latest"), LM).fit(make_model(), train, valid)
     a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
     assert [a[s] for s in range(1, 21)] == [b[s] for s in range(1, 21)]
 
@@ -228,19 +222,16 @@ def test_length_grouped_batches_pad_little_and_resume_exactly(tmp_path):
         return batch
 
     common = dict(max_steps=30, eval_every=0, save_every=0, batch_size=8)
-    Trainer(config(tmp_path / "a", **common)).fit(make_model(), data, collate_fn=recording_collate,
+    Trainer(config(tmp_path / "a", **common), LM).fit(make_model(), data, collate_fn=recording_collate,
                                                    lengths=data.lengths)
     assert sum(widths) / len(widths) > 0.85  # grouped: most of each batch is real tokens
     widths.clear()
-    _reset_accelerate()
-    Trainer(config(tmp_path / "shuffled", **common)).fit(make_model(), data, collate_fn=recording_collate)
+    Trainer(config(tmp_path / "shuffled", **common), LM).fit(make_model(), data, collate_fn=recording_collate)
     assert sum(widths) / len(widths) < 0.75  # plain shuffling pads far more
-    _reset_accelerate()
     with pytest.raises(KeyboardInterrupt):
-        Trainer(config(tmp_path / "b", **common)).fit(interrupted_after(27, make_model()), data,
+        Trainer(config(tmp_path / "b", **common), LM).fit(interrupted_after(27, make_model()), data,
                                                        collate_fn=pad_collate, lengths=data.lengths)
-    _reset_accelerate()
-    Trainer(config(tmp_path / "b", **common, resume_from="latest")).fit(make_model(), data, collate_fn=pad_collate,
+    Trainer(config(tmp_path / "b", **common, resume_from="latest"), LM).fit(make_model(), data, collate_fn=pad_collate,
                                                                          lengths=data.lengths)
     a, b = train_losses(tmp_path / "a" / "run"), train_losses(tmp_path / "b" / "run")
     assert [a[s] for s in range(1, 31)] == [b[s] for s in range(1, 31)]  # resumed inside epoch 2 (25 steps an epoch)
@@ -259,7 +250,7 @@ def test_weight_decay_skips_biases_and_layernorm_and_warmup_ratio_warms_up(tmp_p
 
     train, valid = make_data()
     cfg = config(tmp_path, max_steps=10, warmup_steps=0, warmup_ratio=0.5, learning_rate=0.1, eval_every=0)
-    Trainer(cfg).fit(make_model(), train, valid)
+    Trainer(cfg, LM).fit(make_model(), train, valid)
     lines = [json.loads(line) for line in (tmp_path / "run" / METRICS_LOG).read_text().splitlines()]
     lrs = [line["lr"] for line in lines if "lr" in line]
     assert lrs[:5] == pytest.approx([0.02, 0.04, 0.06, 0.08, 0.1]) and lrs[-1] == pytest.approx(0.0)
