@@ -59,7 +59,7 @@ POSITIVE = _integer(1)
 def generate_command(args: argparse.Namespace) -> None:
     from transformers import TextStreamer
 
-    from hf_nlp.generation.sampling import generate_text, sampling_config
+    from hf_nlp.generation.sampling import generate_text, sampling_config  # lazy: loaded by this verb only
 
     if not args.prompt:  # checked before the (slow) model load
         raise UserError("the prompt is empty; pass some text with `--prompt`, e.g. --prompt \"to be or not to b\".")
@@ -84,7 +84,7 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def tokenizer_command(args: argparse.Namespace) -> None:
-    from hf_nlp.text.bpe import segmentation_stats, train_tokenizer
+    from hf_nlp.text.bpe import segmentation_stats, train_tokenizer  # lazy: loaded by this verb only
 
     paths = [Path(p) for p in args.input]
     for path in paths:
@@ -122,7 +122,7 @@ def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def embeddings_command(args: argparse.Namespace) -> None:
-    from hf_nlp.text.embeddings import WordVectors
+    from hf_nlp.text.embeddings import WordVectors  # lazy: loaded by this verb only
 
     expected = {"analogy": 3, "similar": 1}[args.action]
     if len(args.words) != expected:
@@ -165,12 +165,13 @@ def read_texts(args: argparse.Namespace, usage: str) -> list[str]:
 
 
 def classify_command(args: argparse.Namespace) -> None:
-    from hf_nlp.text_reading import TextReading, classify_texts
+    from hf_nlp.runs import reading_of_model  # lazy: loaded by this verb only
+    from hf_nlp.text.long_texts import classify_texts  # lazy: loaded by this verb only
 
     texts = read_texts(args, 'hf-nlp classify --model DIR "a great film"')
     model, tokenizer = load_model_and_tokenizer(args.model, "AutoModelForSequenceClassification")
     # A long text is read as the run read it: truncated, or as windows pooled as in training.
-    reading = TextReading.of_model(args.model)
+    reading = reading_of_model(args.model)
     for start in range(0, len(texts), args.batch_size):
         batch = texts[start : start + args.batch_size]
         probabilities = classify_texts(model, tokenizer, batch, reading, args.batch_size)  # (B, num_labels)
@@ -194,15 +195,18 @@ def translate_command(args: argparse.Namespace) -> None:
     search = {"batch_size": args.batch_size, "num_beams": args.beams, "max_new_tokens": args.max_new_tokens,
               "unk_penalty": args.unk_penalty, "progress": len(texts) > args.batch_size}
     if args.backend == "ctranslate2":
-        from hf_nlp.generation.ctranslate2_backend import load_translator, translate_texts_ctranslate2
-        from hf_nlp.training.cpu_threads import cpu_threads_per_process
+        from hf_nlp.generation.ctranslate2_backend import (  # lazy: loaded by this verb only
+            load_translator,
+            translate_texts_ctranslate2,
+        )
+        from hf_nlp.training.cpu_threads import cpu_threads_per_process  # lazy: loaded by this verb only
 
         if args.dtype != "float32":
             raise UserError("`--dtype` applies to `--backend transformers`; with ctranslate2 pick `--quantization`.")
         translator, tokenizer = load_translator(model_id, args.quantization, threads=cpu_threads_per_process())
         translations = translate_texts_ctranslate2(translator, tokenizer, texts, **search)
     else:
-        from hf_nlp.generation.translate import translate_texts
+        from hf_nlp.generation.translate import translate_texts  # lazy: loaded by this verb only
 
         model, tokenizer = load_model_and_tokenizer(model_id, "AutoModelForSeq2SeqLM", dtype=args.dtype)
         translations = translate_texts(model, tokenizer, texts, **search)
@@ -230,7 +234,7 @@ def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def report_command(args: argparse.Namespace) -> None:
-    from hf_nlp.evaluation.suite_report import suite_report
+    from hf_nlp.reports.suite import suite_report  # lazy: loaded by this verb only
 
     path = suite_report([Path(d) for d in args.runs], Path(args.output))
     sys.stdout.write(f"{path}\n")
@@ -242,7 +246,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
-    from hf_nlp.evaluation.evaluate_model import evaluate_model
+    from hf_nlp.evaluation.evaluate_model import evaluate_model  # lazy: loaded by this verb only
 
     result, path = evaluate_model(args.model, args.task, args.split, source=args.source, batch_size=args.batch_size,
                                   num_beams=args.beams, max_examples=args.max_examples,
@@ -266,7 +270,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def space_command(args: argparse.Namespace) -> None:
     try:
-        from hf_nlp.space import launch
+        from hf_nlp.space import launch  # lazy: loaded by this verb only
     except ImportError as error:
         raise UserError(f"the Space needs gradio ({error}); run `pip install -e \".[space]\"`.") from None
     models = args.models or os.environ.get("HF_NLP_SPACE_MODELS") or (
@@ -282,7 +286,7 @@ def add_space_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def push_command(args: argparse.Namespace) -> None:
-    from hf_nlp.hub import push_model
+    from hf_nlp.hub import push_model  # lazy: loaded by this verb only
 
     pushed = push_model(args.model, args.repo_id, private=args.private, revision=args.revision)
     sys.stdout.write(f"{pushed}\n")
@@ -296,7 +300,7 @@ def add_push_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def recipes_command(args: argparse.Namespace) -> None:
-    from hf_nlp.recipes import CONFIGS, RECIPES
+    from hf_nlp.recipes import CONFIGS, RECIPES  # lazy: loaded by this verb only
 
     rows = [("RECIPE / CONFIG", "2 CPU cores", "WHAT IT TRAINS")]
     for name, recipe in RECIPES.items():
@@ -325,7 +329,7 @@ def _closest(name: str, choices: list[str]) -> str:
 
 
 def _recipe(name: str) -> str:
-    from hf_nlp.recipes import RECIPES
+    from hf_nlp.recipes import RECIPES  # lazy: loaded by this verb only
 
     if name not in RECIPES:
         raise UserError(f"unknown recipe `{name}`; {_closest(name, list(RECIPES))}`hf-nlp recipes` lists them.")
@@ -333,7 +337,7 @@ def _recipe(name: str) -> str:
 
 
 def _shipped_config(name: str) -> str:
-    from hf_nlp.recipes import CONFIGS
+    from hf_nlp.recipes import CONFIGS  # lazy: loaded by this verb only
 
     stem = name.removesuffix(".yaml")
     if stem not in CONFIGS:
@@ -344,7 +348,7 @@ def _shipped_config(name: str) -> str:
 
 def _config_path(value: str | None, recipe: str) -> Path:
     """`--config` as a YAML path, a shipped config's name, or (None) the recipe's default config."""
-    from hf_nlp.recipes import CONFIGS, RECIPES, config_file
+    from hf_nlp.recipes import CONFIGS, RECIPES, config_file  # lazy: loaded by this verb only
 
     if value is not None and Path(value).is_file():
         return Path(value).resolve()
@@ -359,9 +363,12 @@ def _config_path(value: str | None, recipe: str) -> Path:
 
 
 def train_command(args: argparse.Namespace) -> None:
-    from hf_nlp.config import config_help, parse_config
-    from hf_nlp.launch import accelerate_launch_command, default_accelerate_config
-    from hf_nlp.recipes import RECIPES, config_class, recipe_file
+    from hf_nlp.config import config_help, parse_config  # lazy: loaded by this verb only
+    from hf_nlp.launch import (  # lazy: loaded by this verb only
+        accelerate_launch_command,
+        default_accelerate_config,
+    )
+    from hf_nlp.recipes import RECIPES, config_class, recipe_file  # lazy: loaded by this verb only
 
     recipe = _recipe(args.recipe)
     config = _config_path(args.config, recipe)
@@ -404,7 +411,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def config_command(args: argparse.Namespace) -> None:
     import shutil
 
-    from hf_nlp.recipes import CONFIGS, config_file
+    from hf_nlp.recipes import CONFIGS, config_file  # lazy: loaded by this verb only
 
     stem = _shipped_config(args.name)
     destination = Path(args.destination or f"{stem}.yaml")

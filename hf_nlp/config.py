@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 
@@ -143,6 +143,20 @@ def from_dict(cls: type[T], values: dict[str, Any], prefix: str = "") -> T:
         raise
 
 
+class RunSection:
+    """A config section that a saved run's `config.yaml` rebuilds: `XConfig.of_run(saved_config)` reads
+    the run's `SECTION` (keys this class does not know, e.g. a recipe's own, left out), so evaluation,
+    the Space and continued runs load exactly the corpus and splits the run saw."""
+
+    SECTION: ClassVar[str] = "data"
+
+    @classmethod
+    def of_run(cls: type[T], saved_config: dict[str, Any]) -> T:
+        values = saved_config.get(cls.SECTION) or {}
+        known = {key: value for key, value in values.items() if key in cls.__dataclass_fields__}
+        return from_dict(cls, known, prefix=f"{cls.SECTION}.")
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
@@ -252,4 +266,4 @@ def _type_name(hint: type) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, hint.__name__)
 
 
-__all__ = ["check_at_least", "check_positive", "check_fraction", "config_help", "parse_config", "from_dict", "load_yaml", "to_dict", "save_config"]
+__all__ = ["RunSection", "check_at_least", "check_positive", "check_fraction", "config_help", "parse_config", "from_dict", "load_yaml", "to_dict", "save_config"]

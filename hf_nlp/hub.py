@@ -13,6 +13,7 @@ from safetensors import SafetensorError
 from hf_nlp.errors import UserError
 from hf_nlp.hub_client import not_answering_in
 from hf_nlp.manifest import MANIFEST, DamagedFileError, verify
+from hf_nlp.model_card import build_model_card, write_model_card
 
 LOCAL_CACHES = ("ctranslate2-",)
 """Folders kept beside a model on this machine only (conversions, see generation.ctranslate2_backend): never pushed."""
@@ -78,7 +79,6 @@ def load_model_and_tokenizer(model: str, auto_class_name: str = "AutoModelForCau
     import transformers
 
     transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar in a CLI
-    import hf_nlp  # noqa: F401  (registers our model types with the Auto classes)
 
     source = resolve_model_dir(model)
     check_model_folder(source)
@@ -92,8 +92,6 @@ def load_model_and_tokenizer(model: str, auto_class_name: str = "AutoModelForCau
 def load_config_and_tokenizer(model: str):
     """The model's config and tokenizer, without its weights (to look at a model before loading it)."""
     import transformers
-
-    import hf_nlp  # noqa: F401  (registers our model types with the Auto classes)
 
     source = resolve_model_dir(model)
     check_model_folder(source)
@@ -148,8 +146,6 @@ def push_model(model: str, repo_id: str, private: bool = False, revision: str | 
     usual `HF_ENDPOINT` and `HF_TOKEN` / `hf auth login`. The local folder is only read."""
     from huggingface_hub import CommitOperationAdd, HfApi, constants
     from huggingface_hub.errors import HfHubHTTPError
-
-    from hf_nlp.model_card import build_model_card
 
     model_dir = Path(resolve_model_dir(model))
     if not (model_dir / "config.json").is_file():
@@ -244,8 +240,6 @@ def check_push_target(push: PushConfig) -> None:
 
 def finish_model_folder(model_dir: Path, push: PushConfig, log=print) -> PushResult | None:
     """At the end of a run: write the model card into `model_dir`, and push when `push.repo_id` is set."""
-    from hf_nlp.model_card import write_model_card
-
     write_model_card(Path(model_dir))
     if not push.repo_id:
         return None

@@ -98,5 +98,23 @@ def forget_endpoints() -> None:
     with _lock:
         _answered.clear()
 
+LOCAL_PREFIXES = (".", "/", "~")
+"""How a local path starts; a Hub id never does."""
 
-__all__ = ["HubNotAnswering", "install_hub_timeouts", "not_answering_in", "forget_endpoints", "answer_timeout", "HUB_TIMEOUT_ENV"]
+
+def looks_like_hub_id(text: str) -> bool:
+    """`owner/name` by the Hub's own rule (`validate_repo_id`) and not written as a local path. Whether a
+    local file or folder of that name exists is the caller's question (a local one wins)."""
+    from huggingface_hub.errors import HFValidationError  # lazy: hf_nlp's import must stay light (see above)
+    from huggingface_hub.utils import validate_repo_id
+
+    if text.count("/") != 1 or text.startswith(LOCAL_PREFIXES):
+        return False
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return True
+
+
+__all__ = ["LOCAL_PREFIXES", "looks_like_hub_id", "HubNotAnswering", "install_hub_timeouts", "not_answering_in", "forget_endpoints", "answer_timeout", "HUB_TIMEOUT_ENV"]

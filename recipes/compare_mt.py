@@ -15,18 +15,15 @@ example translations side by side.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_nlp.atomic import write_text_atomic
 from hf_nlp.config import check_at_least, parse_config, to_dict
 from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.apertium import APERTIUM_INSTALL, apertium_available, apertium_translate
-from hf_nlp.evaluation.report import environment_info, markdown_table
 from hf_nlp.evaluation.translation import translation_scores
 from hf_nlp.generation.ctranslate2_backend import (
     CT2_INSTALL,
@@ -37,6 +34,8 @@ from hf_nlp.generation.ctranslate2_backend import (
 from hf_nlp.generation.translate import Translations, translate_texts
 from hf_nlp.hub import load_model_and_tokenizer
 from hf_nlp.manifest import read_json_file
+from hf_nlp.reports.translation import side_by_side, write_mt_comparison
+from hf_nlp.reports.writing import environment_info, markdown_table
 from hf_nlp.training.cpu_threads import use_cpu_threads
 
 # Published: Tatoeba test set (OPUS-MT model card); not our test set.
@@ -133,10 +132,10 @@ def main(argv: list[str] | None = None) -> dict:
                         "recipes/translate_seq2seq.py first.")
 
     report = {"test_sentences": count, "rows": rows, "notes": notes,
-              "examples": _side_by_side(sentences, references + [""] * len(cfg.examples), outputs,
+              "examples": side_by_side(sentences, references + [""] * len(cfg.examples), outputs,
                                         list(range(min(6, count))) + list(range(count, len(sentences)))),
               "config": to_dict(cfg), "environment": environment_info(), "wall_minutes": (time.monotonic() - started) / 60}
-    path = write_comparison(Path(cfg.output_dir), report, cfg)
+    path = write_mt_comparison(Path(cfg.output_dir), report)
     print(markdown_table(rows))
     print(f"report: {path}")
     return report
@@ -181,36 +180,6 @@ def _row(system: str, kind: str, decoding: str, backend: str, translations: Tran
             "tokens/s": translations.tokens_per_second if translations.tokens else "",
             "training min": extra.get("training min", ""), "parameters": extra.get("parameters", ""),
             "test set": f"ours ({len(references):,})"}
-
-
-def _side_by_side(sentences: list[str], references: list[str], outputs: dict[str, list[str]], indices: list[int]):
-    return [{"English": sentences[i], "reference": references[i], **{name: texts[i] for name, texts in outputs.items()}}
-            for i in indices]
-
-
-def write_comparison(output_dir: Path, report: dict, cfg: CompareConfig) -> Path:
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(output_dir / "comparison.json", json.dumps(report, indent=2, ensure_ascii=False))
-    examples = "\n\n".join(
-        f"**{row['English']}**" + (f" — reference: {row['reference']}" if row["reference"] else "") + "\n\n"
-        + "\n".join(f"- {name}: {text}" for name, text in row.items() if name not in ("English", "reference"))
-        for row in report["examples"])
-    parts = [
-        "# English→Spanish: our models against production MT", "",
-        f"Test set: the first {report['test_sentences']:,} pairs of the `{cfg.data.source}` test split (no model tuned "
-        "on them). BLEU and chrF by sacrebleu after the same standardisation for every system (lowercase, ASCII "
-        "punctuation removed); chrF on a 0–1 scale. Token accuracy is the reference's teacher-forced measure, "
-        "reported by the models trained here. sentences/s and target tokens/s: this machine, batch of "
-        f"{cfg.batch_size}, {cfg.num_beams} beams for beam rows; backend `ctranslate2 int8` is the Marian model "
-        "converted by CTranslate2 with int8 weights (`hf-nlp translate --backend ctranslate2`).", "",
-        markdown_table(report["rows"]), "",
-        *(f"- {note}" for note in report["notes"]), "",
-        "## Example translations", "", examples, "",
-        f"Wall time {report['wall_minutes']:.1f} min.", "",
-    ]
-    path = output_dir / "comparison.md"
-    write_text_atomic(path, "\n".join(parts))
-    return path
 
 
 if __name__ == "__main__":

@@ -21,14 +21,14 @@ from typing import Literal
 from transformers import DataCollatorWithPadding
 
 from hf_nlp.config import check_at_least, check_fraction, parse_config, to_dict
-from hf_nlp.data.reviews import SentimentDataConfig, label_config
+from hf_nlp.data.sentiment import SentimentDataConfig, label_config
 from hf_nlp.errors import exit_on_user_error
 from hf_nlp.evaluation.baselines import tfidf_logistic_regression
-from hf_nlp.evaluation.classification_report import variant_result, write_classification_report
 from hf_nlp.evaluation.metrics import classification_example_stats, evaluate_classifier
-from hf_nlp.evaluation.report import environment_info, plot_loss_curve
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
+from hf_nlp.reports.classification import variant_result, write_classification_report
+from hf_nlp.reports.writing import environment_info, plot_loss_curve
 from hf_nlp.text.vectorize import TextVectorization
 from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig

@@ -20,14 +20,13 @@ from typing import Literal
 from transformers import DataCollatorForSeq2Seq, GenerationConfig, MarianConfig, MarianMTModel
 
 from hf_nlp.config import check_at_least, check_fraction, parse_config, to_dict
-from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs, load_spa_eng
+from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.metrics import seq2seq_example_stats
-from hf_nlp.evaluation.report import environment_info, markdown_table, plot_loss_curve, write_report
-from hf_nlp.evaluation.translation import attention_heatmap, translation_scores
-from hf_nlp.generation.translate import translate_texts
+from hf_nlp.evaluation.translation import example_translations, score_test_translations
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
+from hf_nlp.reports.translation import write_translation_report
 from hf_nlp.text.translation_tokenizer import build_bpe_translation_tokenizer, build_translation_tokenizer
 from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig
@@ -126,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = Trainer(cfg.train, StatelessStep(seq2seq_example_stats), run_config=cfg)
     accelerator = trainer.accelerator
     with accelerator.main_process_first():
-        corpus = load_spa_eng(cfg.data)
+        corpus = cfg.data.load()
         if cfg.data.tokenizer == "bpe":
             tokenizer, target_vocab_size = build_bpe_translation_tokenizer(
                 corpus["train"]["en"], corpus["train"]["es"], cfg.data.bpe_vocab_size)
@@ -162,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
         metrics["decoding"], samples = score_test_translations(best, tokenizer, corpus["test"], cfg.decode)
         metrics["examples"] = example_translations(best, tokenizer, cfg.decode, run_dir)
         metrics["wall_minutes"] = (time.monotonic() - started) / 60
-        write_translation_report(run_dir, cfg, metrics, samples, result.history, accelerator.num_processes)
+        write_translation_report(run_dir, to_dict(cfg), metrics, samples, result.history, accelerator.num_processes)
         beam = metrics["decoding"][f"beam {cfg.decode.num_beams}"]
         accelerator.print(f"\ntest token accuracy {metrics['test']['token_accuracy']:.4f}, BLEU (beam "
                           f"{cfg.decode.num_beams}) {beam['bleu']:.2f}, chrF {beam['chrf']:.3f}; "
@@ -178,10 +177,7 @@ def build_model(cfg: ModelConfig, tokenizer, target_vocab_size: int):
     first `target_vocab_size` ids)."""
     special_ids = {"pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id,
                    "bos_token_id": tokenizer.bos_token_id, "decoder_start_token_id": tokenizer.bos_token_id}
-    if cfg.architecture == "marian":
-        if cfg.hidden_size % cfg.transformer_heads:
-            raise UserError(f"`--model.hidden_size` ({cfg.hidden_size}) must be a multiple of "
-                            f"`--model.transformer_heads` ({cfg.transformer_heads}).")
+    if cfg.architecture == "marian":  # (hidden_size a multiple of the heads: checked by ModelConfig)
         # Opus-MT's choices (swish, scaled embeddings, sinusoidal positions) at a CPU-trainable size.
         return MarianMTModel(MarianConfig(
             vocab_size=len(tokenizer), decoder_vocab_size=target_vocab_size, share_encoder_decoder_embeddings=False,
@@ -197,79 +193,6 @@ def build_model(cfg: ModelConfig, tokenizer, target_vocab_size: int):
     except ValueError as error:
         raise UserError(f"invalid `--model.*` setting: {error}.") from None
     return RNNForSeq2SeqLM(config)
-
-
-def score_test_translations(model, tokenizer, test, cfg: DecodeConfig) -> tuple[dict, list[dict]]:
-    """BLEU / chrF / sentences per second of greedy and beam-search translations of the test set."""
-    count = len(test) if cfg.max_test_sentences is None else min(cfg.max_test_sentences, len(test))
-    sources, references = list(test["en"][:count]), list(test["es"][:count])
-    decoding, outputs = {}, {}
-    for name, beams in (("greedy", 1), (f"beam {cfg.num_beams}", cfg.num_beams)):
-        translations = translate_texts(model, tokenizer, sources, batch_size=cfg.batch_size, num_beams=beams,
-                                       max_new_tokens=cfg.max_new_tokens, length_penalty=cfg.length_penalty,
-                                       unk_penalty=cfg.unk_penalty)
-        decoding[name] = {**translation_scores(translations.texts, references),
-                          "sentences_per_s": translations.sentences_per_second}
-        outputs[name] = translations.texts
-    samples = [{"English": sources[i], "reference": references[i], **{k: v[i] for k, v in outputs.items()}}
-               for i in range(min(8, count))]
-    return decoding, samples
-
-
-def example_translations(model, tokenizer, cfg: DecodeConfig, run_dir: Path) -> list[dict]:
-    """Beam translations of `cfg.examples`, with an attention heatmap each when the model attends."""
-    translations = translate_texts(model, tokenizer, cfg.examples, num_beams=cfg.num_beams,
-                                   max_new_tokens=cfg.max_new_tokens, progress=False).texts
-    rows = []
-    for index, (text, translation) in enumerate(zip(cfg.examples, translations, strict=True)):
-        row = {"English": text, "translation": translation}
-        if attention_heatmap(model, tokenizer, text, translation, run_dir / f"attention_{index + 1}.png"):
-            row["heatmap"] = f"attention_{index + 1}.png"
-        rows.append(row)
-    return rows
-
-
-def describe_model(cfg: ModelConfig) -> str:
-    if cfg.architecture == "marian":
-        return (f"Marian transformer ({cfg.transformer_layers}+{cfg.transformer_layers} layers, d_model {cfg.hidden_size}, "
-                f"{cfg.transformer_heads} heads, FFN {cfg.transformer_ffn_size})")
-    encoder = f"bidirectional encoder ({cfg.bidirectional_states} states), " if cfg.bidirectional else ""
-    score = f" ({cfg.luong_score})" if cfg.attention == "luong" else ""
-    return f"LSTM({cfg.hidden_size}) encoder–decoder, {encoder}attention: {cfg.attention}{score}"
-
-
-def write_translation_report(run_dir: Path, cfg: TranslateRecipeConfig, metrics: dict, samples: list[dict],
-                             history: list, num_processes: int) -> None:
-    plot_loss_curve(history, run_dir / "loss_curve.png", metric="accuracy")
-    accuracy_rows = [{"split": split, "token accuracy": metrics[split]["token_accuracy"],
-                      "loss (nats/token)": metrics[split]["loss"], "target tokens": metrics[split]["tokens"]}
-                     for split in ("validation", "test")]
-    decoding_rows = [{"decoding": name, "BLEU": m["bleu"], "chrF": m["chrf"], "sentences/s": m["sentences_per_s"],
-                      "sentences": m["sentences"]} for name, m in metrics["decoding"].items()]
-    variant = describe_model(cfg.model)
-    sizes = metrics["split_sizes"]
-    data = (f"Source `{cfg.data.source}`: {sizes['train']:,} / {sizes['validation']:,} / {sizes['test']:,} pairs "
-            f"(train / validation / test; at most {cfg.data.max_words} words a side). " + (
-                f"One BPE vocabulary of {metrics['vocabulary']['tokens']:,} subwords shared by both languages."
-                if cfg.data.tokenizer == "bpe" else
-                f"One word-level tokenizer, {metrics['vocabulary']['tokens']:,} tokens, of which the decoder predicts "
-                f"the first {metrics['vocabulary']['target']:,} (Spanish words + specials).")
-            + " BLEU and chrF (sacrebleu) on lowercased "
-            "text without punctuation, for every system alike.")
-    training = (f"{variant}; {metrics['parameters']:,} parameters. {metrics['train_steps']} optimizer steps "
-                f"({metrics['stop_reason']}), best at step {metrics['best_step']}; training "
-                f"{metrics['train_minutes']:.1f} min ({metrics['train_pairs_per_s']:.0f} pairs/s), wall "
-                f"{metrics['wall_minutes']:.1f} min on {num_processes} process(es).\n\n![curves](loss_curve.png)")
-    examples = markdown_table([{k: v for k, v in row.items() if k != "heatmap"} for row in metrics["examples"]])
-    examples += "".join(f"\n\n![{row['English']}]({row['heatmap']})" for row in metrics["examples"] if "heatmap" in row)
-    write_report(
-        run_dir, f"English→Spanish: {variant}",
-        {"Results": markdown_table(accuracy_rows) + "\n\n" + markdown_table(decoding_rows)
-         + "\n\nReference (Géron, Tatoeba/Anki pairs, validation token accuracy): LSTM 0.683, bidirectional 0.7025, "
-           "attention 0.711.",
-         "Test translations": markdown_table(samples), "Examples": examples, "Data": data, "Training": training},
-        metrics, to_dict(cfg), environment_info(num_processes),
-    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hf_nlp.evaluation.report import markdown_table  # noqa: E402
+from hf_nlp.reports.writing import markdown_table  # noqa: E402
 from hf_nlp.text.embeddings import WordVectors, load_google_analogies, top_words  # noqa: E402
 
 # (a, b, c): a is to b as c is to ?  ->  b - a + c

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hf_nlp.evaluation.report import environment_info  # noqa: E402
+from hf_nlp.reports.writing import environment_info  # noqa: E402
 from scripts import (  # noqa: E402
     bench_char_rnn,
     bench_keras,

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from hf_nlp.data.windows import CharWindows
+from hf_nlp.data.char_windows import CharWindows
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `scripts`

@@ -30,7 +30,7 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
-from hf_nlp.data.reviews import load_sentiment
+from hf_nlp.data.sentiment import load_sentiment
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
 from hf_nlp.text.sentence_embeddings import pretrained_encoder_path
 from hf_nlp.text.vectorize import TextVectorization

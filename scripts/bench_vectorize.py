@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hf_nlp.data.reviews import load_reviews
+from hf_nlp.data.sentiment import load_reviews
 from hf_nlp.text.vectorize import TextVectorization
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `scripts`

@@ -4,7 +4,7 @@
         --config recipes/configs/finetune_encoder_minilm_full.yaml --folds 3 \
         --output runs/cv_minilm_full_polarity --summary reports/crossval/minilm_full_polarity.json
 
-Runs the recipe once per fold (`--data.cv_folds K --data.cv_fold i`, see `hf_nlp.data.reviews`)
+Runs the recipe once per fold (`--data.cv_folds K --data.cv_fold i`, see `hf_nlp.data.sentiment`)
 into `<output>/fold_<i>/`, a subprocess each, as a user would start it (`--launch "accelerate
 launch"` for several processes); every argument this script does not know goes to the recipe as
 an override (`{fold}` in one is replaced by the fold's number: a second stage can start each fold

@@ -25,8 +25,8 @@ import sys
 from pathlib import Path
 
 from hf_nlp.evaluation.cross_validation import summary_rows
-from hf_nlp.evaluation.report import markdown_table
-from hf_nlp.evaluation.suite_report import REFERENCE_LM_LOSS, render_table
+from hf_nlp.reports.suite import REFERENCE_LM_LOSS, render_table
+from hf_nlp.reports.writing import markdown_table
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- results:(?P<key>[\w:.-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=key) -->)", re.DOTALL)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hf_nlp.data.reviews import load_reviews  # noqa: E402
+from hf_nlp.data.sentiment import load_reviews  # noqa: E402
 from hf_nlp.data.shakespeare import load_shakespeare  # noqa: E402
-from hf_nlp.evaluation.report import markdown_table  # noqa: E402
+from hf_nlp.reports.writing import markdown_table  # noqa: E402
 from hf_nlp.text.bpe import KINDS, segmentation_stats, train_tokenizer  # noqa: E402
 
 

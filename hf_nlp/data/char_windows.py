@@ -13,6 +13,7 @@ consecutive windows chain without losing a character.
 from __future__ import annotations
 
 import torch
+from datasets import DatasetDict
 from torch.utils.data import Dataset
 
 from hf_nlp.errors import UserError
@@ -69,3 +70,23 @@ class StatefulWindows(Dataset):
         start = stream * self.stream_length + window_index * self.window
         chunk = self.ids[start : start + self.window + 1]  # (window + 1,)
         return {"input_ids": chunk[:-1], "shift_labels": chunk[1:]}
+
+
+def encode_splits(corpus: DatasetDict, tokenizer) -> dict[str, torch.Tensor]:
+    """Token ids per split, tokenized once with `datasets.map` (cached)."""
+    encoded = corpus.map(lambda batch: tokenizer(batch["text"]), batched=True, remove_columns=["text"], desc="tokenize")
+    return {split: torch.tensor(encoded[split][0]["input_ids"], dtype=torch.long) for split in encoded}
+
+
+def window_datasets(ids: dict[str, torch.Tensor], window: int, stateful: bool, batch_size: int, num_processes: int):
+    """Train / validation / test windows: random offsets or streams for training, as configured."""
+    if stateful:
+        def streams(split, what):
+            return StatefulWindows(ids[split], window, batch_size, num_processes, what=what)
+
+        return streams("train", "training"), streams("validation", "validation"), streams("test", "test")
+    return (
+        CharWindows(ids["train"], window, stride=1, what="training"),
+        CharWindows(ids["validation"], window, stride=window, what="validation"),
+        CharWindows(ids["test"], window, stride=window, what="test"),
+    )

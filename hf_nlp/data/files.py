@@ -20,6 +20,8 @@ def check_text_file(path: Path, what: str) -> None:
 def read_text_file(path: Path, what: str) -> str:
     """The file's text, or one sentence: missing, empty, not UTF-8 (with the offset of the first bad
     byte, so the user can find it), or binary (a NUL byte, which no text holds)."""
+    if path.is_dir():
+        raise UserError(f"`{path}` is a folder, not a data file; pass a file.")
     if not path.is_file():
         raise UserError(f"data file `{path}` does not exist; pass an existing file.")
     data = path.read_bytes()

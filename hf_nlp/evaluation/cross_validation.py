@@ -1,6 +1,6 @@
 """Cross-validation summaries: per-fold sentiment runs folded into one comparison with TF-IDF.
 
-Each fold run (`--data.cv_folds K --data.cv_fold i`, see `hf_nlp.data.reviews`) writes its
+Each fold run (`--data.cv_folds K --data.cv_fold i`, see `hf_nlp.data.sentiment`) writes its
 `metrics.json` with every trained variant and the TF-IDF + logistic-regression baseline fitted on
 the same fold. `summarize` turns the K of them into, per model: test accuracy and macro-F1 per
 fold, mean and standard deviation over folds, the pooled accuracy over every test text (each
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import statistics
 
-from hf_nlp.evaluation.report import markdown_table
 from hf_nlp.evaluation.significance import format_difference, paired_difference
+from hf_nlp.reports.writing import markdown_table
 
 TFIDF = "TF-IDF (1-2 grams) + logistic regression"
 

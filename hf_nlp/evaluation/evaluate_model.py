@@ -4,12 +4,12 @@ The data are the ones the model was trained on: a run saves its recipe config (`
 beside the weights, and `hf-nlp push` uploads it, so the same corpus, preprocessing and fixed-seed
 split are rebuilt from a folder or a Hub id. Without one (a pretrained model), the family's
 default corpus is used, or `--source`. Metrics come from the shared training loop's evaluation
-(`Trainer.evaluate` / `predict`), sacrebleu (BLEU, chrF) and scikit-learn (F1, confusion matrix):
+(`hf_nlp.training.scoring.Scorer`, no training run), sacrebleu (BLEU, chrF) and scikit-learn (F1, confusion matrix):
 
 - `lm`: cross-entropy per token, perplexity, bits per character, next-token accuracy, on
   non-overlapping windows read from a zero state (the stateless protocol, comparable across models);
 - `classification`: accuracy, macro-F1, confusion matrix (+ PNG); a run that trained on windows
-  has every text read as windows and pooled as in training (`hf_nlp.text_reading`);
+  has every text read as windows and pooled as in training (`hf_nlp.text.long_texts`);
 - `translation`: BLEU and chrF of beam-search translations, and token accuracy under teacher forcing.
 
 The result goes to `eval/<split>.json` in the model folder (a Hub id: `./eval/<owner>--<name>/`),
@@ -18,17 +18,39 @@ which the model card (`hf_nlp.model_card`) adds to its `model-index`.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from datasets import DatasetDict
+from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
 
 from hf_nlp.atomic import write_text_atomic
+from hf_nlp.data.char_windows import CharWindows
+from hf_nlp.data.sentiment import SentimentDataConfig
+from hf_nlp.data.shakespeare import ShakespeareDataConfig
+from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs
 from hf_nlp.errors import UserError
-from hf_nlp.evaluation.report import environment_info, plot_confusion_matrix
+from hf_nlp.evaluation.metrics import (
+    bits_per_char,
+    causal_lm_example_stats,
+    classification_example_stats,
+    evaluate_by_text,
+    perplexity,
+    seq2seq_example_stats,
+)
+from hf_nlp.evaluation.translation import translation_scores
+from hf_nlp.generation.translate import translate_texts
+from hf_nlp.hub import load_model_and_tokenizer, resolve_model_dir
+from hf_nlp.model_card import write_model_card
+from hf_nlp.reports.writing import environment_info, plot_confusion_matrix
+from hf_nlp.runs import load_run_config
+from hf_nlp.text.long_texts import TextReading, tokenize_texts
 from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.scoring import Scorer
 
@@ -41,9 +63,6 @@ def evaluate_model(model: str, task: str, split: str = "test", source: str | Non
                    num_beams: int | None = None, max_examples: int | None = None,
                    output_dir: Path | None = None) -> tuple[dict[str, Any], Path]:
     """Metrics of `model` (folder, run folder or Hub id) on `split`; returns them and the JSON path."""
-    from hf_nlp.hub import load_model_and_tokenizer, resolve_model_dir
-    from hf_nlp.text_reading import load_run_config
-
     if task not in TASKS:
         raise UserError(f"`--task {task}` is not one of {', '.join(TASKS)}.")
     if split not in SPLITS:
@@ -54,20 +73,19 @@ def evaluate_model(model: str, task: str, split: str = "test", source: str | Non
     data = dict(recipe_config.get("data") or {})
     if source is not None:
         data["source"] = source
+    saved = {**recipe_config, "data": data}  # the run's settings, on `--source` when given
     started = time.perf_counter()
     evaluate = {"lm": _evaluate_lm, "classification": _evaluate_classification,
                 "translation": _evaluate_translation}[task]
     local = Path(location).is_dir()
     out = Path(output_dir) if output_dir else (Path(location) / "eval" if local else Path("eval") / location.replace("/", "--"))
     out.mkdir(parents=True, exist_ok=True)
-    metrics, data_info = evaluate(loaded, tokenizer, data, split, batch_size, num_beams, max_examples, out)
+    metrics, data_info = evaluate(loaded, tokenizer, saved, split, batch_size, num_beams, max_examples, out)
     result = {"model": model, "task": task, "split": split, "data": data_info, "metrics": metrics,
               "seconds": time.perf_counter() - started, "environment": environment_info()}
     path = out / f"{split}.json"
     write_text_atomic(path, json.dumps(result, indent=2))
     if local and path.parent == Path(location) / "eval" and (Path(location) / "README.md").is_file():
-        from hf_nlp.model_card import write_model_card
-
         write_model_card(Path(location))  # the card's model-index now carries this evaluation too
     return result, path
 
@@ -84,19 +102,13 @@ def _limit(dataset, max_examples: int | None):
 # --------------------------------------------------------------------------- lm
 
 
-def _evaluate_lm(model, tokenizer, data: dict, split: str, batch_size: int, num_beams, max_examples, out: Path):
-    from hf_nlp.data.shakespeare import DEFAULT_SOURCE, TRAIN_CHARS, VALID_CHARS, load_shakespeare
-    from hf_nlp.data.windows import CharWindows
-    from hf_nlp.evaluation.metrics import bits_per_char, causal_lm_example_stats, perplexity
-
-    source = data.get("source", DEFAULT_SOURCE)
-    corpus = load_shakespeare(source, data.get("lowercase", True), data.get("train_chars", TRAIN_CHARS),
-                              data.get("valid_chars", VALID_CHARS))
-    text = corpus[split][0]["text"]
+def _evaluate_lm(model, tokenizer, saved: dict, split: str, batch_size: int, num_beams, max_examples, out: Path):
+    config = ShakespeareDataConfig.of_run(saved)
+    source, window = config.source, config.window
+    text = config.load()[split][0]["text"]
     if max_examples is not None:
-        text = text[: max_examples * data.get("window", 100) + 1]
+        text = text[: max_examples * window + 1]
     ids = torch.tensor(tokenizer(text)["input_ids"], dtype=torch.long)
-    window = int(data.get("window", 100))
     windows = CharWindows(ids, window, stride=window, what=split)
     values = _scorer(batch_size, causal_lm_example_stats).evaluate(model, windows)
     tokens = int(values["count"])
@@ -110,19 +122,12 @@ def _evaluate_lm(model, tokenizer, data: dict, split: str, batch_size: int, num_
 # --------------------------------------------------------------------------- classification
 
 
-def _evaluate_classification(model, tokenizer, data: dict, split: str, batch_size: int, num_beams, max_examples,
+def _evaluate_classification(model, tokenizer, saved: dict, split: str, batch_size: int, num_beams, max_examples,
                              out: Path):
-    from transformers import DataCollatorWithPadding
-
-    from hf_nlp.data.reviews import SentimentDataConfig
-    from hf_nlp.data.text_windows import tokenize_texts
-    from hf_nlp.evaluation.metrics import classification_example_stats, evaluate_by_text
-    from hf_nlp.text_reading import TextReading
-
     if "input_ids" not in _forward_arguments(model):
         raise UserError("this model reads sentence embeddings, not text (a frozen-encoder head); evaluate the "
                         "run's fine-tuned model, or use the recipe's report.")
-    data_config = SentimentDataConfig.of_run(data)
+    data_config = SentimentDataConfig.of_run(saved)
     source, corpus = data_config.source, data_config.load()
     texts = _limit(corpus[split], max_examples)
     names = texts.features["label"].names
@@ -131,9 +136,9 @@ def _evaluate_classification(model, tokenizer, data: dict, split: str, batch_siz
         raise UserError(f"the model's labels {sorted(model_labels)} do not cover the data's {names}; evaluate on the "
                         "corpus it was trained for (`--source`).")
     to_model = [model_labels[name.lower()] for name in names]
-    reading = TextReading.of_run({"data": data})
+    reading = TextReading.of_run(saved)
     max_length = min(reading.max_length or tokenizer.model_max_length or 512, 4096)
-    encoded = tokenize_texts(_as_dict(texts), tokenizer, max_length, reading.windows, reading.overlap)["split"]
+    encoded = tokenize_texts(DatasetDict({"split": texts}), tokenizer, replace(reading, max_length=max_length))["split"]
     # Each text scored by pooling its windows as the run did (one window per text unless it used windows),
     # through the same per-text evaluation as the recipe, with the data's labels in the model's ids.
     scores = evaluate_by_text(_scorer(batch_size, classification_example_stats), model,
@@ -147,35 +152,17 @@ def _evaluate_classification(model, tokenizer, data: dict, split: str, batch_siz
     return metrics, {"source": source, "max_length": max_length, "windows": reading.windows}
 
 
-def _as_dict(split):
-    from datasets import DatasetDict
-
-    return DatasetDict({"split": split})
-
-
 def _forward_arguments(model) -> set[str]:
-    import inspect
-
     return set(inspect.signature(model.forward).parameters)
 
 
 # --------------------------------------------------------------------------- translation
 
 
-def _evaluate_translation(model, tokenizer, data: dict, split: str, batch_size: int, num_beams, max_examples,
+def _evaluate_translation(model, tokenizer, saved: dict, split: str, batch_size: int, num_beams, max_examples,
                           out: Path):
-    from datasets import DatasetDict
-    from transformers import DataCollatorForSeq2Seq
-
-    from hf_nlp.config import from_dict
-    from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs, load_spa_eng
-    from hf_nlp.evaluation.metrics import seq2seq_example_stats
-    from hf_nlp.evaluation.translation import translation_scores
-    from hf_nlp.generation.translate import translate_texts
-
-    known = {k: v for k, v in data.items() if k in SpaEngDataConfig.__dataclass_fields__}
-    config = from_dict(SpaEngDataConfig, known)
-    pairs = _limit(load_spa_eng(config)[split], max_examples)
+    config = SpaEngDataConfig.of_run(saved)
+    pairs = _limit(config.load()[split], max_examples)
     beams = num_beams or getattr(model.generation_config, "num_beams", 1) or 1
     max_new_tokens = getattr(model.generation_config, "max_new_tokens", None) or 60
     translations = translate_texts(model, tokenizer, list(pairs["en"]), batch_size=batch_size, num_beams=beams,

@@ -13,8 +13,10 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import DataCollatorWithPadding
 
-from hf_nlp.models.window_pooling import pool_window_logits
+from hf_nlp.text.long_texts import TextReading, WindowGroupCollator, group_windows_by_text
+from hf_nlp.text.pooling import pool_window_logits
 from hf_nlp.training.scoring import reduce_example_stats
 
 IGNORE_INDEX = -100
@@ -131,6 +133,29 @@ def evaluate_classifier(scorer, model, dataset, num_classes: int, collate=None) 
     `scorer.predict` (a `hf_nlp.training.scoring.Scorer` or a `Trainer`: its step's forward applies)."""
     return classification_scores(scorer.predict(model, dataset, collate), torch.tensor(dataset["labels"]),
                                  num_classes)
+
+
+def evaluate_text_classifier(scorer, model, encoded, reading: TextReading, tokenizer, num_classes: int,
+                             splits: tuple[str, ...] = ("validation", "test")) -> dict[str, dict]:
+    """Per-text classification scores of `model` on each split of `encoded` (`tokenize_texts` rows), each
+    text read as `reading` says: truncated (one row per text), pooled windows (the model pools them itself),
+    or windows scored one by one and pooled here by mean probability. Pooled readings add `windows`."""
+    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    scores = {}
+    for split in splits:
+        documents, labels = encoded[split]["document"], encoded[split]["labels"]
+        text_labels = [labels[i] for i in range(len(documents)) if i == 0 or documents[i] != documents[i - 1]]
+        if not reading.windows:
+            scores[split] = evaluate_classifier(scorer, model, encoded[split].remove_columns("document"),
+                                                num_classes, collate)
+        elif reading.pooling == "logits":
+            texts = group_windows_by_text(encoded[split])
+            scores[split] = evaluate_classifier(scorer, model, texts, num_classes, WindowGroupCollator(tokenizer)) \
+                | {"windows": len(documents)}
+        else:
+            scores[split] = evaluate_by_text(scorer, model, encoded[split].remove_columns(["document", "labels"]),
+                                             documents, text_labels, num_classes, collate, reading.pooling)
+    return scores
 
 
 def evaluate_by_text(scorer, model, windows, documents: list[int], labels: list[int], num_classes: int,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import sacrebleu
 
+from hf_nlp.generation.translate import translate_texts
 from hf_nlp.text.vectorize import STRIP_PUNCTUATION
 
 _PUNCTUATION = re.compile(STRIP_PUNCTUATION)
@@ -76,3 +77,34 @@ def attention_heatmap(model, tokenizer, text: str, translation: str, path: Path)
     weights = output.cross_attentions[-1][0].float().mean(0)  # last layer, heads averaged: (T, S)
     return plot_attention(weights.cpu().numpy(), tokenizer.convert_ids_to_tokens(source["input_ids"][0]),
                           tokenizer.convert_ids_to_tokens(target), Path(path), title=text)
+
+
+def score_test_translations(model, tokenizer, test, cfg) -> tuple[dict, list[dict]]:
+    """BLEU / chrF / sentences per second of greedy and beam-search translations of the test set (`en` / `es`
+    columns), decoded as `cfg` (a translation recipe's `decode:` section) says; and the first 8 as samples."""
+    count = len(test) if cfg.max_test_sentences is None else min(cfg.max_test_sentences, len(test))
+    sources, references = list(test["en"][:count]), list(test["es"][:count])
+    decoding, outputs = {}, {}
+    for name, beams in (("greedy", 1), (f"beam {cfg.num_beams}", cfg.num_beams)):
+        translations = translate_texts(model, tokenizer, sources, batch_size=cfg.batch_size, num_beams=beams,
+                                       max_new_tokens=cfg.max_new_tokens, length_penalty=cfg.length_penalty,
+                                       unk_penalty=cfg.unk_penalty)
+        decoding[name] = {**translation_scores(translations.texts, references),
+                          "sentences_per_s": translations.sentences_per_second}
+        outputs[name] = translations.texts
+    samples = [{"English": sources[i], "reference": references[i], **{k: v[i] for k, v in outputs.items()}}
+               for i in range(min(8, count))]
+    return decoding, samples
+
+
+def example_translations(model, tokenizer, cfg, run_dir: Path) -> list[dict]:
+    """Beam translations of `cfg.examples`, with an attention heatmap each when the model attends."""
+    translations = translate_texts(model, tokenizer, cfg.examples, num_beams=cfg.num_beams,
+                                   max_new_tokens=cfg.max_new_tokens, progress=False).texts
+    rows = []
+    for index, (text, translation) in enumerate(zip(cfg.examples, translations, strict=True)):
+        row = {"English": text, "translation": translation}
+        if attention_heatmap(model, tokenizer, text, translation, run_dir / f"attention_{index + 1}.png"):
+            row["heatmap"] = f"attention_{index + 1}.png"
+        rows.append(row)
+    return rows

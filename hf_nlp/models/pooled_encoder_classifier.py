@@ -20,12 +20,7 @@ from transformers.configuration_utils import SubConfigSpec
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from hf_nlp.models.embedding_classifier import dense_head
-
-
-def mean_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Mean over real tokens: `(B, T, H)`, `(B, T)` -> `(B, H)`; padding never counts."""
-    weights = attention_mask.unsqueeze(-1).to(hidden_states.dtype)  # (B, T, 1)
-    return (hidden_states * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+from hf_nlp.text.pooling import mean_pool
 
 
 def _encoder_without_pooler(config: PreTrainedConfig) -> PreTrainedModel:
@@ -94,4 +89,4 @@ class PooledEncoderClassifier(PreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
-__all__ = ["PooledEncoderClassifierConfig", "PooledEncoderClassifier", "mean_pool"]
+__all__ = ["PooledEncoderClassifierConfig", "PooledEncoderClassifier"]

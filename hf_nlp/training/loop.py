@@ -19,7 +19,7 @@ a batch and which per-example statistics evaluation sums. `StatelessStep(example
 `model(**batch)` (or a given `forward`); `hf_nlp.models.recurrent_state.StatefulRNNStep` carries each
 batch's RNN state into the next, detached, reset at every epoch and evaluation start; the data must
 then be laid out so that consecutive batches on each process continue the same streams (see
-`hf_nlp.data.windows.StatefulWindows`). The `Accelerator` is the process' shared one
+`hf_nlp.data.char_windows.StatefulWindows`). The `Accelerator` is the process' shared one
 (`hf_nlp.training.accelerator`); evaluation without training is `hf_nlp.training.scoring.Scorer`.
 """
 

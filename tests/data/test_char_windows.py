@@ -1,6 +1,6 @@
 import torch
 
-from hf_nlp.data.windows import CharWindows, StatefulWindows
+from hf_nlp.data.char_windows import CharWindows, StatefulWindows
 
 
 def test_char_windows_shift_targets_by_one():

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hf_nlp.data.reviews import SentimentDataConfig, load_reviews, load_sentiment
+from hf_nlp.data.sentiment import SentimentDataConfig, load_reviews, load_sentiment
 from hf_nlp.errors import UserError
 from tests.conftest import REPO_ROOT
 from tests.hub.local_hub import LocalHub
@@ -83,7 +83,7 @@ def test_unknown_source_is_a_user_error():
 
 LOAD = """
 import json, sys
-from hf_nlp.data.reviews import load_sentiment
+from hf_nlp.data.sentiment import load_sentiment
 corpus = load_sentiment(sys.argv[1], cv_folds=int(sys.argv[2]) if len(sys.argv) > 2 else 0)
 print(json.dumps({s: list(corpus[s]["label"]) for s in corpus} | {"names": corpus["train"].features["label"].names}))
 """

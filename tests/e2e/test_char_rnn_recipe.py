@@ -54,10 +54,8 @@ def test_recipe_writes_model_report_and_metrics(tiny_run):
     # Learned more than character frequencies: a unigram model of English text is ~2.9 nats/char.
     assert saved["validation"]["loss"] < 2.6
     assert saved["validation"]["bits_per_char"] == pytest.approx(saved["validation"]["loss"] / math.log(2))
-    report = (run_dir / "report.md").read_text()
-    for needle in ("## Results", "temperature 0.2", "temperature 0.5", "temperature 1.0", "## Config", "transformers",
-                   "bits/char", "wall"):
-        assert needle in report, needle
+    assert sorted(saved["samples"]) == ["0.2", "0.5", "1.0"] and all(saved["samples"].values())
+    assert saved["wall_minutes"] >= saved["train_minutes"] > 0
     assert metrics["train_steps"] == 150
 
 
@@ -109,7 +107,7 @@ def test_recipe_bad_data_path_is_a_one_line_error(tmp_path):
     result = run_cli(sys.executable, "recipes/char_rnn.py", "--config", "recipes/configs/char_rnn_quick.yaml",
                      "--data.source", str(tmp_path / "missing.txt"), "--train.output_dir", str(tmp_path / "run"))
     assert result.returncode == 2
-    assert "is not a text file" in result.stderr and "Traceback" not in result.stderr
+    assert "missing.txt` does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_stateful_recipe_trains_and_generates_statelessly(tiny_text_file, tmp_path):
@@ -121,8 +119,6 @@ def test_stateful_recipe_trains_and_generates_statelessly(tiny_text_file, tmp_pa
     assert metrics["validation"]["loss"] < math.log(metrics["distinct_chars"] + 2)
     # Also scored on independent windows from a zero state, like a stateless run.
     assert metrics["validation_stateless"]["chars"] == ((2000 - WINDOW - 1) // WINDOW + 1) * WINDOW
-    report = (tmp_path / "run" / "report.md").read_text()
-    assert "stateful" in report and "validation_stateless" in report
 
 
 def test_two_cpu_processes_gather_every_eval_example_once(tiny_text_file, tmp_path):

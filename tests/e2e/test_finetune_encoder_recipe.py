@@ -13,10 +13,10 @@ import pytest
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification, pipeline
 
-from hf_nlp.data.reviews import load_sentiment
+from hf_nlp.data.sentiment import load_sentiment
 from hf_nlp.errors import UserError
 from hf_nlp.hub import load_model_and_tokenizer
-from hf_nlp.text_reading import TextReading, classify_texts
+from hf_nlp.text.long_texts import TextReading, classify_texts
 from tests.conftest import REPO_ROOT
 from tests.e2e.test_sentiment_rnn_recipe import FILLER, NEGATIVE, POSITIVE, toy_csv  # noqa: F401  (fixture)
 from tests.models.tiny_encoder import make_tiny_encoder
@@ -72,8 +72,9 @@ def test_two_stage_unfreezing_starts_from_the_frozen_head_and_learns(toy_csv, ti
     classify = pipeline("text-classification", model=str(out / "best_model"))
     assert classify("a wonderful brilliant film")[0]["label"] == "pos"
     assert classify("a dull and tedious plot")[0]["label"] == "neg"
-    report = (out / "report.md").read_text()
-    assert "then unfrozen" in report and "TF-IDF" in report and "89.84 %" in report
+    saved = json.loads((out / "metrics.json").read_text())
+    assert [v["kind"] for v in saved["variants"]] == ["sentence_encoder_head", "sentence_encoder_two_stage"]
+    assert saved["run"]["method"] == "two_stage" and 0 <= saved["tfidf_logreg"]["accuracy"] <= 1
 
 
 def test_full_finetuning_with_auto_model_learns(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
@@ -101,7 +102,9 @@ def test_long_texts_as_windows_are_scored_per_text(toy_csv, tiny_encoder, window
     test = metrics["variants"][0]["test"]
     assert test["examples"] == 40 and test["windows"] > 80  # every toy text is several 6-token windows
     assert test["accuracy"] > 0.9 and sum(map(sum, test["confusion"])) == 40
-    assert "windows of 8 tokens overlapping by 2" in (out / "report.md").read_text()
+    assert metrics["run"]["reading"] == {"max_length": 8, "truncation_side": "right", "long_texts": "windows",
+                                         "window_overlap": 2, "pooling": "probabilities"}
+    assert json.loads((out / "metrics.json").read_text())["run"]["reading"] == metrics["run"]["reading"]
     # `hf-nlp classify` reads each text as the run did (windows, pooled): the report's confusion matrix again.
     texts = load_sentiment(str(toy_csv), "review", "sentiment")["test"]
     (tmp_path / "test.txt").write_text("\n".join(texts["text"]), encoding="utf-8")
@@ -134,7 +137,7 @@ def test_pooled_windows_train_validate_and_score_whole_texts(toy_csv, tiny_encod
     assert metrics["variants"][0]["train_steps"] == 6 * metrics["split_sizes"]["train"] // 8  # 8 texts a batch
     evaluations = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval_count" in line]
     assert len(evaluations) == 6 and all(entry["eval_count"] == 40 for entry in evaluations)  # validation texts
-    assert "mean logits, in training too (the loss is on the text)" in (out / "report.md").read_text()
+    assert metrics["run"]["reading"]["pooling"] == "logits" and metrics["run"]["reading"]["long_texts"] == "pooled_windows"
     # `hf-nlp evaluate` scores the saved model the same way (mean window logits per text).
     hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
     done = subprocess.run([hf_nlp, "evaluate", "--model", str(out), "--task", "classification"], capture_output=True,
@@ -158,7 +161,9 @@ def test_pooled_windows_continue_a_windows_run_of_the_same_splits(toy_csv, tiny_
     assert len(verdicts) == variant["test"]["examples"] and sum(verdicts) / len(verdicts) == pytest.approx(variant["test"]["accuracy"])
     first = earlier_metrics["variants"][0]["train_minutes"]
     assert first < variant["train_minutes"] < first + 5
-    assert f"Continued from `{earlier}`: its {first:.1f} training minutes" in (tmp_path / "cont" / "report.md").read_text()
+    continued_from = json.loads((tmp_path / "cont" / "metrics.json").read_text())["run"]["continued_from"]
+    assert continued_from == {"model": str(earlier), "source": str(toy_csv), "same_corpus": True,
+                              "train_minutes": first}
     continued = AutoModelForSequenceClassification.from_pretrained(tmp_path / "cont" / "best_model").state_dict()
     for name, weight in AutoModelForSequenceClassification.from_pretrained(earlier / "best_model").state_dict().items():
         assert torch.allclose(weight, continued[name], atol=1e-6), name
@@ -187,8 +192,8 @@ def test_a_run_on_another_corpus_starts_from_a_classifier_that_never_saw_its_tex
     assert variant["test"]["accuracy"] > 0.9  # the toy classifier, unchanged, on new texts of the same kind
     first = earlier_metrics["variants"][0]["train_minutes"]
     assert first < variant["train_minutes"] < first + 5
-    assert (f"Started from `{earlier}` (trained on `{toy_csv}`, which shares no text with this run's validation "
-            f"and test splits): its {first:.1f} training minutes") in (tmp_path / "other" / "report.md").read_text()
+    assert metrics["run"]["continued_from"] == {"model": str(earlier), "source": str(toy_csv), "same_corpus": False,
+                                                "train_minutes": first}
     # A second stage on the same corpus names both: the run it continues, and the corpus before that.
     pooled = ["--model.encoder", str(tiny_encoder), "--model.init_from", str(tmp_path / "other"), "--data.max_length",
               "8", "--data.window_overlap", "2", "--train.mixed_precision", "no", "--train.num_epochs", "1"]
@@ -206,7 +211,7 @@ def test_a_subset_of_the_training_set_is_seeded_and_reported(toy_csv, tiny_encod
             "--train.num_epochs", "1"]
     metrics = run("finetune_encoder_minilm_two_stage.yaml", toy_csv, tmp_path / "sub", *args)
     assert metrics["split_sizes"] == {"train": 100, "validation": 40, "test": 40}
-    assert "subset of 100 examples" in (tmp_path / "sub" / "report.md").read_text()
+    assert json.loads((tmp_path / "sub" / "metrics.json").read_text())["run"]["max_train_examples"] == 100
 
 
 def test_use_cannot_be_finetuned(toy_csv, tmp_path):  # noqa: F811

@@ -1,5 +1,6 @@
 """The sentiment recipe end to end on a separable toy CSV: learns it, writes the report, pipelines load it."""
 
+import json
 import random
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 from transformers import pipeline
 
-from hf_nlp.data.reviews import SentimentDataConfig
+from hf_nlp.data.sentiment import SentimentDataConfig
 from tests.conftest import REPO_ROOT
 
 POSITIVE = ["great", "wonderful", "superb", "moving", "brilliant", "delightful"]
@@ -62,7 +63,7 @@ def test_recipe_learns_a_separable_toy_set(toy_csv, tmp_path, bidirectional):
     paired = variant["test"]["vs_tfidf"]
     assert paired["difference"] == pytest.approx(variant["test"]["accuracy"] - tfidf["accuracy"])
     assert paired["low"] <= paired["difference"] <= paired["high"] and paired["texts"] == 40
-    assert "vs TF-IDF, 95 % CI" in (run_dir / "report.md").read_text()
+    assert json.loads((run_dir / "metrics.json").read_text())["variants"][0]["test"]["vs_tfidf"] == paired
 
 
 def test_classify_cli_on_a_trained_model(toy_csv, tmp_path):

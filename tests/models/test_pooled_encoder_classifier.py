@@ -7,7 +7,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
-from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier, mean_pool
+from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
+from hf_nlp.text.pooling import mean_pool
 from hf_nlp.text.sentence_embeddings import embed_texts
 from tests.models.tiny_encoder import make_tiny_encoder
 

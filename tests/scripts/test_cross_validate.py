@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hf_nlp.evaluation.cross_validation import TFIDF
-from hf_nlp.evaluation.suite_report import suite_report
+from hf_nlp.reports.suite import suite_report
 from tests.conftest import REPO_ROOT
 from tests.e2e.test_sentiment_rnn_recipe import toy_csv  # noqa: F401  (fixture)
 

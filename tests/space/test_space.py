@@ -180,8 +180,8 @@ def test_a_head_on_frozen_sentence_embeddings_classifies_text(tmp_path):
 def test_a_run_trained_on_windows_reads_a_long_review_as_windows(tmp_path):
     """The classify tab scores a long review as the run's report did (windows, pooled), not truncated."""
     from hf_nlp.space import Demo, SpaceConfig
-    from hf_nlp.text_reading import TextReading, classify_texts
-    from tests.test_text_reading import LONG, train_tiny_classifier
+    from hf_nlp.text.long_texts import TextReading, classify_texts
+    from tests.text.test_long_texts import LONG, train_tiny_classifier
 
     run = train_tiny_classifier(tmp_path / "windows")
     (run / "config.yaml").write_text(yaml.safe_dump({"data": {"long_texts": "windows", "max_length": 8,

@@ -9,7 +9,8 @@ import torch
 import yaml
 from transformers import AutoTokenizer, BertForSequenceClassification
 
-from hf_nlp.text_reading import TextReading, classify_texts, load_run_config, window_pooling
+from hf_nlp.runs import load_run_config
+from hf_nlp.text.long_texts import TextReading, classify_texts, window_pooling
 from tests.models.tiny_encoder import make_tiny_encoder
 
 WORDS = ["the", "film", "plot", "was", "great", "dull", "and", "a", "story", "ending"]

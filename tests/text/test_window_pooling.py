@@ -7,8 +7,13 @@ import torch.nn.functional as F
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from hf_nlp.data.text_windows import WindowGroupCollator, group_windows_by_text, tokenize_texts
-from hf_nlp.models.window_pooling import pooled_window_forward
+from hf_nlp.text.long_texts import (
+    TextReading,
+    WindowGroupCollator,
+    group_windows_by_text,
+    pooled_window_forward,
+    tokenize_texts,
+)
 from tests.models.tiny_encoder import make_tiny_encoder
 
 WORDS = "a great film an awful plot the actors were superb and dull story".split()
@@ -25,7 +30,7 @@ def windows(encoder_dir):
     tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
     features = Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
     corpus = DatasetDict({"train": Dataset.from_dict({"text": TEXTS, "label": [1, 0, 1]}, features=features)})
-    return tokenizer, tokenize_texts(corpus, tokenizer, max_length=6, windows=True, overlap=1)["train"]
+    return tokenizer, tokenize_texts(corpus, tokenizer, TextReading(max_length=6, windows=True, overlap=1))["train"]
 
 
 def test_windows_are_grouped_back_into_their_texts_in_order(windows):

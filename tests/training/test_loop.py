@@ -5,7 +5,7 @@ import signal
 import pytest
 import torch
 
-from hf_nlp.data.windows import CharWindows, StatefulWindows
+from hf_nlp.data.char_windows import CharWindows, StatefulWindows
 from hf_nlp.errors import UserError
 from hf_nlp.evaluation.metrics import causal_lm_example_stats
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
