@@ -13,8 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """`(__getattr__, __dir__)` for `package`, whose public name `n` lives in `package.exports[n]`."""
+def lazy_exports(package: str, table: str) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
+    """`(__getattr__, __dir__, __all__)` for `package`; `table` has one line per submodule,
+    `module: name name ...`, naming the public names that submodule holds."""
+    exports = {name: module.strip() for module, names in (line.split(":") for line in table.strip().splitlines())
+               for name in names.split()}
 
     def __getattr__(name: str) -> Any:
         if name not in exports:
@@ -24,7 +27,7 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str],
     def __dir__() -> list[str]:
         return sorted(exports)
 
-    return __getattr__, __dir__
+    return __getattr__, __dir__, sorted(exports)
 
 
 __all__ = ["lazy_exports"]

@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
     metrics: dict = {
         "source": cfg.data.source,
         "split_sizes": {split: len(corpus[split]) for split in corpus},
-        "vocabulary": {"tokens": len(tokenizer), "target": target_vocab_size},
+        "vocabulary": {"kind": cfg.data.tokenizer, "tokens": len(tokenizer), "target": target_vocab_size},
         "parameters": sum(p.numel() for p in best.parameters()),
         "train_steps": result.global_step, "best_step": result.best_step, "stop_reason": result.stop_reason,
         "train_minutes": result.train_seconds / 60,

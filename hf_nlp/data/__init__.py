@@ -3,28 +3,12 @@ fixed, documented splits; window datasets; sources, files and caches."""
 
 from hf_nlp.lazy import lazy_exports
 
-_EXPORTS = {
-    "CharWindows": "char_windows",
-    "StatefulWindows": "char_windows",
-    "encode_splits": "char_windows",
-    "window_datasets": "char_windows",
-    "SentimentDataConfig": "sentiment",
-    "EncoderDataConfig": "sentiment",
-    "load_sentiment": "sentiment",
-    "label_config": "sentiment",
-    "ShakespeareDataConfig": "shakespeare",
-    "load_shakespeare": "shakespeare",
-    "load_shakespeare_text": "shakespeare",
-    "SpaEngDataConfig": "spa_eng",
-    "load_spa_eng": "spa_eng",
-    "encode_pairs": "spa_eng",
-    "Source": "sources",
-    "resolve_source": "sources",
-    "load_table_file": "files",
-    "load_hub_dataset": "files",
-    "read_text_file": "files",
-    "corpus_cache_dir": "cache",
-    "hf_nlp_cache": "cache",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, """
+char_windows: CharWindows StatefulWindows encode_splits window_datasets
+sentiment: SentimentDataConfig EncoderDataConfig load_sentiment label_config
+shakespeare: ShakespeareDataConfig load_shakespeare load_shakespeare_text
+spa_eng: SpaEngDataConfig load_spa_eng encode_pairs
+sources: Source resolve_source
+files: load_table_file load_hub_dataset read_text_file
+cache: corpus_cache_dir hf_nlp_cache
+""")

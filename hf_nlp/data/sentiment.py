@@ -82,8 +82,7 @@ class SentimentDataConfig(RunSection):
 
     def load(self) -> DatasetDict:
         """The corpus with the splits these settings name."""
-        return load_sentiment(self.source, self.text_column, self.label_column, cv_folds=self.cv_folds,
-                              cv_fold=self.cv_fold)
+        return load_sentiment(self)
 
     def corpus_key(self) -> dict:
         """What identifies the loaded corpus and its splits (for caches derived from it)."""
@@ -125,11 +124,15 @@ class EncoderDataConfig(SentimentDataConfig):
 
 
 def load_sentiment(
-    source: str = "polarity", text_column: str = "text", label_column: str = "label", seed: int = SPLIT_SEED,
-    cv_folds: int = 0, cv_fold: int = 1,
+    source: SentimentDataConfig | str = "polarity", text_column: str = "text", label_column: str = "label",
+    seed: int = SPLIT_SEED, cv_folds: int = 0, cv_fold: int = 1,
 ) -> DatasetDict:
     """The corpus `source` (see the module docstring) with `text` / `label` columns and fixed splits;
-    with `cv_folds`, the splits of cross-validation fold `cv_fold` (1-based)."""
+    with `cv_folds`, the splits of cross-validation fold `cv_fold` (1-based). Takes a
+    `SentimentDataConfig`, or a source with those settings."""
+    if isinstance(source, SentimentDataConfig):
+        source, text_column, label_column, cv_folds, cv_fold = (source.source, source.text_column, source.label_column,
+                                                                source.cv_folds, source.cv_fold)
     cache = corpus_cache_dir("sentiment", sentiment_corpus_key(source, text_column, label_column, seed,
                                                                cv_folds, cv_fold))
 

@@ -2,16 +2,8 @@
 
 from hf_nlp.lazy import lazy_exports
 
-_EXPORTS = {
-    "sampling_config": "sampling",
-    "generate_text": "sampling",
-    "encode_prompt": "sampling",
-    "Translations": "translate",
-    "translate_texts": "translate",
-    "UnkPenaltyLogitsProcessor": "translate",
-    "ctranslate2_available": "ctranslate2_backend",
-    "load_translator": "ctranslate2_backend",
-    "translate_texts_ctranslate2": "ctranslate2_backend",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, """
+sampling: sampling_config generate_text encode_prompt
+translate: Translations translate_texts UnkPenaltyLogitsProcessor
+ctranslate2_backend: ctranslate2_available load_translator translate_texts_ctranslate2
+""")

@@ -3,19 +3,10 @@ module per family (`char_rnn`, `classification`, `translation`) and `suite` (`hf
 
 from hf_nlp.lazy import lazy_exports
 
-_EXPORTS = {
-    "write_report": "writing",
-    "markdown_table": "writing",
-    "plot_loss_curve": "writing",
-    "plot_confusion_matrix": "writing",
-    "environment_info": "writing",
-    "write_char_rnn_report": "char_rnn",
-    "variant_result": "classification",
-    "write_classification_report": "classification",
-    "encoder_run_notes": "classification",
-    "write_translation_report": "translation",
-    "write_mt_comparison": "translation",
-    "suite_report": "suite",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, """
+writing: write_report markdown_table plot_loss_curve plot_confusion_matrix environment_info
+char_rnn: write_char_rnn_report
+classification: variant_result write_classification_report encoder_run_notes
+translation: write_translation_report write_mt_comparison
+suite: suite_report
+""")

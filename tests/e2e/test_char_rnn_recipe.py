@@ -119,6 +119,7 @@ def test_stateful_recipe_trains_and_generates_statelessly(tiny_text_file, tmp_pa
     assert metrics["validation"]["loss"] < math.log(metrics["distinct_chars"] + 2)
     # Also scored on independent windows from a zero state, like a stateless run.
     assert metrics["validation_stateless"]["chars"] == ((2000 - WINDOW - 1) // WINDOW + 1) * WINDOW
+    assert json.loads((tmp_path / "run" / "all_results.json").read_text())["config"]["data"]["stateful"] is True
 
 
 def test_two_cpu_processes_gather_every_eval_example_once(tiny_text_file, tmp_path):

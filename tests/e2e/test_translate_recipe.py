@@ -54,6 +54,9 @@ def test_recipe_learns_to_reverse_and_writes_its_report(toy_run, reversal_file):
         assert (run_dir / "best_model" / name).is_file(), name
     assert metrics["test"]["token_accuracy"] > 0.9
     assert metrics["decoding"]["beam 3"]["bleu"] > 80 and metrics["decoding"]["greedy"]["chrf"] > 0.8
+    for decoding in metrics["decoding"].values():  # every row of the report's decoding table
+        assert decoding["sentences"] == 100 and decoding["sentences_per_s"] > 0
+    assert [row.get("heatmap") for row in metrics["examples"]] == ["attention_1.png", "attention_2.png"]
     assert [row["translation"] for row in metrics["examples"]] == ["cx bx ax", "gx hx ix jx"]
     saved = json.loads((run_dir / "metrics.json").read_text())
     unique_pairs = len(set(reversal_file.read_text().splitlines()))  # duplicates are kept once
@@ -197,4 +200,5 @@ def test_bpe_tokenizer_option_trains_on_the_same_pipeline(reversal_file, tmp_pat
                     "--train.num_epochs", "3", "--train.learning_rate", "0.005", "--train.output_dir", str(run_dir),
                     "--train.progress_bar", "false", "--decode.max_test_sentences", "30"])
     assert metrics["vocabulary"]["tokens"] == metrics["vocabulary"]["target"] <= 60  # one shared subword vocabulary
+    assert metrics["vocabulary"]["kind"] == "bpe"
     assert metrics["test"]["token_accuracy"] > 0.6

