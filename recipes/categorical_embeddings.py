@@ -27,7 +27,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from hf_nlp.config import check_at_least, parse_config, to_dict
 from hf_nlp.errors import exit_on_user_error
 from hf_nlp.evaluation.metrics import regression_example_stats
-from hf_nlp.reports.writing import environment_info, markdown_table, write_report
+from hf_nlp.reports.categorical import plot_embeddings, write_categorical_report
 from hf_nlp.text.lookup import CategoricalEmbedding, StringLookup
 from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig
@@ -127,40 +127,12 @@ def main(argv: list[str] | None = None) -> dict:
         head_weights = regressor.head.weight.detach().cpu().numpy()[0, cfg.model.num_numeric :]  # (D,)
         learned = {name: float(embeddings[i] @ head_weights) for i, name in enumerate(lookup.get_vocabulary())}
         metrics["learned_effects"] = learned
-        rows_md = [{"split": s, "MSE": metrics[s]["mse"], "MAE": metrics[s]["mae"], "examples": int(metrics[s]["count"])}
-                   for s in ("validation", "test")]
-        body = (markdown_table(rows_md) + f"\n\nPredicting the mean gives a test MSE of "
-                f"{metrics['test_mse_predicting_the_mean']:.4f}. {result.global_step} SGD steps.")
-        base = "<1H OCEAN"  # effects are identifiable only up to a constant (the bias): compare differences
-        effects = markdown_table([
-            {"category": k, "true effect vs <1H OCEAN": v - OCEAN_PROXIMITY[base],
-             "learned effect vs <1H OCEAN": learned[k] - learned[base],
-             "embedding": str([round(x, 3) for x in metrics["embeddings"][k]])}
-            for k, v in OCEAN_PROXIMITY.items()])
-        write_report(run_dir, "Categorical embeddings: mixed-input regressor",
-                     {"Results": body, "Category embeddings": effects + "\n\n![embeddings](category_embeddings.png)"},
-                     metrics, to_dict(cfg), environment_info(trainer.accelerator.num_processes))
+        write_categorical_report(run_dir, metrics, OCEAN_PROXIMITY, "<1H OCEAN", to_dict(cfg),
+                                 trainer.accelerator.num_processes)
         trainer.accelerator.print(f"test MSE {metrics['test']['mse']:.4f} (mean predictor "
                                   f"{metrics['test_mse_predicting_the_mean']:.4f}); report: {run_dir / 'report.md'}")
     trainer.accelerator.wait_for_everyone()
     return metrics
-
-
-def plot_embeddings(embeddings: np.ndarray, vocabulary: list[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.scatter(embeddings[:, 0], embeddings[:, 1])
-    for point, name in zip(embeddings, vocabulary, strict=True):
-        ax.annotate(name, point, textcoords="offset points", xytext=(4, 4))
-    ax.set_title("learned 2-D category embeddings")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

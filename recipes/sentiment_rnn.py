@@ -27,7 +27,7 @@ from hf_nlp.evaluation.baselines import tfidf_logistic_regression
 from hf_nlp.evaluation.metrics import classification_example_stats, evaluate_classifier
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
-from hf_nlp.reports.classification import variant_result, write_classification_report
+from hf_nlp.reports.classification import rnn_run_notes, variant_result, write_classification_report
 from hf_nlp.reports.writing import environment_info, plot_loss_curve
 from hf_nlp.text.vectorize import TextVectorization
 from hf_nlp.training.batch_step import StatelessStep
@@ -107,14 +107,11 @@ def main(argv: list[str] | None = None) -> dict:
         run_dir = Path(cfg.train.output_dir)
         metrics["tfidf_logreg"] = tfidf_logistic_regression(corpus)
         plot_loss_curve(result.history, run_dir / "loss_curve.png", metric="accuracy")
-        write_classification_report(
-            run_dir, "Sentiment RNN", corpus_info, [variant], metrics["tfidf_logreg"],
-            {"Data": f"Vocabulary {cfg.data.max_tokens:,} tokens (TextVectorization); max length "
-                     f"{cfg.data.max_length}.",
-             "Training": f"{result.global_step} steps, best at {result.best_step}, {variant['train_minutes']:.2f} min "
-                         f"on {accelerator.num_processes} process(es); whole run {(time.monotonic() - started) / 60:.2f}"
-                         " min.\n\n![curve](loss_curve.png)"},
-            to_dict(cfg), environment_info(accelerator.num_processes))
+        metrics["run"] = {"max_tokens": cfg.data.max_tokens, "max_length": cfg.data.max_length,
+                          "processes": accelerator.num_processes, "wall_minutes": (time.monotonic() - started) / 60}
+        write_classification_report(run_dir, "Sentiment RNN", corpus_info, [variant], metrics["tfidf_logreg"],
+                                    rnn_run_notes(metrics["run"], variant), to_dict(cfg),
+                                    environment_info(accelerator.num_processes), run=metrics["run"])
         accelerator.print(f"test accuracy {variant['test']['accuracy']:.4f} (TF-IDF + logistic regression "
                           f"{metrics['tfidf_logreg']['accuracy']:.4f}); report: {run_dir / 'report.md'}")
         finish_model_folder(result.best_model_dir, cfg.push_to_hub, accelerator.print)

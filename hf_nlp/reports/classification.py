@@ -114,6 +114,15 @@ def write_classification_report(
     return write_report(run_dir, title, body, metrics, config, environment)
 
 
+def rnn_run_notes(run: dict[str, Any], variant: dict[str, Any]) -> dict[str, str]:
+    """The `Data` and `Training` paragraphs of a sentiment-RNN run's report, from the `run` entry of its
+    `metrics.json` (vocabulary, length, processes, wall time) and its one variant."""
+    return {"Data": f"Vocabulary {run['max_tokens']:,} tokens (TextVectorization); max length {run['max_length']}.",
+            "Training": f"{variant['train_steps']} steps, best at {variant['best_step']}, {variant['train_minutes']:.2f} "
+                        f"min on {run['processes']} process(es); whole run {run['wall_minutes']:.2f} min."
+                        "\n\n![curve](loss_curve.png)"}
+
+
 def encoder_run_notes(run: dict[str, Any]) -> dict[str, str]:
     """The `Data` and `Training` paragraphs of a pretrained-encoder run's report, from the structured `run`
     entry of its `metrics.json` (`finetune_encoder` recipe): subset, truncation, long-text reading,
