@@ -236,9 +236,11 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             raise UserError(f"`--{key}` must be one of {choices}; got `{value}`.")
         return value
     if origin in (list, tuple):
+        item_hint = args[0] if args else Any
+        if item_hint in (int, float) and isinstance(value, str) and "," in value:  # `--data.split 0.9,0.05,0.05`
+            value = [_parse_scalar(item.strip()) for item in value.split(",")]
         if not isinstance(value, list | tuple):
             value = [value]
-        item_hint = args[0] if args else Any
         return [_coerce(v, item_hint, key) for v in value]
     if hint is Any:
         return value

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from hf_nlp.config import check_at_least, check_fraction, parse_config, to_dict
-from hf_nlp.data.char_windows import CharWindows, encode_splits, window_datasets
+from hf_nlp.data.char_windows import CharWindows, evaluation_heads, window_datasets
 from hf_nlp.data.shakespeare import ShakespeareDataConfig
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.metrics import bits_per_char, causal_lm_example_stats, perplexity
@@ -26,7 +26,8 @@ from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
 from hf_nlp.models.recurrent_state import StatefulRNNStep
 from hf_nlp.reports.char_rnn import write_char_rnn_report
-from hf_nlp.text.char_tokenizer import build_char_tokenizer, num_characters
+from hf_nlp.text.char_corpus import load_char_corpus
+from hf_nlp.text.char_tokenizer import num_characters
 from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import Trainer
@@ -79,14 +80,15 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = Trainer(cfg.train, StatefulRNNStep(causal_lm_example_stats) if cfg.data.stateful else stateless,
                       run_config=cfg)
     accelerator = trainer.accelerator
-    with accelerator.main_process_first():  # build the corpus cache once, then everyone reads it
-        corpus = cfg.data.load()
+    data_started = time.monotonic()
+    with accelerator.main_process_first():  # tokenize onto disk once, then everyone reads the ids by offset
         # The vocabulary covers every split, as the reference fits its tokenizer on the whole text.
-        tokenizer = build_char_tokenizer((corpus[s][0]["text"] for s in corpus), lowercase=cfg.data.lowercase)
-        check_sample_prompt(tokenizer, cfg.samples.prompt)  # now, not after training
-        ids = encode_splits(corpus, tokenizer)
-        train_set, valid_set, test_set = window_datasets(ids, cfg.data.window, cfg.data.stateful, cfg.train.batch_size,
-                                                         accelerator.num_processes)
+        corpus = load_char_corpus(cfg.data)
+    data_seconds = time.monotonic() - data_started
+    tokenizer, ids = corpus.tokenizer, evaluation_heads(corpus.splits, cfg.data.eval_chars)
+    check_sample_prompt(tokenizer, cfg.samples.prompt)  # now, not after training
+    train_set, valid_set, test_set = window_datasets(ids, cfg.data.window, cfg.data.stateful, cfg.train.batch_size,
+                                                     accelerator.num_processes)
 
     model_config = CharRNNConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **to_dict(cfg.model))
     model = CharRNNForCausalLM(model_config)
@@ -100,8 +102,9 @@ def main(argv: list[str] | None = None) -> dict:
         evaluations["validation_stateless"] = trainer.evaluate(best, stateless_valid, step=stateless)
 
     metrics = {
-        "corpus_chars": sum(len(corpus[s][0]["text"]) for s in corpus),
-        "split_chars": {s: len(corpus[s][0]["text"]) for s in corpus},
+        "corpus_chars": sum(corpus.split_chars.values()),
+        "split_chars": corpus.split_chars,
+        "data_seconds": data_seconds,
         "distinct_chars": num_characters(tokenizer),
         "parameters": sum(p.numel() for p in best.parameters()),
         "train_steps": result.global_step,

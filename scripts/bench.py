@@ -28,6 +28,7 @@ from scripts import (  # noqa: E402
     bench_keras,
     bench_marian,
     bench_peak,
+    bench_scale,
     bench_scaling,
     bench_sentiment,
     bench_translate,
@@ -42,6 +43,7 @@ SECTIONS = {
     "translate": bench_translate.main,
     "marian": bench_marian.main,
     "scaling": bench_scaling.main,
+    "scale": bench_scale.main,
 }
 QUICK = {
     "peak": ["--sizes", "512", "1024", "--repeats", "3"],
@@ -52,6 +54,7 @@ QUICK = {
                   "--repeats", "1"],
     "marian": ["--sentences", "48", "--max-new-tokens", "40", "--repeats", "1"],
     "scaling": ["--char-steps", "40", "--sentiment-epochs", "1"],
+    "scale": ["--base-mb", "0.1", "--factors", "1", "10", "--steps", "5", "--eval-chars", "10000"],
 }
 
 

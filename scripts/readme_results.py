@@ -7,7 +7,8 @@ table of `reports/report.json` (written by `hf-nlp report`): `lm`, `classificati
 `translation`. The translation table adds the production systems (Apertium, Opus-MT) from
 `reports/translation/comparison.json` (written by `recipes/compare_mt.py`), and the LM table
 the reference's figure. KEY `performance` is the benchmark summary, from `reports/bench/bench.json`
-(written by `python scripts/bench.py --out reports/bench/bench.json`). KEY `crossval:<name>` is a
+(written by `python scripts/bench.py --out reports/bench/bench.json`); KEY `scale` the corpus-size
+benchmark, `reports/bench/scale.json` (`python scripts/bench.py scale --out ...`). KEY `crossval:<name>` is a
 cross-validation summary, `reports/crossval/<name>.json` (written by `scripts/cross_validate.py
 ... --summary reports/crossval/<name>.json`).
 
@@ -84,10 +85,34 @@ def crossval_table(name: str, crossval_dir: Path) -> str:
     return markdown_table(rows, list(rows[0]))
 
 
+def scale_table(path: Path) -> str:
+    """One row per corpus size of `scripts/bench.py scale --out PATH`, then the growth from 10× to 100×."""
+    if not path.is_file():
+        raise SystemExit(f"A page asks for the scale table but there is no {path}; run "
+                         f"`python scripts/bench.py scale --file FILE --out {path}`.")
+    bench = json.loads(path.read_text())
+    if bench.get("quick"):
+        raise SystemExit(f"{path} comes from a `--quick` run, whose figures are not for quoting; rerun it in full.")
+    scale, env = bench["sections"]["scale"], bench["environment"]
+    rows = [{"corpus": name, "size": f"{run['corpus_mb']:,.1f} MB", "training chars": f"{run['train_chars']:,}",
+             "preparation": f"{run['data_seconds']:.1f} s", "throughput": f"{run['corpus_mb'] / run['data_seconds']:.1f} MB/s",
+             "peak RSS": f"{run['peak_rss_mb']:,.0f} MB", "wall": f"{run['wall_seconds']:.0f} s"}
+            for name, run in scale["runs"].items()]
+    text = (f"Hardware: {env['cpu']}, {env['cpu_cores']} cores; the quick char-RNN for {scale['steps']} steps on each "
+            f"corpus, cold cache.\n\n" + markdown_table(rows, list(rows[0])))
+    growth = scale.get("growth_10x_to_100x")
+    if growth:
+        text += (f"\n\nFrom 10× to 100×: preparation time ×{growth['data_seconds']:.2f} (linear is ×10), "
+                 f"peak RSS ×{growth['peak_rss']:.2f}.")
+    return text
+
+
 def table(key: str, report: dict, comparison: dict | None, bench: dict | None = None,
           crossval_dir: Path = REPO_ROOT / "reports" / "crossval") -> str:
     if key.startswith("crossval:"):
         return crossval_table(key.split(":", 1)[1], crossval_dir)
+    if key == "scale":
+        return scale_table(REPO_ROOT / "reports" / "bench" / "scale.json")
     if key == "performance":
         if bench is None:
             raise SystemExit("A page asks for the performance table but there is no bench JSON; run "

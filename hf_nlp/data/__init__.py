@@ -4,11 +4,12 @@ fixed, documented splits; window datasets; sources, files and caches."""
 from hf_nlp.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, """
-char_windows: CharWindows StatefulWindows encode_splits window_datasets
+char_windows: CharWindows StatefulWindows window_datasets
+token_ids: TokenIds id_dtype split_token_ids token_ids_file
 sentiment: SentimentDataConfig EncoderDataConfig load_sentiment label_config
-shakespeare: ShakespeareDataConfig load_shakespeare load_shakespeare_text
+shakespeare: ShakespeareDataConfig load_shakespeare load_shakespeare_text text_chunks
 spa_eng: SpaEngDataConfig load_spa_eng encode_pairs
 sources: Source resolve_source
-files: load_table_file load_hub_dataset read_text_file
+files: load_table_file load_hub_dataset read_text_file read_text_chunks
 cache: corpus_cache_dir hf_nlp_cache
 """)

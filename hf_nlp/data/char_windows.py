@@ -5,7 +5,8 @@
 - `StatefulWindows`: the text cut into contiguous streams, read window after window, so the RNN
   state at the end of one batch is the right initial state for the next (stateful training).
 
-Each item is `{"input_ids": (window,), "shift_labels": (window,)}`: the targets are already
+Both take the ids as a 1-D `LongTensor` or as `data.token_ids.TokenIds` (ids on disk, read by
+offset: the corpus is never in memory). Each item is `{"input_ids": (window,), "shift_labels": (window,)}`: the targets are already
 aligned with the inputs (`shift_labels[t] = ids[t + 1]`), so every position is trained on and
 consecutive windows chain without losing a character.
 """
@@ -13,10 +14,13 @@ consecutive windows chain without losing a character.
 from __future__ import annotations
 
 import torch
-from datasets import DatasetDict
 from torch.utils.data import Dataset
 
+from hf_nlp.data.token_ids import TokenIds
 from hf_nlp.errors import UserError
+
+Ids = torch.Tensor | TokenIds
+"""A 1-D sequence of token ids that slices into `LongTensor`s."""
 
 
 def _check_long_enough(num_ids: int, needed: int, what: str) -> None:
@@ -25,7 +29,7 @@ def _check_long_enough(num_ids: int, needed: int, what: str) -> None:
 
 
 class CharWindows(Dataset):
-    def __init__(self, ids: torch.Tensor, window: int, stride: int = 1, what: str = "training"):
+    def __init__(self, ids: Ids, window: int, stride: int = 1, what: str = "training"):
         _check_long_enough(len(ids), window + 1, what)
         self.ids = ids
         self.window = window
@@ -49,7 +53,7 @@ class StatefulWindows(Dataset):
     stream `p * batch_size + b`. The tail that does not fill a whole window is dropped.
     """
 
-    def __init__(self, ids: torch.Tensor, window: int, batch_size: int, num_processes: int = 1, what: str = "training"):
+    def __init__(self, ids: Ids, window: int, batch_size: int, num_processes: int = 1, what: str = "training"):
         self.num_streams = batch_size * num_processes
         self.stream_length = (len(ids) - 1) // self.num_streams
         self.windows_per_stream = self.stream_length // window
@@ -72,13 +76,16 @@ class StatefulWindows(Dataset):
         return {"input_ids": chunk[:-1], "shift_labels": chunk[1:]}
 
 
-def encode_splits(corpus: DatasetDict, tokenizer) -> dict[str, torch.Tensor]:
-    """Token ids per split, tokenized once with `datasets.map` (cached)."""
-    encoded = corpus.map(lambda batch: tokenizer(batch["text"]), batched=True, remove_columns=["text"], desc="tokenize")
-    return {split: torch.tensor(encoded[split][0]["input_ids"], dtype=torch.long) for split in encoded}
+def evaluation_heads(ids: dict[str, Ids], max_chars: int | None) -> dict[str, Ids]:
+    """`ids` with validation and test cut to their first `max_chars` ids (None: unchanged)."""
+    if max_chars is None:
+        return ids
+    return {split: split_ids if split == "train" else
+            (split_ids.head(max_chars) if isinstance(split_ids, TokenIds) else split_ids[:max_chars])
+            for split, split_ids in ids.items()}
 
 
-def window_datasets(ids: dict[str, torch.Tensor], window: int, stateful: bool, batch_size: int, num_processes: int):
+def window_datasets(ids: dict[str, Ids], window: int, stateful: bool, batch_size: int, num_processes: int):
     """Train / validation / test windows: random offsets or streams for training, as configured."""
     if stateful:
         def streams(split, what):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+from collections.abc import Iterator
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict
@@ -35,6 +37,49 @@ def read_text_file(path: Path, what: str) -> str:
     if "\x00" in text:
         raise UserError(f"`{path}` looks binary (a NUL byte at offset {data.index(0):,}); pass a text file with {what}.")
     return text
+
+
+TEXT_CHUNK_BYTES = 8 * 2**20
+
+
+def read_text_chunks(path: Path, what: str, chunk_bytes: int = TEXT_CHUNK_BYTES,
+                     progress=None) -> Iterator[str]:
+    """The file's text in pieces of about `chunk_bytes`, never the whole of it in memory, with the same
+    one-sentence errors as `read_text_file`; a bad byte is named by its offset in the whole file.
+    `progress(bytes_read)` is called after each piece (a progress bar)."""
+    if path.is_dir():
+        raise UserError(f"`{path}` is a folder, not a data file; pass a file.")
+    if not path.is_file():
+        raise UserError(f"data file `{path}` does not exist; pass an existing file.")
+    if path.stat().st_size == 0:
+        raise UserError(f"data file `{path}` is empty; it needs {what}.")
+    decoder = codecs.getincrementaldecoder("utf-8")()  # a character cut by a piece boundary waits for the next
+    offset = 0  # of `raw` in the file
+    try:
+        file = path.open("rb")
+    except OSError as error:
+        raise UserError(f"cannot read `{path}` ({error.strerror}); check its permissions.") from None
+    with file:
+        while True:
+            raw = file.read(chunk_bytes)
+            nul = raw.find(0)
+            if nul >= 0:
+                raise UserError(f"`{path}` looks binary (a NUL byte at offset {offset + nul:,}); pass a text file "
+                                f"with {what}.")
+            pending = len(decoder.getstate()[0])  # bytes of the previous piece not decoded yet
+            try:
+                text = decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as error:
+                bad = offset - pending + error.start
+                raise UserError(f"`{path}` is not UTF-8 text (byte {bad:,} is 0x{error.object[error.start]:02x}); "
+                                "convert it first (e.g. iconv -f latin1 -t utf-8).") from None
+            if text:
+                yield text
+            if not raw:
+                return
+            offset += len(raw)
+            if progress is not None:
+                progress(len(raw))
 
 
 def load_table_file(path: Path, what: str) -> Dataset:

@@ -50,6 +50,7 @@ from hf_nlp.hub import load_model_and_tokenizer, resolve_model_dir
 from hf_nlp.model_card import write_model_card
 from hf_nlp.reports.writing import environment_info, plot_confusion_matrix
 from hf_nlp.runs import load_run_config
+from hf_nlp.text.char_corpus import load_char_corpus
 from hf_nlp.text.long_texts import TextReading, tokenize_texts
 from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.scoring import Scorer
@@ -105,18 +106,21 @@ def _limit(dataset, max_examples: int | None):
 def _evaluate_lm(model, tokenizer, saved: dict, split: str, batch_size: int, num_beams, max_examples, out: Path):
     config = ShakespeareDataConfig.of_run(saved)
     source, window = config.source, config.window
-    text = config.load()[split][0]["text"]
-    if max_examples is not None:
-        text = text[: max_examples * window + 1]
-    ids = torch.tensor(tokenizer(text)["input_ids"], dtype=torch.long)
+    corpus = load_char_corpus(config)
+    max_chars = None if max_examples is None else max_examples * window + 1
+    split_chars = min(corpus.split_chars[split], max_chars or corpus.split_chars[split])
+    if tokenizer.get_vocab() == corpus.tokenizer.get_vocab():  # the run's own: read its ids from disk
+        ids = corpus.splits[split] if max_chars is None else corpus.splits[split].head(max_chars)
+    else:  # another tokenizer (e.g. subwords): tokenize the split's text
+        ids = torch.tensor(tokenizer(corpus.text(split, max_chars))["input_ids"], dtype=torch.long)
     windows = CharWindows(ids, window, stride=window, what=split)
     values = _scorer(batch_size, causal_lm_example_stats).evaluate(model, windows)
     tokens = int(values["count"])
-    chars_per_token = len(text) / max(len(ids), 1)  # 1 for a character tokenizer
+    chars_per_token = split_chars / max(len(ids), 1)  # 1 for a character tokenizer
     metrics = {"loss": values["loss"], "perplexity": perplexity(values["loss"]),
                "bits_per_char": bits_per_char(values["loss"]) / chars_per_token, "accuracy": values["accuracy"],
                "tokens": tokens}
-    return metrics, {"source": source, "window": window, "windows": len(windows), "split_chars": len(text)}
+    return metrics, {"source": source, "window": window, "windows": len(windows), "split_chars": split_chars}
 
 
 # --------------------------------------------------------------------------- classification

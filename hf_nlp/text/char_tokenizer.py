@@ -14,6 +14,8 @@ from transformers import PreTrainedTokenizerFast
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
+SPECIAL_TOKENS = (PAD_TOKEN, UNK_TOKEN)
+"""Ids 0 and 1; the corpus characters follow, in sorted order."""
 
 
 def build_char_tokenizer(texts: Iterable[str], lowercase: bool = True) -> PreTrainedTokenizerFast:
@@ -21,8 +23,8 @@ def build_char_tokenizer(texts: Iterable[str], lowercase: bool = True) -> PreTra
     chars: set[str] = set()
     for text in texts:
         chars.update(text.lower() if lowercase else text)
-    vocab = {PAD_TOKEN: 0, UNK_TOKEN: 1}
-    vocab.update({char: index for index, char in enumerate(sorted(chars), start=2)})
+    vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS)}
+    vocab.update({char: index for index, char in enumerate(sorted(chars), start=len(SPECIAL_TOKENS))})
 
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK_TOKEN))
     if lowercase:

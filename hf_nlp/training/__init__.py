@@ -11,4 +11,5 @@ scoring: Scorer reduce_example_stats
 accelerator: shared_accelerator reset_shared_accelerator
 config: TrainingConfig
 cpu_threads: use_cpu_threads cpu_threads_per_process
+lazy_shuffle: LazyPermutationSampler FeistelPermutation
 """)

@@ -63,6 +63,7 @@ from hf_nlp.training.accelerator import shared_accelerator
 from hf_nlp.training.batch_step import BatchStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.cpu_threads import use_cpu_threads
+from hf_nlp.training.lazy_shuffle import LAZY_SHUFFLE_ABOVE, LazyPermutationSampler
 from hf_nlp.training.scoring import Scorer, evaluation_loader, score_batches
 
 # transformers.Trainer's rule for parameters that never decay (besides those inside LayerNorm).
@@ -186,6 +187,8 @@ class Trainer:
         cfg, acc = self.config, self.accelerator
         self._processing_class = processing_class
         sampler = _EpochSeededLengthGroupedSampler(cfg.batch_size, lengths, cfg.seed) if lengths is not None else None
+        if sampler is None and shuffle and len(train_dataset) > LAZY_SHUFFLE_ABOVE:
+            sampler = LazyPermutationSampler(len(train_dataset), cfg.seed)  # torch's would list every index
         train_loader = DataLoader(
             train_dataset, batch_size=cfg.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
             collate_fn=collate_fn, drop_last=self.step.carries_state,
