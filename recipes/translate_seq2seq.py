@@ -20,7 +20,7 @@ from typing import Literal
 from transformers import DataCollatorForSeq2Seq, GenerationConfig, MarianConfig, MarianMTModel
 
 from hf_nlp.config import check_at_least, check_fraction, parse_config, to_dict
-from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs
+from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs, pair_lengths
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.metrics import seq2seq_example_stats
 from hf_nlp.evaluation.translation import example_translations, score_test_translations
@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     check_push_target(cfg.push_to_hub)
     trainer = Trainer(cfg.train, StatelessStep(seq2seq_example_stats), run_config=cfg)
     accelerator = trainer.accelerator
+    data_started = time.monotonic()
     with accelerator.main_process_first():
         corpus = cfg.data.load()
         if cfg.data.tokenizer == "bpe":
@@ -133,13 +134,14 @@ def main(argv: list[str] | None = None) -> dict:
             tokenizer, target_vocab_size = build_translation_tokenizer(
                 corpus["train"]["en"], corpus["train"]["es"], cfg.data.source_vocab_size, cfg.data.target_vocab_size)
         encoded = encode_pairs(corpus, tokenizer, target_vocab_size)
+    data_seconds = time.monotonic() - data_started
     model = build_model(cfg.model, tokenizer, target_vocab_size)
     # Decoding settings travel in the saved model (generation_config.json), written with its weights.
     model.generation_config = GenerationConfig.from_model_config(model.config)
     model.generation_config.update(num_beams=cfg.decode.num_beams, max_new_tokens=cfg.decode.max_new_tokens,
                                    length_penalty=cfg.decode.length_penalty)
     collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
-    lengths = [max(len(s), len(t)) for s, t in zip(encoded["train"]["input_ids"], encoded["train"]["labels"], strict=True)]
+    lengths = pair_lengths(encoded["train"]).tolist()
     result = trainer.fit(model, encoded["train"], encoded["validation"], collate_fn=collate, lengths=lengths,
                          processing_class=tokenizer)
 
@@ -148,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     metrics: dict = {
         "source": cfg.data.source,
         "split_sizes": {split: len(corpus[split]) for split in corpus},
+        "data_seconds": data_seconds,
         "vocabulary": {"kind": cfg.data.tokenizer, "tokens": len(tokenizer), "target": target_vocab_size},
         "parameters": sum(p.numel() for p in best.parameters()),
         "train_steps": result.global_step, "best_step": result.best_step, "stop_reason": result.stop_reason,

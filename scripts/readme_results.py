@@ -86,24 +86,31 @@ def crossval_table(name: str, crossval_dir: Path) -> str:
 
 
 def scale_table(path: Path) -> str:
-    """One row per corpus size of `scripts/bench.py scale --out PATH`, then the growth from 10× to 100×."""
+    """One row per family and corpus size of `scripts/bench.py scale --out PATH`, then each family's growth
+    from 10× to 100×."""
     if not path.is_file():
         raise SystemExit(f"A page asks for the scale table but there is no {path}; run "
-                         f"`python scripts/bench.py scale --file FILE --out {path}`.")
+                         f"`python scripts/bench.py scale --out {path}`.")
     bench = json.loads(path.read_text())
     if bench.get("quick"):
         raise SystemExit(f"{path} comes from a `--quick` run, whose figures are not for quoting; rerun it in full.")
     scale, env = bench["sections"]["scale"], bench["environment"]
-    rows = [{"corpus": name, "size": f"{run['corpus_mb']:,.1f} MB", "training chars": f"{run['train_chars']:,}",
-             "preparation": f"{run['data_seconds']:.1f} s", "throughput": f"{run['corpus_mb'] / run['data_seconds']:.1f} MB/s",
-             "peak RSS": f"{run['peak_rss_mb']:,.0f} MB", "wall": f"{run['wall_seconds']:.0f} s"}
-            for name, run in scale["runs"].items()]
-    text = (f"Hardware: {env['cpu']}, {env['cpu_cores']} cores; the quick char-RNN for {scale['steps']} steps on each "
-            f"corpus, cold cache.\n\n" + markdown_table(rows, list(rows[0])))
-    growth = scale.get("growth_10x_to_100x")
+    rows, growth = [], []
+    for family, result in scale["families"].items():
+        for name, run in result["runs"].items():
+            size = (f"{run['train_chars']:,} training chars" if "train_chars" in run else
+                    f"{run['lines']:,} lines, {run['train_pairs']:,} training pairs")
+            rows.append({"family": family, "corpus": name, "size": f"{run['corpus_mb']:,.1f} MB", "kept": size,
+                         "preparation": f"{run['data_seconds']:.1f} s",
+                         "throughput": f"{run['corpus_mb'] / run['data_seconds']:.1f} MB/s",
+                         "peak RSS": f"{run['peak_rss_mb']:,.0f} MB", "wall": f"{run['wall_seconds']:.0f} s"})
+        if "growth_10x_to_100x" in result:
+            g = result["growth_10x_to_100x"]
+            growth.append(f"{family}: preparation time ×{g['data_seconds']:.2f}, peak RSS ×{g['peak_rss']:.2f}")
+    text = (f"Hardware: {env['cpu']}, {env['cpu_cores']} cores; each recipe's quick config for {scale['steps']} "
+            f"steps per corpus, cold cache.\n\n" + markdown_table(rows, list(rows[0])))
     if growth:
-        text += (f"\n\nFrom 10× to 100×: preparation time ×{growth['data_seconds']:.2f} (linear is ×10), "
-                 f"peak RSS ×{growth['peak_rss']:.2f}.")
+        text += "\n\nFrom 10× to 100× (linear time is ×10, flat memory ×1): " + "; ".join(growth) + "."
     return text
 
 

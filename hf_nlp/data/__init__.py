@@ -8,7 +8,7 @@ char_windows: CharWindows StatefulWindows window_datasets
 token_ids: TokenIds id_dtype split_token_ids token_ids_file
 sentiment: SentimentDataConfig EncoderDataConfig load_sentiment label_config
 shakespeare: ShakespeareDataConfig load_shakespeare load_shakespeare_text text_chunks
-spa_eng: SpaEngDataConfig load_spa_eng encode_pairs
+spa_eng: SpaEngDataConfig load_spa_eng encode_pairs pair_lengths
 sources: Source resolve_source
 files: load_table_file load_hub_dataset read_text_file read_text_chunks
 cache: corpus_cache_dir hf_nlp_cache

@@ -25,14 +25,23 @@ cut to `max_train_pairs` (the reference trained on 100,000 Anki pairs). The Bibl
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import importlib.util
+import itertools
+import os
 import re
+import shutil
 import sqlite3
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict
+import numpy as np
+import pyarrow.compute as pc
+from datasets import Dataset, DatasetDict, Features, Value, disable_progress_bars, enable_progress_bars
+from datasets.exceptions import DatasetGenerationError
 
 from hf_nlp.config import RunSection
 from hf_nlp.data.cache import corpus_cache_dir, load_cached, save_and_load
@@ -46,6 +55,11 @@ ENGLISH_BIBLE, SPANISH_BIBLE = "4", "v"  # World English Bible, Reina-Valera 190
 PAIR_FILES = (".txt", ".tsv")
 SPLIT_SEED = 42
 _SPACES = re.compile(r"\s+")
+MAX_LINE_BYTES = 1_000_000
+"""A pairs-file line longer than this is an error: no sentence pair is 1 MB."""
+PARALLEL_TOKENIZE_PAIRS = 100_000
+"""From this many training pairs on, tokenization runs on every core (`datasets.map(num_proc=...)`)."""
+_CLEAN_FEATURES = Features({"en": Value("string"), "es": Value("string"), "key": Value("int64")})
 
 
 @dataclass
@@ -89,13 +103,18 @@ def load_spa_eng(config: SpaEngDataConfig | str | None = None) -> DatasetDict:
     if cached is not None:
         return cached
     source = resolve_source(config.source, ["bible"], [*PAIR_FILES, *TABLE_LOADERS], "translation corpus")
-    if source.kind == "shipped":
-        corpus = _split(_clean(_bible(), config, "the Bible corpus"), config)
-    elif source.kind == "file":
-        corpus = _split(_clean(_user_file(source.path, config), config, f"`{source.path.name}`"), config)
-    else:
-        corpus = _hub(source.name, config)
-    return save_and_load(corpus, cache)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{cache.name}.scratch-", dir=cache.parent))
+    try:
+        if source.kind == "shipped":
+            corpus = _split(_clean(_bible(), config, "the Bible corpus", scratch), config)
+        elif source.kind == "file":
+            corpus = _split(_clean(_user_file(source.path, config), config, f"`{source.path.name}`", scratch), config)
+        else:
+            corpus = _hub(source.name, config, scratch)
+        return save_and_load(corpus, cache)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ sources
@@ -123,30 +142,57 @@ def _bible() -> list[tuple[str, str]]:
     return [(english.replace("`", "'"), spanish) for english, spanish in rows]
 
 
-def _user_file(path: Path, config: SpaEngDataConfig) -> list[tuple[str, str]]:
+def _user_file(path: Path, config: SpaEngDataConfig) -> Iterable[tuple[str, str]]:
     if path.suffix.lower() in PAIR_FILES:
-        check_text_file(path, "lines of English TAB Spanish")
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-        short = [number for number, row in enumerate(rows, start=1) if row and len(row) < 2]
-        if short:
-            raise UserError(f"`{path.name}` line {short[0]} has no TAB; each line needs English TAB Spanish "
-                            f"(the Anki spa.txt format).")
-        return [(row[0], row[1]) for row in rows if row]
+        return _tab_separated_pairs(path)
     data = load_table_file(path, "a header and rows of English and Spanish")
     return _pairs_from_columns(data, config, f"`{path.name}`")
 
 
-def _hub(dataset_id: str, config: SpaEngDataConfig) -> DatasetDict:
+def _tab_separated_pairs(path: Path) -> Iterator[tuple[str, str]]:
+    """(English, Spanish) per line of `path`, read one line at a time (a line is capped at `MAX_LINE_BYTES`, so
+    a file without newlines is an error, not a 500 MB string); a bad line is named by its number."""
+    if path.is_dir() or not path.is_file() or path.stat().st_size == 0:
+        check_text_file(path, "lines of English TAB Spanish")  # the one-sentence error for each case
+    with path.open("rb") as handle:
+        offset = 0
+        for number in itertools.count(1):
+            raw = handle.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            if len(raw) > MAX_LINE_BYTES:
+                raise UserError(f"`{path.name}` line {number:,} is longer than {MAX_LINE_BYTES:,} bytes (a file without "
+                                "newlines?); each line holds one pair, English TAB Spanish.")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise UserError(f"`{path.name}` line {number:,} is not UTF-8 (byte {offset + error.start:,} is "
+                                f"0x{raw[error.start]:02x}); convert the file first (e.g. iconv -f latin1 -t utf-8).") \
+                    from None
+            if "\x00" in line:
+                raise UserError(f"`{path.name}` looks binary (a NUL byte on line {number:,}); pass a text file of "
+                                "English TAB Spanish lines.")
+            offset += len(raw)
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            fields = line.split("\t")
+            if len(fields) < 2:
+                raise UserError(f"`{path.name}` line {number:,} has no TAB; each line needs English TAB Spanish "
+                                f"(the Anki spa.txt format).")
+            yield fields[0], fields[1]
+
+
+def _hub(dataset_id: str, config: SpaEngDataConfig, scratch: Path) -> DatasetDict:
     hub = load_hub_dataset(dataset_id, "use `bible` offline")
     where = f"`{dataset_id}`"
     if all(split in hub for split in ("train", "validation", "test")):
-        return DatasetDict({split: _clean(_pairs_from_columns(hub[split], config, where), config, where)
+        return DatasetDict({split: _clean(_pairs_from_columns(hub[split], config, where), config, where, scratch)
                             for split in ("train", "validation", "test")})
     if "train" not in hub:
         raise UserError(f"Hub dataset `{dataset_id}` has no train split; pass one that has.")
-    pairs = [pair for split in hub for pair in _pairs_from_columns(hub[split], config, where)]
-    return _split(_clean(pairs, config, where), config)
+    pairs = (pair for split in hub for pair in _pairs_from_columns(hub[split], config, where))
+    return _split(_clean(pairs, config, where, scratch), config)
 
 
 def _pairs_from_columns(data: Dataset, config: SpaEngDataConfig, where: str) -> list[tuple[str, str]]:
@@ -156,12 +202,12 @@ def _pairs_from_columns(data: Dataset, config: SpaEngDataConfig, where: str) -> 
         if rows and not all(language in rows[0] for language in languages):
             raise UserError(f"{where}'s `translation` column has languages {', '.join(rows[0])}, not "
                             f"{' and '.join(languages)}; pass `--data.source_column` / `--data.target_column`.")
-        return [(row[config.source_column], row[config.target_column]) for row in rows]
+        return ((row[config.source_column], row[config.target_column]) for row in rows)
     for column, flag in ((config.source_column, "source_column"), (config.target_column, "target_column")):
         if column not in data.column_names:
             raise UserError(f"{where} has no column `{column}` (columns: {', '.join(data.column_names)}); "
                             f"pass `--data.{flag}`.")
-    return list(zip(data[config.source_column], data[config.target_column], strict=True))
+    return zip(data[config.source_column], data[config.target_column], strict=True)  # columns read lazily
 
 
 # ------------------------------------------------------------------ preprocessing and splits
@@ -173,24 +219,43 @@ def normalize(text: str | None, lowercase: bool = False) -> str:
     return text.lower() if lowercase else text
 
 
-def _clean(pairs: list[tuple[str, str]], config: SpaEngDataConfig, where: str) -> Dataset:
-    if not pairs:
+def _clean(pairs: Iterable[tuple[str, str]], config: SpaEngDataConfig, where: str, scratch: Path) -> Dataset:
+    """The pairs normalized and filtered as they stream past, written to Arrow in batches; exact duplicates are
+    then dropped (the first kept) from a 64-bit hash per pair, so no Python list or set of the corpus is built.
+    The Arrow files live in `scratch` until the split corpus is saved."""
+    seen = {"pairs": 0, "kept": 0}
+
+    def rows():
+        for raw_source, raw_target in pairs:
+            seen["pairs"] += 1
+            source, target = normalize(raw_source, config.lowercase), normalize(raw_target, config.lowercase)
+            if not (source and target) or max(len(source.split()), len(target.split())) > config.max_words:
+                continue
+            seen["kept"] += 1
+            digest = hashlib.blake2b(f"{source}\t{target}".encode(), digest_size=8).digest()  # no TAB survives normalize
+            yield {"en": source, "es": target, "key": int.from_bytes(digest, "little", signed=True)}
+
+    disable_progress_bars()  # the generator's own bar counts examples with no total: noise
+    try:
+        data = Dataset.from_generator(rows, features=_CLEAN_FEATURES, cache_dir=str(scratch),
+                                      fingerprint=f"spa_eng-{uuid.uuid4().hex}")
+    except DatasetGenerationError as error:  # datasets wraps what the generator raised
+        if isinstance(error.__cause__, UserError):
+            raise error.__cause__ from None
+        raise
+    except ValueError:  # "corresponds to no data": the generator kept nothing (said below)
+        if seen["kept"]:
+            raise
+    finally:
+        enable_progress_bars()
+    if seen["pairs"] == 0:
         raise UserError(f"{where} has no sentence pairs.")
-    seen: set[tuple[str, str]] = set()
-    english, spanish = [], []
-    for raw_source, raw_target in pairs:
-        pair = (normalize(raw_source, config.lowercase), normalize(raw_target, config.lowercase))
-        if not all(pair) or pair in seen:
-            continue
-        if max(len(pair[0].split()), len(pair[1].split())) > config.max_words:
-            continue
-        seen.add(pair)
-        english.append(pair[0])
-        spanish.append(pair[1])
-    if not english:
+    if seen["kept"] == 0:
         raise UserError(f"{where} has no pair with both sides non-empty and at most {config.max_words} words; "
                         f"check the columns or raise `--data.max_words`.")
-    return Dataset.from_dict({"en": english, "es": spanish})
+    keys = data.data.column("key").to_numpy()  # (pairs,) int64
+    first = np.sort(np.unique(keys, return_index=True)[1])  # the first of each distinct pair, in file order
+    return data.select(first).remove_columns("key")
 
 
 def _split(pairs: Dataset, config: SpaEngDataConfig) -> DatasetDict:
@@ -218,4 +283,12 @@ def encode_pairs(corpus, tokenizer, target_vocab_size: int):
         encoded["labels"] = [[i if i < target_vocab_size else unk for i in ids] for ids in encoded["labels"]]
         return encoded
 
-    return corpus.map(encode, batched=True, remove_columns=["en", "es"], desc="tokenize")
+    processes = min(os.cpu_count() or 1, 8) if len(corpus["train"]) >= PARALLEL_TOKENIZE_PAIRS else None
+    return corpus.map(encode, batched=True, remove_columns=["en", "es"], desc="tokenize", num_proc=processes)
+
+
+def pair_lengths(encoded: Dataset) -> np.ndarray:
+    """(pairs,) the longer side of each encoded pair in tokens, read from the Arrow columns (no Python lists)."""
+    table = encoded.with_format("arrow")[:]  # follows any indices mapping
+    source, target = (pc.list_value_length(table.column(name)) for name in ("input_ids", "labels"))
+    return pc.max_element_wise(source, target).to_numpy()

@@ -145,11 +145,10 @@ class TextVectorization:
         """Learn the vocabulary (and idf) from `texts`: a list, an iterator, or a `datasets` column."""
         if isinstance(texts, str):
             raise UserError("adapt takes a collection of texts, not one string; wrap it in a list.")
-        chunks = _chunks(texts)
         if self._uses_rust:
-            token_counts, doc_counts, num_docs = self._count_with_rust(chunks)
+            token_counts, doc_counts, num_docs = self._count_with_rust(texts)
         else:
-            token_counts, doc_counts, num_docs = self._count_with_python(chunks)
+            token_counts, doc_counts, num_docs = self._count_with_python(_chunks(texts))
         if num_docs == 0:
             raise UserError("adapt got no texts; pass a non-empty list, iterator or dataset column.")
         # Frequency first, ties in reverse lexicographic order (Keras' order).
@@ -164,10 +163,13 @@ class TextVectorization:
         self._install(tokens)
         return self
 
-    def _count_with_rust(self, chunks: Iterator[list[str]]) -> tuple[Counter, Counter, int]:
+    def _count_with_rust(self, texts: Iterable[str]) -> tuple[Counter, Counter, int]:
         # Pass 1 (Rust, parallel): every distinct token. Pass 2: one batched encode per chunk gives
-        # exact counts with np.bincount. One-shot iterators are buffered as texts, never as tokens.
-        chunks = list(chunks)
+        # exact counts with np.bincount. A collection (list, `datasets` column) is read twice, in chunks,
+        # never whole; only a one-shot iterator is buffered (as texts, never as tokens).
+        if iter(texts) is texts:
+            texts = [text for chunk in _chunks(texts) for text in chunk]
+        chunks = _Rereadable(lambda: _chunks(texts))
         counter = self._rust_tokenizer({UNK_TOKEN: 0})
         trainer = trainers.WordLevelTrainer(vocab_size=2**31 - 1, min_frequency=0, special_tokens=[UNK_TOKEN],
                                             show_progress=False)
@@ -329,9 +331,24 @@ class TextVectorization:
 _PUNCTUATION_TABLE = str.maketrans("", "", """!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'""")
 
 
+class _Rereadable:
+    """An iterable that calls `make()` for each pass (what `train_from_iterator` and the counting pass read)."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def __iter__(self):
+        return self.make()
+
+
 def _chunks(texts: Iterable[str], size: int = ADAPT_BATCH) -> Iterator[list[str]]:
-    iterator = iter(texts)
-    while chunk := list(itertools.islice(iterator, size)):
+    if hasattr(texts, "__getitem__") and hasattr(texts, "__len__"):  # a list or a `datasets` column: slice it
+        # (a column read by slices is 60x faster than row by row)
+        chunks = (list(texts[start : start + size]) for start in range(0, len(texts), size))
+    else:
+        iterator = iter(texts)
+        chunks = iter(lambda: list(itertools.islice(iterator, size)), [])
+    for chunk in chunks:
         for text in chunk:
             if not isinstance(text, str):
                 raise UserError(f"adapt expects strings; got a {type(text).__name__}.")

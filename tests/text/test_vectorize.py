@@ -174,3 +174,11 @@ def test_save_and_load_pretrained(tmp_path):
 def test_clear_errors(make, message):
     with pytest.raises(UserError, match=message):
         make()
+
+
+def test_adapt_reads_a_dataset_column_as_it_reads_a_list():
+    texts = [f"the {word} film was {word}" for word in ("good", "bad", "long", "good", "dull")] * 50
+    column = Dataset.from_dict({"text": texts})["text"]
+    from_list = TextVectorization(max_tokens=8).adapt(texts).get_vocabulary()
+    assert TextVectorization(max_tokens=8).adapt(column).get_vocabulary() == from_list
+    assert TextVectorization(max_tokens=8).adapt(iter(texts)).get_vocabulary() == from_list
