@@ -58,7 +58,7 @@ _SPACES = re.compile(r"\s+")
 MAX_LINE_BYTES = 1_000_000
 """A pairs-file line longer than this is an error: no sentence pair is 1 MB."""
 PARALLEL_TOKENIZE_PAIRS = 100_000
-"""From this many training pairs on, tokenization runs on every core (`datasets.map(num_proc=...)`)."""
+"""From a split of this many pairs on, tokenization runs on every core (`datasets.map(num_proc=...)`)."""
 _CLEAN_FEATURES = Features({"en": Value("string"), "es": Value("string"), "key": Value("int64")})
 
 
@@ -283,7 +283,8 @@ def encode_pairs(corpus, tokenizer, target_vocab_size: int):
         encoded["labels"] = [[i if i < target_vocab_size else unk for i in ids] for ids in encoded["labels"]]
         return encoded
 
-    processes = min(os.cpu_count() or 1, 8) if len(corpus["train"]) >= PARALLEL_TOKENIZE_PAIRS else None
+    largest = max(len(split) for split in corpus.values())  # any splits: evaluation passes its one split
+    processes = min(os.cpu_count() or 1, 8) if largest >= PARALLEL_TOKENIZE_PAIRS else None
     return corpus.map(encode, batched=True, remove_columns=["en", "es"], desc="tokenize", num_proc=processes)
 
 
