@@ -75,9 +75,9 @@ def translate_command(corpus: Path, run_dir: Path, steps: int, eval_chars: int) 
             "--train.output_dir", str(run_dir), "--train.progress_bar", "false", "--decode.max_test_sentences", "20"]
 
 
-def run_recipe(command: list[str], work: Path) -> dict:
+def run_recipe(command: list[str], work: Path) -> tuple[dict, dict]:
     """Run a recipe command (its paths relative to the repository) in a fresh process with an empty HF_HOME;
-    its preparation seconds (`data_seconds` of metrics.json), peak RSS (MB) and wall seconds."""
+    its preparation seconds (`data_seconds` of metrics.json), peak RSS (MB) and wall seconds, and its metrics."""
     env = {**os.environ, "HF_HOME": str(work / "hf_home"), "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, str(REPO_ROOT / command[0]), *[
         str(REPO_ROOT / arg) if arg.startswith("recipes/configs/") else arg for arg in command[1:]]]
@@ -87,15 +87,16 @@ def run_recipe(command: list[str], work: Path) -> dict:
         _, status, usage = os.wait4(process.pid, 0)
     if status != 0:
         raise SystemExit(f"`{' '.join(command)}` failed; its output:\n{(work / 'log.txt').read_text()[-3000:]}")
+    wall_seconds = time.monotonic() - started
     metrics = json.loads((work / "run" / "metrics.json").read_text())
     return {"data_seconds": metrics["data_seconds"], "peak_rss_mb": usage.ru_maxrss * 1024 / MB,
-            "wall_seconds": time.monotonic() - started}
+            "wall_seconds": wall_seconds}, metrics
 
 
 def measure(family: str, corpus: Path, work: Path, steps: int, eval_chars: int) -> dict:
     command = (char_rnn_command if family == "char_rnn" else translate_command)(corpus, work / "run", steps, eval_chars)
-    result = {"corpus_mb": corpus.stat().st_size / MB, **run_recipe(command, work)}
-    metrics = json.loads((work / "run" / "metrics.json").read_text())
+    measured, metrics = run_recipe(command, work)
+    result = {"corpus_mb": corpus.stat().st_size / MB, **measured}
     if family == "char_rnn":
         result["train_chars"] = metrics["split_chars"]["train"]
     else:

@@ -40,7 +40,8 @@ def load_cached(cache: Path) -> DatasetDict | None:
     try:
         return load_from_disk(str(cache))
     except (OSError, ValueError) as error:
-        return _discard(cache, f"is damaged ({error})")
+        _discard(cache, f"is damaged ({error})")
+        return None
 
 
 def is_cached(cache: Path) -> bool:
@@ -54,7 +55,8 @@ def is_cached(cache: Path) -> bool:
     except (DamagedFileError, OSError, ValueError) as error:
         why = "has no manifest (an older hf-nlp wrote it)" if not (cache / MANIFEST).is_file() else \
             f"is damaged ({error})"
-        return bool(_discard(cache, why))
+        _discard(cache, why)
+        return False
 
 
 def _discard(cache: Path, why: str) -> None:

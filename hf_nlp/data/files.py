@@ -22,21 +22,17 @@ def check_text_file(path: Path, what: str) -> None:
 def read_text_file(path: Path, what: str) -> str:
     """The file's text, or one sentence: missing, empty, not UTF-8 (with the offset of the first bad
     byte, so the user can find it), or binary (a NUL byte, which no text holds)."""
+    return "".join(read_text_chunks(path, what))
+
+
+def check_data_file(path: Path, what: str) -> None:
+    """An existing, non-empty file, or one sentence naming the fix; `what` says what it should hold."""
     if path.is_dir():
         raise UserError(f"`{path}` is a folder, not a data file; pass a file.")
     if not path.is_file():
         raise UserError(f"data file `{path}` does not exist; pass an existing file.")
-    data = path.read_bytes()
-    if not data:
+    if path.stat().st_size == 0:
         raise UserError(f"data file `{path}` is empty; it needs {what}.")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(f"`{path}` is not UTF-8 text (byte {error.start:,} is 0x{data[error.start]:02x}); convert it "
-                        "first (e.g. iconv -f latin1 -t utf-8).") from None
-    if "\x00" in text:
-        raise UserError(f"`{path}` looks binary (a NUL byte at offset {data.index(0):,}); pass a text file with {what}.")
-    return text
 
 
 TEXT_CHUNK_BYTES = 8 * 2**20
@@ -47,12 +43,7 @@ def read_text_chunks(path: Path, what: str, chunk_bytes: int = TEXT_CHUNK_BYTES,
     """The file's text in pieces of about `chunk_bytes`, never the whole of it in memory, with the same
     one-sentence errors as `read_text_file`; a bad byte is named by its offset in the whole file.
     `progress(bytes_read)` is called after each piece (a progress bar)."""
-    if path.is_dir():
-        raise UserError(f"`{path}` is a folder, not a data file; pass a file.")
-    if not path.is_file():
-        raise UserError(f"data file `{path}` does not exist; pass an existing file.")
-    if path.stat().st_size == 0:
-        raise UserError(f"data file `{path}` is empty; it needs {what}.")
+    check_data_file(path, what)
     decoder = codecs.getincrementaldecoder("utf-8")()  # a character cut by a piece boundary waits for the next
     offset = 0  # of `raw` in the file
     try:
@@ -62,10 +53,6 @@ def read_text_chunks(path: Path, what: str, chunk_bytes: int = TEXT_CHUNK_BYTES,
     with file:
         while True:
             raw = file.read(chunk_bytes)
-            nul = raw.find(0)
-            if nul >= 0:
-                raise UserError(f"`{path}` looks binary (a NUL byte at offset {offset + nul:,}); pass a text file "
-                                f"with {what}.")
             pending = len(decoder.getstate()[0])  # bytes of the previous piece not decoded yet
             try:
                 text = decoder.decode(raw, final=not raw)
@@ -73,6 +60,9 @@ def read_text_chunks(path: Path, what: str, chunk_bytes: int = TEXT_CHUNK_BYTES,
                 bad = offset - pending + error.start
                 raise UserError(f"`{path}` is not UTF-8 text (byte {bad:,} is 0x{error.object[error.start]:02x}); "
                                 "convert it first (e.g. iconv -f latin1 -t utf-8).") from None
+            if "\x00" in text:
+                raise UserError(f"`{path}` looks binary (a NUL byte at offset {offset + raw.find(0):,}); pass a text "
+                                f"file with {what}.")
             if text:
                 yield text
             if not raw:

@@ -45,7 +45,7 @@ from datasets.exceptions import DatasetGenerationError
 
 from hf_nlp.config import RunSection
 from hf_nlp.data.cache import corpus_cache_dir, load_cached, save_and_load
-from hf_nlp.data.files import TABLE_LOADERS, check_text_file, file_key, load_hub_dataset, load_table_file
+from hf_nlp.data.files import TABLE_LOADERS, check_data_file, file_key, load_hub_dataset, load_table_file
 from hf_nlp.data.sources import resolve_source
 from hf_nlp.errors import UserError
 
@@ -152,8 +152,7 @@ def _user_file(path: Path, config: SpaEngDataConfig) -> Iterable[tuple[str, str]
 def _tab_separated_pairs(path: Path) -> Iterator[tuple[str, str]]:
     """(English, Spanish) per line of `path`, read one line at a time (a line is capped at `MAX_LINE_BYTES`, so
     a file without newlines is an error, not a 500 MB string); a bad line is named by its number."""
-    if path.is_dir() or not path.is_file() or path.stat().st_size == 0:
-        check_text_file(path, "lines of English TAB Spanish")  # the one-sentence error for each case
+    check_data_file(path, "lines of English TAB Spanish")
     with path.open("rb") as handle:
         offset = 0
         for number in itertools.count(1):

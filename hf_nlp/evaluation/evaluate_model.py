@@ -107,12 +107,13 @@ def _evaluate_lm(model, tokenizer, saved: dict, split: str, batch_size: int, num
     config = ShakespeareDataConfig.of_run(saved)
     source, window = config.source, config.window
     corpus = load_char_corpus(config)
-    max_chars = None if max_examples is None else max_examples * window + 1
-    split_chars = min(corpus.split_chars[split], max_chars or corpus.split_chars[split])
-    if tokenizer.get_vocab() == corpus.tokenizer.get_vocab():  # the run's own: read its ids from disk
-        ids = corpus.splits[split] if max_chars is None else corpus.splits[split].head(max_chars)
-    else:  # another tokenizer (e.g. subwords): tokenize the split's text
-        ids = torch.tensor(tokenizer(corpus.text(split, max_chars))["input_ids"], dtype=torch.long)
+    split_ids = corpus.splits[split]
+    if max_examples is not None:
+        split_ids = split_ids.head(max_examples * window + 1)
+    split_chars = len(split_ids)
+    ids = split_ids  # the run's own tokenizer: its ids, read from disk
+    if tokenizer.get_vocab() != corpus.tokenizer.get_vocab():  # another (e.g. subwords): tokenize the text
+        ids = torch.tensor(tokenizer(corpus.text(split, split_chars))["input_ids"], dtype=torch.long)
     windows = CharWindows(ids, window, stride=window, what=split)
     values = _scorer(batch_size, causal_lm_example_stats).evaluate(model, windows)
     tokens = int(values["count"])
