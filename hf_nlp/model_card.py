@@ -106,7 +106,7 @@ def _add_run_metrics(summary: RunSummary, metrics: dict[str, Any]) -> None:
         variant = metrics["variants"][-1]  # the model saved in best_model/ is the run's last variant
         for split in ("validation", "test"):
             _add(summary, split, variant[split])
-        if "tfidf_logreg" in metrics:
+        if metrics.get("tfidf_logreg"):  # none for a streamed corpus
             summary.baseline = (f"TF-IDF + logistic regression on the same splits: test accuracy "
                                 f"{metrics['tfidf_logreg']['accuracy']:.4f}.")
     else:

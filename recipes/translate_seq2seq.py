@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
     model.generation_config.update(num_beams=cfg.decode.num_beams, max_new_tokens=cfg.decode.max_new_tokens,
                                    length_penalty=cfg.decode.length_penalty)
     collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
-    lengths = pair_lengths(encoded["train"]).tolist()
+    lengths = pair_lengths(encoded["train"])
     result = trainer.fit(model, encoded["train"], encoded["validation"], collate_fn=collate, lengths=lengths,
                          processing_class=tokenizer)
 

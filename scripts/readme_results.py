@@ -98,8 +98,13 @@ def scale_table(path: Path) -> str:
     rows, growth = [], []
     for family, result in scale["families"].items():
         for name, run in result["runs"].items():
-            size = (f"{run['train_chars']:,} training chars" if "train_chars" in run else
-                    f"{run['lines']:,} lines, {run['train_pairs']:,} training pairs")
+            if "train_chars" in run:
+                size = f"{run['train_chars']:,} training chars"
+            elif "rows" in run:
+                size = f"{run['rows']:,} reviews, " + (f"{run['train_examples']:,} training" if run["train_examples"]
+                                                       else "training streamed")
+            else:
+                size = f"{run['lines']:,} lines, {run['train_pairs']:,} training pairs"
             rows.append({"family": family, "corpus": name, "size": f"{run['corpus_mb']:,.1f} MB", "kept": size,
                          "preparation": f"{run['data_seconds']:.1f} s",
                          "throughput": f"{run['corpus_mb'] / run['data_seconds']:.1f} MB/s",

@@ -66,8 +66,16 @@ class SentimentDataConfig(RunSection):
     """Cross-validation: cut the corpus into this many stratified folds (0: the standard splits)."""
     cv_fold: int = 1
     """With `cv_folds`, the fold (1..cv_folds) that is the test split; the other folds train and validate."""
+    streaming: bool = False
+    """Read the training rows from the source on every epoch (`hf_nlp.data.sentiment_stream`), for corpora
+    larger than the disk cache; needs `--train.max_steps`."""
+    shuffle_buffer: int = 10_000
+    """Streaming: examples in the shuffle buffer (saved with every checkpoint)."""
+    max_eval_examples: int = 10_000
+    """Streaming: validation and test examples read into memory, at most."""
 
     def __post_init__(self) -> None:
+        check_at_least("data", self, 1, "shuffle_buffer", "max_eval_examples")
         if self.cv_folds == 1 or self.cv_folds < 0:
             raise UserError("`--data.cv_folds` must be 0 (the standard splits) or at least 2.")
         if self.cv_folds and not 1 <= self.cv_fold <= self.cv_folds:
@@ -112,6 +120,9 @@ class EncoderDataConfig(SentimentDataConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_at_least("data", self, 1, "max_length", "max_train_examples")
+        if self.streaming:
+            raise UserError("`--data.streaming` is for the sentiment RNN recipe; fine-tuning reads the corpus from its "
+                            "Arrow cache (memory-mapped, any size): drop `--data.streaming`.")
         if self.long_texts != "truncate" and not 0 <= self.window_overlap <= self.max_length // 2:
             raise UserError("`--data.window_overlap` must be at least 0 and at most half of `--data.max_length`.")
 
@@ -166,6 +177,13 @@ def sentiment_corpus_key(
 def label_config(names: list[str]) -> dict:
     """`num_labels` / `id2label` / `label2id` for a classifier config, from a `ClassLabel`'s names."""
     return {"num_labels": len(names), "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+
+
+def label_names(values) -> list[str]:
+    """The class names of raw label values, as strings: numbers in numeric order (0, 1, 2), other
+    values in lexicographic order ("neg", "pos")."""
+    names = {str(v) for v in values}
+    return sorted(names, key=int) if all(v.lstrip("-").isdigit() for v in names) else sorted(names)
 
 
 def load_reviews(name: str = "polarity", seed: int = SPLIT_SEED) -> DatasetDict:
@@ -239,9 +257,7 @@ def _select_columns(data: Dataset, text_column: str, label_column: str, where: s
     texts, raw_labels = data[text_column], data[label_column]
     if any(v is None for v in raw_labels):
         raise UserError(f"{where} has rows without a label in `{label_column}`; fill or drop them.")
-    values = {str(v) for v in raw_labels}
-    numeric = all(v.lstrip("-").isdigit() for v in values)
-    names = sorted(values, key=int) if numeric else sorted(values)  # 0, 1, 2 / "neg", "pos"
+    names = label_names(raw_labels)
     return _with_labels(texts, [names.index(str(v)) for v in raw_labels], names, where)
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import itertools
-import os
 import re
 import shutil
 import sqlite3
@@ -39,12 +38,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, Features, Value, disable_progress_bars, enable_progress_bars
 from datasets.exceptions import DatasetGenerationError
 
 from hf_nlp.config import RunSection
 from hf_nlp.data.cache import corpus_cache_dir, load_cached, save_and_load
+from hf_nlp.data.columns import token_counts, tokenize_processes
 from hf_nlp.data.files import TABLE_LOADERS, check_data_file, file_key, load_hub_dataset, load_table_file
 from hf_nlp.data.sources import resolve_source
 from hf_nlp.errors import UserError
@@ -57,8 +56,6 @@ SPLIT_SEED = 42
 _SPACES = re.compile(r"\s+")
 MAX_LINE_BYTES = 1_000_000
 """A pairs-file line longer than this is an error: no sentence pair is 1 MB."""
-PARALLEL_TOKENIZE_PAIRS = 100_000
-"""From a split of this many pairs on, tokenization runs on every core (`datasets.map(num_proc=...)`)."""
 _CLEAN_FEATURES = Features({"en": Value("string"), "es": Value("string"), "key": Value("int64")})
 
 
@@ -283,12 +280,10 @@ def encode_pairs(corpus, tokenizer, target_vocab_size: int):
         return encoded
 
     largest = max(len(split) for split in corpus.values())  # any splits: evaluation passes its one split
-    processes = min(os.cpu_count() or 1, 8) if largest >= PARALLEL_TOKENIZE_PAIRS else None
-    return corpus.map(encode, batched=True, remove_columns=["en", "es"], desc="tokenize", num_proc=processes)
+    return corpus.map(encode, batched=True, remove_columns=["en", "es"], desc="tokenize",
+                      num_proc=tokenize_processes(largest))
 
 
 def pair_lengths(encoded: Dataset) -> np.ndarray:
     """(pairs,) the longer side of each encoded pair in tokens, read from the Arrow columns (no Python lists)."""
-    table = encoded.with_format("arrow")[:]  # follows any indices mapping
-    source, target = (pc.list_value_length(table.column(name)) for name in ("input_ids", "labels"))
-    return pc.max_element_wise(source, target).to_numpy()
+    return token_counts(encoded, "input_ids", "labels")

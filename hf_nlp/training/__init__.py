@@ -12,4 +12,5 @@ accelerator: shared_accelerator reset_shared_accelerator
 config: TrainingConfig
 cpu_threads: use_cpu_threads cpu_threads_per_process
 lazy_shuffle: LazyPermutationSampler FeistelPermutation
+length_grouping: LengthGroupedSampler length_grouped_indices
 """)

@@ -7,7 +7,9 @@ A checkpoint `checkpoints/step_00000150/` holds
     scheduler.json                     the learning-rate schedule's position
     scaler.json                        the fp16 loss scaler (GPU fp16 runs only)
     rng_state_<process>.json           python, numpy and torch generators of each process
+    process_state_<process>.json       what else is each process' own: its training-loss window
     carried_state_<process>.safetensors  stateful RNN training: each process' carried state
+    stream_state_<process>.json        streamed data: each process' stream position and shuffle buffer
     trainer_state.json                 step, epoch, data position, best metric, logging window
     config.yaml                        the run's config (when the recipe gives one)
     manifest.json                      written last: each file's size and sha256
@@ -45,6 +47,8 @@ SCHEDULER_STATE = "scheduler.json"
 SCALER_STATE = "scaler.json"
 RNG_STATE = "rng_state_{}.json"
 CARRIED_STATE = "carried_state_{}.safetensors"
+STREAM_STATE = "stream_state_{}.json"
+PROCESS_STATE = "process_state_{}.json"
 _STEP_FOLDER = re.compile(r"^step_(\d+)$")
 
 

@@ -19,7 +19,13 @@ a batch and which per-example statistics evaluation sums. `StatelessStep(example
 `model(**batch)` (or a given `forward`); `hf_nlp.models.recurrent_state.StatefulRNNStep` carries each
 batch's RNN state into the next, detached, reset at every epoch and evaluation start; the data must
 then be laid out so that consecutive batches on each process continue the same streams (see
-`hf_nlp.data.char_windows.StatefulWindows`). The `Accelerator` is the process' shared one
+`hf_nlp.data.char_windows.StatefulWindows`).
+
+A streamed training set (a torch `IterableDataset` with `set_epoch`, `state_dict` and
+`load_state_dict`, e.g. `hf_nlp.data.streaming.ResumableStream`) has no length, so it needs
+`max_steps`; it splits itself among processes, so its loader is not prepared by accelerate (batches
+are moved to the device here), and each process saves its stream's state in every checkpoint, so a
+resumed run reads on from the same example instead of skipping batches. The `Accelerator` is the process' shared one
 (`hf_nlp.training.accelerator`); evaluation without training is `hf_nlp.training.scoring.Scorer`.
 """
 
@@ -39,13 +45,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from accelerate.utils import broadcast_object_list, set_seed
+from accelerate.utils import broadcast_object_list, send_to_device, set_seed
 from safetensors.torch import load_model, save_model
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 from tqdm.auto import tqdm
 from transformers import get_scheduler
-from transformers.trainer_pt_utils import LengthGroupedSampler, get_parameter_names
+from transformers.trainer_pt_utils import get_parameter_names
 
 from hf_nlp.atomic import (
     check_writable,
@@ -64,6 +71,7 @@ from hf_nlp.training.batch_step import BatchStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.cpu_threads import use_cpu_threads
 from hf_nlp.training.lazy_shuffle import LAZY_SHUFFLE_ABOVE, LazyPermutationSampler
+from hf_nlp.training.length_grouping import LengthGroupedSampler
 from hf_nlp.training.scoring import Scorer, evaluation_loader, score_batches
 
 # transformers.Trainer's rule for parameters that never decay (besides those inside LayerNorm).
@@ -160,6 +168,7 @@ class Trainer:
         self.state = TrainerState(settings=self._resume_settings())
         self.history: list[dict[str, Any]] = []
         self._carried: Any = None
+        self._stream: IterableDataset | None = None  # a streamed training set (saved in checkpoints)
         self._resumed_rng: dict | None = None
         self._processing_class: Any = None
         if self.accelerator.is_main_process:
@@ -177,32 +186,42 @@ class Trainer:
         eval_dataset: Dataset | None = None,
         collate_fn: Callable | None = None,
         shuffle: bool = True,
-        lengths: Sequence[int] | None = None,
+        lengths: Sequence[int] | np.ndarray | None = None,
         processing_class: Any = None,
     ) -> TrainResult:
         """Train on `train_dataset`, evaluating on `eval_dataset`. With `lengths` (one per training
-        example) batches group examples of similar length (transformers' `LengthGroupedSampler`,
-        reshuffled every epoch from `seed + epoch`), so dynamic padding (`collate_fn`) pads little.
+        example, a list or an array) batches group examples of similar length (transformers' order,
+        reshuffled every epoch from `seed + epoch`: `hf_nlp.training.length_grouping`), so dynamic padding
+        (`collate_fn`) pads little. `train_dataset` may be a stream (see the module docstring).
         `processing_class` (a tokenizer) is saved with every best model, in the same atomic write."""
         cfg, acc = self.config, self.accelerator
         self._processing_class = processing_class
-        sampler = _EpochSeededLengthGroupedSampler(cfg.batch_size, lengths, cfg.seed) if lengths is not None else None
-        if sampler is None and shuffle and len(train_dataset) > LAZY_SHUFFLE_ABOVE:
-            sampler = LazyPermutationSampler(len(train_dataset), cfg.seed)  # torch's would list every index
-        train_loader = DataLoader(
-            train_dataset, batch_size=cfg.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-            collate_fn=collate_fn, drop_last=self.step.carries_state,
-        )
-        if len(train_loader) == 0:
-            raise UserError("the training set is smaller than one batch; lower `--train.batch_size` or add data.")
+        self._stream = train_dataset if isinstance(train_dataset, IterableDataset) else None
+        if self._stream is not None:
+            if cfg.max_steps is None:
+                raise UserError(f"a streamed training set has no known length; pass `--{self.config_section}.max_steps` "
+                                "to say how long to train.")
+            # The stream shuffles and splits itself among processes: no sampler, no accelerate sharding.
+            train_loader = DataLoader(train_dataset, batch_size=cfg.batch_size, collate_fn=collate_fn)
+        else:
+            sampler = LengthGroupedSampler(cfg.batch_size, lengths, cfg.seed) if lengths is not None else None
+            if sampler is None and shuffle and len(train_dataset) > LAZY_SHUFFLE_ABOVE:
+                sampler = LazyPermutationSampler(len(train_dataset), cfg.seed)  # torch's would list every index
+            train_loader = DataLoader(
+                train_dataset, batch_size=cfg.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                collate_fn=collate_fn, drop_last=self.step.carries_state,
+            )
+            if len(train_loader) == 0:
+                raise UserError("the training set is smaller than one batch; lower `--train.batch_size` or add data.")
         eval_loader = self._eval_loader(eval_dataset, collate_fn) if eval_dataset is not None else None
         optimizer = _build_optimizer(model, cfg)
-        model, optimizer, train_loader = acc.prepare(model, optimizer, train_loader)
+        model, optimizer = acc.prepare(model, optimizer)
+        if self._stream is None:
+            train_loader = acc.prepare(train_loader)
         if eval_loader is not None:
             eval_loader = acc.prepare(eval_loader)
 
-        steps_per_epoch = max(len(train_loader) // cfg.gradient_accumulation_steps, 1)
-        total_steps = cfg.max_steps or cfg.num_epochs * steps_per_epoch
+        total_steps = cfg.max_steps or cfg.num_epochs * max(len(train_loader) // cfg.gradient_accumulation_steps, 1)
         warmup_steps = cfg.warmup_steps or math.ceil(cfg.warmup_ratio * total_steps)
         scheduler = get_scheduler(
             cfg.lr_scheduler, optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps
@@ -226,11 +245,14 @@ class Trainer:
             else "completed"
         with _GracefulStop() as stop:
             while self.state.global_step < total_steps and stop_reason == "completed":
-                train_loader.set_epoch(self.state.epoch)
+                (self._stream or train_loader).set_epoch(self.state.epoch)
                 skip = self.state.batches_in_epoch
                 if skip == 0:
                     self._carried = None  # streams restart at every epoch
-                epoch_loader = acc.skip_first_batches(train_loader, skip) if skip else train_loader
+                if self._stream is not None:  # a resumed stream reads on from its loaded state
+                    epoch_loader = (send_to_device(batch, acc.device) for batch in train_loader)
+                else:
+                    epoch_loader = acc.skip_first_batches(train_loader, skip) if skip else train_loader
                 model.train()
                 for batch in epoch_loader:
                     if self._resumed_rng is not None:
@@ -408,10 +430,16 @@ class Trainer:
         acc.wait_for_everyone()
         staging = staging_path(target)
         write_json_atomic(staging / ckpt.RNG_STATE.format(acc.process_index), ckpt.rng_state())
+        # The loss window is each process' own (averaged across processes when logged); trainer_state.json
+        # holds the main process' only.
+        write_json_atomic(staging / ckpt.PROCESS_STATE.format(acc.process_index),
+                          {"window_loss": self.state.window_loss})
         _pause_for_fault_injection()
         if self._carried is not None:
             ckpt.save_tensors(staging / ckpt.CARRIED_STATE.format(acc.process_index),
                               self.step.carried_tensors(self._carried))
+        if self._stream is not None and self.state.batches_in_epoch:  # at an epoch's start it starts afresh
+            write_json_atomic(staging / ckpt.STREAM_STATE.format(acc.process_index), self._stream.state_dict())
         acc.wait_for_everyone()
         if acc.is_main_process:
             save_model(acc.unwrap_model(model), str(staging / ckpt.MODEL_WEIGHTS))
@@ -540,9 +568,15 @@ class Trainer:
                 acc.scaler.load_state_dict(ckpt.read_json(ckpt.require(folder, ckpt.SCALER_STATE), "loss scaler"))
             ckpt.restore_rng_state(ckpt.read_json(ckpt.require(folder, ckpt.RNG_STATE.format(acc.process_index)),
                                                   "random generators"))
+            if acc.process_index > 0:
+                state.window_loss = ckpt.read_json(ckpt.require(folder, ckpt.PROCESS_STATE.format(acc.process_index)),
+                                                   "process state")["window_loss"]
             if state.carried_state:
                 carried = ckpt.load_tensors(ckpt.require(folder, ckpt.CARRIED_STATE.format(acc.process_index)))
                 self._carried = self.step.restore_carried(carried, acc.unwrap_model(model), acc.device)
+            if self._stream is not None and state.batches_in_epoch:
+                self._stream.load_state_dict(ckpt.read_json(
+                    ckpt.require(folder, ckpt.STREAM_STATE.format(acc.process_index)), "stream position"))
         except ckpt.CheckpointError as error:
             raise UserError(f"cannot resume from `{folder}`: {error}; pass an older checkpoint with `{flag}.resume_from`"
                             f" or `{flag}.overwrite true` to start afresh.") from None
@@ -619,18 +653,6 @@ class Trainer:
         if interrupted:
             return "interrupted"
         return "time_budget" if out_of_time else "completed"
-
-
-class _EpochSeededLengthGroupedSampler(LengthGroupedSampler):
-    """Length-grouped order that is a pure function of (seed, epoch), so a resumed run replays it."""
-
-    def __init__(self, batch_size: int, lengths: Sequence[int], seed: int):
-        super().__init__(batch_size, lengths=list(lengths), generator=torch.Generator())
-        self.seed = seed
-        self.set_epoch(0)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.generator.manual_seed(self.seed + epoch)
 
 
 class _GracefulStop:

@@ -60,11 +60,24 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 120) -> bool
 
 
 def kill(process: subprocess.Popen) -> bool:
-    """kill -9 the run (its whole process group); True if it was still running."""
+    """kill -9 the run: its process group and every descendant (torchrun starts each worker in a session of
+    its own, which a group kill would leave running); True if it was still running."""
+    import psutil
+
+    try:
+        descendants = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    for child in descendants:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(descendants, timeout=60)
     process.communicate(timeout=120)
     return process.returncode == -signal.SIGKILL
 
@@ -194,6 +207,7 @@ def test_kill_9_of_a_two_process_run_then_the_same_command(tiny_text_file, tmp_p
     assert wait_for(step_40.is_dir, process)
     assert kill(process)
     newest = sorted((run_dir / "checkpoints").glob("step_*"))[-1]
-    assert sorted(p.name for p in newest.glob("rng_state_*.json")) == ["rng_state_0.json", "rng_state_1.json"]
+    assert sorted(p.name for p in newest.glob("*_state_[01].json")) == [
+        "process_state_0.json", "process_state_1.json", "rng_state_0.json", "rng_state_1.json"]
     run_to_end(run_dir)
     assert_same_as_uninterrupted(run_dir, outcome(straight))

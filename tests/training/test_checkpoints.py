@@ -58,7 +58,7 @@ def test_checkpoints_are_json_and_safetensors_with_a_manifest(tmp_path):
     folder = tmp_path / "run" / "checkpoints" / "step_00000010"
     names = sorted(p.name for p in folder.iterdir())
     assert names == ["manifest.json", "model.safetensors", "optimizer.json", "optimizer.safetensors",
-                     "rng_state_0.json", "scheduler.json", "trainer_state.json"]
+                     "process_state_0.json", "rng_state_0.json", "scheduler.json", "trainer_state.json"]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert sorted(manifest["files"]) == [n for n in names if n != "manifest.json"]
     assert all(entry["bytes"] == (folder / name).stat().st_size for name, entry in manifest["files"].items())
