@@ -128,8 +128,10 @@ def main(argv: list[str] | None = None) -> dict:
         raise UserError("a streamed corpus has no known length; pass `--train.max_steps` to say how long to train.")
     trainer = Trainer(cfg.train, StatelessStep(classification_example_stats), run_config=cfg)
     accelerator = trainer.accelerator
+    data_started = time.monotonic()
     with accelerator.main_process_first():
         data = stream_data(cfg, accelerator) if cfg.data.streaming else in_memory_data(cfg)
+    data_seconds = time.monotonic() - data_started
     tokenizer, names = data.tokenizer, data.names
     model = RNNForSequenceClassification(RNNClassifierConfig(
         vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **label_config(names), **to_dict(cfg.model)))
@@ -143,7 +145,8 @@ def main(argv: list[str] | None = None) -> dict:
     name = (f"{'bidirectional ' if m.bidirectional else ''}{m.cell_type.upper()} {m.hidden_size}, "
             + ("masking" if m.masking else "NO masking (padding fed through the RNN)"))
     variant = variant_result(name, "rnn" if m.masking else "rnn_no_mask", evaluations, best, result)
-    metrics: dict = {**data.corpus_info, "variants": [variant]}
+    corpus_info = {**data.corpus_info, "data_seconds": data_seconds}
+    metrics: dict = {**corpus_info, "variants": [variant]}
     if accelerator.is_main_process:
         run_dir = Path(cfg.train.output_dir)
         # A streamed corpus is not held anywhere the baseline could be fitted on.
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
         plot_loss_curve(result.history, run_dir / "loss_curve.png", metric="accuracy")
         metrics["run"] = {"max_tokens": cfg.data.max_tokens, "max_length": cfg.data.max_length,
                           "processes": accelerator.num_processes, "wall_minutes": (time.monotonic() - started) / 60}
-        write_classification_report(run_dir, "Sentiment RNN", data.corpus_info, [variant], metrics["tfidf_logreg"],
+        write_classification_report(run_dir, "Sentiment RNN", corpus_info, [variant], metrics["tfidf_logreg"],
                                     rnn_run_notes(metrics["run"], variant), to_dict(cfg),
                                     environment_info(accelerator.num_processes), run=metrics["run"])
         baseline = f" (TF-IDF + logistic regression {metrics['tfidf_logreg']['accuracy']:.4f})" \

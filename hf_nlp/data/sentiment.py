@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from hf_nlp.config import RunSection, check_at_least
@@ -254,11 +256,18 @@ def _select_columns(data: Dataset, text_column: str, label_column: str, where: s
         names = data.features[label_column].names
         data = data.rename_columns({text_column: "text", label_column: "label"})
         return _check(data, names, where)
-    texts, raw_labels = data[text_column], data[label_column]
-    if any(v is None for v in raw_labels):
+    # Labels mapped with Arrow compute over the (memory-mapped) column: no Python list of the corpus.
+    raw_labels = _column(data, label_column)
+    if raw_labels.null_count:
         raise UserError(f"{where} has rows without a label in `{label_column}`; fill or drop them.")
-    names = label_names(raw_labels)
-    return _with_labels(texts, [names.index(str(v)) for v in raw_labels], names, where)
+    values = pc.unique(raw_labels)
+    names = label_names(values.to_pylist())
+    to_class = np.array([names.index(str(value)) for value in values.to_pylist()], dtype=np.int64)
+    class_ids = to_class[pc.index_in(raw_labels, value_set=values).to_numpy()]  # (rows,)
+    data = data.remove_columns(label_column)
+    if text_column != "text":
+        data = data.rename_column(text_column, "text")
+    return _check(data.add_column("label", class_ids, feature=ClassLabel(names=names)), names, where)
 
 
 def _with_labels(texts: list, labels: list[int], names: list[str], where: str = "the corpus") -> Dataset:
@@ -269,12 +278,22 @@ def _with_labels(texts: list, labels: list[int], names: list[str], where: str = 
 def _check(data: Dataset, names: list[str], where: str) -> Dataset:
     if len(data) == 0:
         raise UserError(f"{where} has no rows; it needs texts with labels.")
-    empty = [i for i, text in enumerate(data["text"]) if not isinstance(text, str) or not text.strip()]
-    if empty:
-        raise UserError(f"{where} has {len(empty)} row(s) without text (first: row {empty[0] + 1}); fill or drop them.")
-    if len(set(data["label"])) < 2:
-        raise UserError(f"{where} has only one class (`{names[data['label'][0]]}`); sentiment needs at least two.")
+    texts = _column(data, "text")
+    if not pa.types.is_string(texts.type) and not pa.types.is_large_string(texts.type):
+        raise UserError(f"{where} has non-text values ({texts.type}) in its text column; pass the column of texts.")
+    empty = pc.or_kleene(pc.is_null(texts), pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0))
+    if pc.any(empty).as_py():
+        count, first = pc.sum(empty).as_py(), pc.index(empty, True).as_py()
+        raise UserError(f"{where} has {count} row(s) without text (first: row {first + 1}); fill or drop them.")
+    labels = _column(data, "label")
+    if pc.count_distinct(labels).as_py() < 2:
+        raise UserError(f"{where} has only one class (`{names[labels[0].as_py()]}`); sentiment needs at least two.")
     return data
+
+
+def _column(data: Dataset, name: str) -> pa.ChunkedArray:
+    """One column as Arrow (memory-mapped for a file-backed dataset; follows any indices mapping)."""
+    return data.with_format("arrow")[:].column(name)
 
 
 def _split_80_10_10(data: Dataset, seed: int) -> DatasetDict:
