@@ -281,9 +281,14 @@ def _check(data: Dataset, names: list[str], where: str) -> Dataset:
     texts = _column(data, "text")
     if not pa.types.is_string(texts.type) and not pa.types.is_large_string(texts.type):
         raise UserError(f"{where} has non-text values ({texts.type}) in its text column; pass the column of texts.")
-    empty = pc.or_kleene(pc.is_null(texts), pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0))
-    if pc.any(empty).as_py():
-        count, first = pc.sum(empty).as_py(), pc.index(empty, True).as_py()
+    count, first, offset = 0, None, 0
+    for chunk in texts.chunks:  # chunk by chunk: trimming copies the text, which may be gigabytes
+        empty = pc.or_kleene(pc.is_null(chunk), pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(chunk)), 0))
+        found = pc.sum(empty).as_py() or 0
+        if found and first is None:
+            first = offset + pc.index(empty, True).as_py()
+        count, offset = count + found, offset + len(chunk)
+    if count:
         raise UserError(f"{where} has {count} row(s) without text (first: row {first + 1}); fill or drop them.")
     labels = _column(data, "label")
     if pc.count_distinct(labels).as_py() < 2:

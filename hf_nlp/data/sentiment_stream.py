@@ -184,9 +184,9 @@ def _held_out_rows(source: IterableDataset, config: SentimentDataConfig, cycles:
     columns = (config.text_column, config.label_column)
     for row, example in enumerate(source):
         if row % EVERY in cycles:
-            rows = taken[cycles.index(row % EVERY)]
-            if len(rows) < config.max_eval_examples:
-                rows.append({key: example[key] for key in columns})
+            kept = taken[cycles.index(row % EVERY)]
+            if len(kept) < config.max_eval_examples:
+                kept.append({key: example[key] for key in columns})
             if all(len(rows) == config.max_eval_examples for rows in taken):
                 break
     return taken

@@ -1,5 +1,6 @@
 """A sentiment corpus read as a stream: splits by row number, labels, one-sentence errors naming the row."""
 
+import json
 
 import pytest
 
@@ -81,3 +82,45 @@ def test_the_collator_tokenizes_and_pads_as_the_in_memory_path(hf_home):
     batch = TokenizingCollator(tokenizer, max_length=2)([{"text": "a b c", "labels": 1}, {"text": "c", "labels": 0}])
     assert batch["input_ids"].tolist() == [tokenizer("a b")["input_ids"], tokenizer("c")["input_ids"] + [0]]
     assert batch["attention_mask"].tolist() == [[1, 1], [1, 0]] and batch["labels"].tolist() == [1, 0]
+
+
+STREAM = """
+import json, sys
+from hf_nlp.data.sentiment import SentimentDataConfig
+from hf_nlp.data.sentiment_stream import stream_sentiment
+stream = stream_sentiment(SentimentDataConfig(source=sys.argv[1], streaming=True), seed=42)
+trained = [e["labels"] for row, example in enumerate(stream.source) if (e := stream.prepare(row, example))]
+print(json.dumps({"validation": stream.validation["label"], "test": len(stream.test), "trained": trained,
+                  "names": stream.names}))
+"""
+
+
+@pytest.mark.e2e
+def test_a_hub_dataset_streams_over_http(tmp_path):
+    """IMDb's layout (train sorted by label, a test split) from a local Hub server: test is its own,
+    validation every tenth train row, so both classes are in it."""
+    import os
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.conftest import REPO_ROOT
+    from tests.hub.local_hub import LocalHub
+
+    folder = tmp_path / "imdb"
+    (folder / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"text": [f"review {i}" for i in range(100)], "label": [0] * 50 + [1] * 50}),
+                   folder / "data" / "train-00000-of-00001.parquet")
+    pq.write_table(pa.table({"text": [f"test review {i}" for i in range(20)], "label": [0, 1] * 10}),
+                   folder / "data" / "test-00000-of-00001.parquet")
+    with LocalHub({"datasets/stanfordnlp/imdb": folder}) as hub:
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0",
+               "HF_HOME": str(tmp_path / "hf_home")}
+        done = subprocess.run([sys.executable, "-c", STREAM, "stanfordnlp/imdb"], cwd=REPO_ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["validation"] == [0] * 5 + [1] * 5 and result["test"] == 20 and result["names"] == ["0", "1"]
+    assert result["trained"] == [0] * 45 + [1] * 45

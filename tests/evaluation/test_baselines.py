@@ -20,5 +20,9 @@ def test_fits_on_train_and_scores_every_test_text():
 
 def test_a_large_train_split_is_sampled_with_a_seed():
     corpus = DatasetDict({"train": split(200), "test": split(30, 2000)})
-    capped = tfidf_logistic_regression(corpus, max_train=50)
-    assert capped["train_examples"] == 50 and capped["accuracy"] == 1.0 and capped["validation_accuracy"] is None
+    characters = sum(len(text) for text in corpus["train"]["text"])
+    capped = tfidf_logistic_regression(corpus, max_train_chars=characters // 4)
+    assert 40 <= capped["train_examples"] <= 60 and capped["accuracy"] == 1.0 and capped["validation_accuracy"] is None
+    again = tfidf_logistic_regression(corpus, max_train_chars=characters // 4)
+    assert again["train_examples"] == capped["train_examples"]  # the same seeded sample
+    assert tfidf_logistic_regression(corpus, max_train_chars=characters)["train_examples"] == 200
