@@ -178,11 +178,15 @@ class TextVectorization:
         token_totals = np.zeros(len(vocab), dtype=np.int64)
         doc_totals = np.zeros(len(vocab), dtype=np.int64)
         num_docs = 0
+        with_documents = self.output_mode == "tf_idf"  # document frequencies only feed the idf
         for chunk in chunks:
-            per_doc = [np.asarray(e.ids, dtype=np.int64) for e in counter.encode_batch_fast(chunk, add_special_tokens=False)]
+            encodings = counter.encode_batch_fast(chunk, add_special_tokens=False)
             # One bincount per chunk (not per document): a vocabulary-sized array per text would dominate.
-            token_totals += np.bincount(np.concatenate(per_doc), minlength=len(vocab))
-            doc_totals += np.bincount(np.concatenate([np.unique(ids) for ids in per_doc]), minlength=len(vocab))
+            ids = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int64)
+            token_totals += np.bincount(ids, minlength=len(vocab))
+            if with_documents:
+                per_doc = [np.unique(e.ids) for e in encodings]
+                doc_totals += np.bincount(np.concatenate(per_doc), minlength=len(vocab))
             num_docs += len(chunk)
         id_to_token = {index: token for token, index in vocab.items()}
         tokens = Counter({id_to_token[i]: int(token_totals[i]) for i in np.flatnonzero(token_totals)})
