@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import bootstrap
 
+BOOTSTRAP_BATCH = 500
+
 
 def paired_difference(correct: Sequence[int], baseline_correct: Sequence[int], confidence: float = 0.95,
                       resamples: int = 10_000, seed: int = 0) -> dict:
@@ -29,8 +31,11 @@ def paired_difference(correct: Sequence[int], baseline_correct: Sequence[int], c
     if np.all(differences == differences[0]):  # no spread to resample (e.g. identical models)
         low = high = float(differences[0])
     else:
+        # 500 resamples at a time: the same interval (the same draws, in order) as all 10,000 at once, which
+        # held a (10,000, N) array: 2.4 GB for 15,000 test texts.
         interval = bootstrap((differences,), np.mean, confidence_level=confidence, n_resamples=resamples,
-                             method="percentile", rng=np.random.default_rng(seed)).confidence_interval
+                             method="percentile", rng=np.random.default_rng(seed),
+                             batch=BOOTSTRAP_BATCH).confidence_interval
         low, high = float(interval.low), float(interval.high)
     return {"difference": float(differences.mean()), "low": low, "high": high, "confidence": confidence,
             "texts": len(differences)}

@@ -38,3 +38,12 @@ def test_identical_verdicts_give_a_zero_interval_and_mismatched_texts_are_refuse
     with pytest.raises(ValueError, match="same, non-empty texts"):
         paired_difference([1, 0], [1, 0, 1])
     assert format_difference({"difference": 0.047, "low": 0.007, "high": 0.087}) == "+4.7 [+0.7, +8.7] pts"
+
+
+@pytest.mark.parametrize("texts", [150, 151, 1000])
+def test_resampling_in_batches_gives_the_interval_of_one_batch(monkeypatch, texts):
+    rng = np.random.default_rng(texts)
+    model, baseline = rng.integers(0, 2, texts), rng.integers(0, 2, texts)
+    batched = paired_difference(model, baseline)
+    monkeypatch.setattr("hf_nlp.evaluation.significance.BOOTSTRAP_BATCH", None)  # all 10,000 resamples at once
+    assert paired_difference(model, baseline) == batched
