@@ -90,7 +90,7 @@ from hf_nlp.data.sentiment import SentimentDataConfig
 from hf_nlp.data.sentiment_stream import stream_sentiment
 stream = stream_sentiment(SentimentDataConfig(source=sys.argv[1], streaming=True), seed=42)
 trained = [e["labels"] for row, example in enumerate(stream.source) if (e := stream.prepare(row, example))]
-print(json.dumps({"validation": stream.validation["label"], "test": len(stream.test), "trained": trained,
+print(json.dumps({"validation": list(stream.validation["label"]), "test": len(stream.test), "trained": trained,
                   "names": stream.names}))
 """
 
