@@ -9,7 +9,7 @@ token_ids: TokenIds id_dtype split_token_ids token_ids_file
 sentiment: SentimentDataConfig EncoderDataConfig load_sentiment label_config label_names
 sentiment_stream: SentimentStream TokenizingCollator stream_sentiment
 streaming: ResumableStream
-columns: token_counts tokenize_processes
+columns: read_columns token_counts tokenize_processes
 shakespeare: ShakespeareDataConfig load_shakespeare load_shakespeare_text text_chunks
 spa_eng: SpaEngDataConfig load_spa_eng encode_pairs pair_lengths
 sources: Source resolve_source

@@ -28,9 +28,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from datasets.arrow_dataset import Column, Dataset
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
+from hf_nlp.data.columns import read_columns
 from hf_nlp.errors import UserError
 
 PAD_TOKEN = ""
@@ -346,7 +348,10 @@ class _Rereadable:
 
 
 def _chunks(texts: Iterable[str], size: int = ADAPT_BATCH) -> Iterator[list[str]]:
-    if hasattr(texts, "__getitem__") and hasattr(texts, "__len__"):  # a list or a `datasets` column: slice it
+    if isinstance(texts, Column) and isinstance(texts.source, Dataset) and texts.source._format_type is None:
+        # A split's column: read from its Arrow files, not paged in through the memory map.
+        chunks = (table.column(0).to_pylist() for table in read_columns(texts.source, [texts.column_name], size))
+    elif hasattr(texts, "__getitem__") and hasattr(texts, "__len__"):  # a list or a column: slice it
         # (a column read by slices is 60x faster than row by row)
         chunks = (list(texts[start : start + size]) for start in range(0, len(texts), size))
     else:
