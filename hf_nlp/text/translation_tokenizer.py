@@ -19,6 +19,7 @@ encoding ends with [EOS]; the decoder starts from [BOS] (the model's `decoder_st
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 from tokenizers.processors import TemplateProcessing
@@ -61,7 +62,7 @@ def build_bpe_translation_tokenizer(
 ) -> tuple[PreTrainedTokenizerFast, int]:
     """One BPE vocabulary learnt on both languages (as Marian/Opus-MT share one), from the text
     toolkit: cased, punctuation kept, no [UNK] for words never seen. The decoder predicts all of it."""
-    texts = [*source_texts, *target_texts]
+    texts = itertools.chain(source_texts, target_texts)  # streamed: never a list of the corpus
     tokenizer = train_tokenizer(texts, kind="bpe", vocab_size=vocab_size)
     ids = tokenizer.convert_tokens_to_ids(["[PAD]", "[UNK]", BOS_TOKEN, EOS_TOKEN])
     if ids != list(range(SPECIAL_TOKENS)):
