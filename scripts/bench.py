@@ -55,7 +55,7 @@ QUICK = {
     "marian": ["--sentences", "48", "--max-new-tokens", "40", "--repeats", "1"],
     "scaling": ["--char-steps", "40", "--sentiment-epochs", "1"],
     "scale": ["--base-mb", "0.1", "--base-pairs", "5000", "--base-reviews", "300", "--factors", "1", "10", "--steps", "5",
-              "--eval-chars", "10000"],
+              "--eval-chars", "10000", "--repeats", "1"],
 }
 
 

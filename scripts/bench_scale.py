@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,8 @@ from scripts.bench_table import ratio_table  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MB = 1e6
+REPEATS = 3  # runs of a size whose preparation is short; the median is kept
+REPEAT_UNDER_SECONDS = 30.0
 
 
 def write_repeated(text: str, size_bytes: int, path: Path) -> Path:
@@ -126,9 +130,25 @@ def run_recipe(command: list[str], work: Path) -> tuple[dict, dict]:
             "wall_seconds": wall_seconds}, metrics
 
 
-def measure(family: str, corpus: Path, work: Path, steps: int, eval_chars: int, rows: int | None = None) -> dict:
-    measured, metrics = run_recipe(COMMANDS[family](corpus, work / "run", steps, eval_chars), work)
-    result = {"corpus_mb": corpus.stat().st_size / MB, **measured}
+def measure(family: str, corpus: Path, work: Path, steps: int, eval_chars: int, rows: int | None = None,
+            repeats: int = REPEATS) -> dict:
+    """One size's figures. A preparation shorter than `REPEAT_UNDER_SECONDS` is run up to `repeats` times in
+    all and its median kept (a few-second run swings by a second or two between identical runs, which
+    decides a 10x -> 100x ratio); peak RSS is the largest of the runs."""
+    samples = []
+    for attempt in range(repeats):
+        attempt_dir = work / f"run_{attempt}"
+        attempt_dir.mkdir()
+        measured, metrics = run_recipe(COMMANDS[family](corpus, attempt_dir / "run", steps, eval_chars), attempt_dir)
+        shutil.rmtree(attempt_dir)
+        samples.append(measured)
+        if measured["data_seconds"] >= REPEAT_UNDER_SECONDS:
+            break
+    result = {"corpus_mb": corpus.stat().st_size / MB,
+              "data_seconds": statistics.median(m["data_seconds"] for m in samples),
+              "peak_rss_mb": max(m["peak_rss_mb"] for m in samples),
+              "wall_seconds": statistics.median(m["wall_seconds"] for m in samples),
+              "data_seconds_each": [m["data_seconds"] for m in samples]}
     if family == "char_rnn":
         result["train_chars"] = metrics["split_chars"]["train"]
     elif family.startswith("sentiment"):
@@ -154,6 +174,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--file", type=Path, default=None, help="also train the char-RNN on this text file")
     parser.add_argument("--pairs-file", type=Path, default=None, help="also train translation on this pairs file")
     parser.add_argument("--steps", type=int, default=20, help="training steps per run")
+    parser.add_argument("--repeats", type=int, default=REPEATS,
+                        help=f"runs of a size whose preparation is under {REPEAT_UNDER_SECONDS:.0f} s (median kept)")
     parser.add_argument("--eval-chars", type=int, default=100_000, help="char-RNN characters scored per split")
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
     args, _ = parser.parse_known_args(argv)  # other sections' flags pass through `scripts/bench.py`
@@ -173,14 +195,14 @@ def main(argv: list[str] | None = None) -> dict:
                 else:
                     corpus = write_reviews(args.base_reviews * factor, work / "reviews.csv")
                 runs[f"{factor}x"] = measure(family, corpus, work, args.steps, args.eval_chars,
-                                             rows=args.base_reviews * factor)
+                                             rows=args.base_reviews * factor, repeats=args.repeats)
                 corpus.unlink()
                 print(f"  {family} {factor:>4}x: {runs[f'{factor}x']}", flush=True)
             own = {"char_rnn": args.file, "translate": args.pairs_file}.get(family)
             if own is not None:
                 work = Path(tmp) / "file"
                 work.mkdir()
-                runs[own.name] = measure(family, own.resolve(), work, args.steps, args.eval_chars)
+                runs[own.name] = measure(family, own.resolve(), work, args.steps, args.eval_chars, repeats=args.repeats)
                 print(f"  {family} {own.name}: {runs[own.name]}", flush=True)
         results["families"][family] = family_result(family, runs, args.steps)
     results["tables"] = [table for family in results["families"].values() for table in family.pop("tables")]

@@ -21,7 +21,7 @@ is not among them, or whose text is empty, stops the run with one sentence namin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -77,12 +77,8 @@ class SentimentStream:
             label = self.names.index(str(label))
         return {"text": text, "labels": label}
 
-    def training_texts(self) -> Iterable[str]:
-        """The training rows' texts, read afresh from the source on each iteration (what
-        `TextVectorization.adapt` reads twice)."""
-        return _Reread(self._training_texts)
-
-    def _training_texts(self) -> Iterator[str]:
+    def training_texts(self) -> Iterator[str]:
+        """The training rows' texts, read once from the first row (what `TextVectorization.adapt` reads)."""
         self.source.load_state_dict(None)  # from the first row
         for row, example in enumerate(self.source):
             prepared = self.prepare(row, example)
@@ -216,14 +212,6 @@ class TokenizingCollator:
         batch = self.tokenizer([e["text"] for e in examples], padding=True, return_tensors="pt", **self.truncate)
         batch["labels"] = torch.tensor([e["labels"] for e in examples])  # (B,)
         return dict(batch)
-
-
-class _Reread:
-    def __init__(self, make: Callable[[], Iterator[str]]):
-        self.make = make
-
-    def __iter__(self) -> Iterator[str]:
-        return self.make()
 
 
 __all__ = ["SentimentStream", "TokenizingCollator", "stream_sentiment"]

@@ -182,3 +182,41 @@ def test_adapt_reads_a_dataset_column_as_it_reads_a_list():
     from_list = TextVectorization(max_tokens=8).adapt(texts).get_vocabulary()
     assert TextVectorization(max_tokens=8).adapt(column).get_vocabulary() == from_list
     assert TextVectorization(max_tokens=8).adapt(iter(texts)).get_vocabulary() == from_list
+
+
+# Characters where Python's and Rust's string handling part ways: the final sigma, a dotted capital I
+# (lowercases to two characters), whitespace only one side splits at (U+001C-U+001F for Python; none
+# for Rust beyond Unicode's White_Space, which both share: U+0085, U+00A0, U+3000), punctuation inside
+# words, accents, a character of Unicode 16 (U+A7CB, a capital with a lowercase only newer Pythons know).
+TRICKY = ["ΟΔΟΣ", "Σ", "İstanbul", "a\x1cb", "c\x1fd", "e\x85f", "g\xa0h", "i\u3000j", "Don't!", "naïve", "ÉTÉ",
+          "\ua7cb", "x", "  ", "\n", "tab\there", "", "ǅ", "ß", "ﬁ"]
+
+
+@pytest.mark.parametrize("standardize", ["lower_and_strip_punctuation", "lower", None])
+@pytest.mark.parametrize("split", ["whitespace", "character", None])
+def test_adapt_counts_the_tokens_the_rust_tokenizer_makes(standardize, split):
+    """adapt counts in Python what the Rust tokenizer makes of each text: checked against that tokenizer's
+    own normalizer and pre-tokenizer on texts mixing the characters where the two languages differ."""
+    rng = np.random.default_rng(0)
+    texts = ["".join(rng.choice(TRICKY, size=rng.integers(0, 12))) for _ in range(300)]
+    vectorizer = TextVectorization(standardize=standardize, split=split)
+    words_of = vectorizer._rust_words()
+    rust = vectorizer._rust_tokenizer({"[UNK]": 0})
+    for text in texts:
+        normalized = rust.normalizer.normalize_str(text) if rust.normalizer else text
+        assert words_of(text) == [word for word, _ in rust.pre_tokenizer.pre_tokenize_str(normalized)], repr(text)
+    # So the adapted vocabulary holds every token of its own texts: none of them maps to [UNK].
+    ids = [vectorizer.adapt(texts)(text).tolist() for text in texts]
+    assert all(1 not in row for row in ids)
+
+
+def test_adapt_reads_its_texts_once():
+    class Corpus:  # re-iterable, as a streamed split is: each pass reads the source again
+        passes = 0
+
+        def __iter__(self):
+            Corpus.passes += 1
+            return iter(TEXTS * 1000)
+
+    assert TextVectorization().adapt(Corpus()).get_vocabulary() == TextVectorization().adapt(TEXTS).get_vocabulary()
+    assert Corpus.passes == 1
