@@ -106,17 +106,24 @@ def scale_table(path: Path) -> str:
             else:
                 size = f"{run['lines']:,} lines, {run['train_pairs']:,} training pairs"
             rows.append({"family": family, "corpus": name, "size": f"{run['corpus_mb']:,.1f} MB", "kept": size,
-                         "preparation": f"{run['data_seconds']:.1f} s",
+                         "preparation": f"{run['data_seconds']:.1f} s" + _of_runs(run),
                          "throughput": f"{run['corpus_mb'] / run['data_seconds']:.1f} MB/s",
                          "peak RSS": f"{run['peak_rss_mb']:,.0f} MB", "wall": f"{run['wall_seconds']:.0f} s"})
         if "growth_10x_to_100x" in result:
             g = result["growth_10x_to_100x"]
             growth.append(f"{family}: preparation time ×{g['data_seconds']:.2f}, peak RSS ×{g['peak_rss']:.2f}")
     text = (f"Hardware: {env['cpu']}, {env['cpu_cores']} cores; each recipe's quick config for {scale['steps']} "
-            f"steps per corpus, cold cache.\n\n" + markdown_table(rows, list(rows[0])))
+            "steps per corpus, cold cache; a preparation of a few seconds is the median of several runs (peak RSS "
+            "their largest).\n\n" + markdown_table(rows, list(rows[0])))
     if growth:
         text += "\n\nFrom 10× to 100× (linear time is ×10, flat memory ×1): " + "; ".join(growth) + "."
     return text
+
+
+def _of_runs(run: dict) -> str:
+    """The suffix " (median of N)" where the scale bench repeated a short preparation (older results ran once)."""
+    runs = len(run.get("data_seconds_each", [None]))
+    return f" (median of {runs})" if runs > 1 else ""
 
 
 def table(key: str, report: dict, comparison: dict | None, bench: dict | None = None,

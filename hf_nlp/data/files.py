@@ -6,7 +6,7 @@ import codecs
 from collections.abc import Iterator
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict
 
 from hf_nlp.errors import UserError
 from hf_nlp.hub_client import not_answering_in
@@ -72,36 +72,41 @@ def read_text_chunks(path: Path, what: str, chunk_bytes: int = TEXT_CHUNK_BYTES,
                 progress(len(raw))
 
 
-def load_table_file(path: Path, what: str) -> Dataset:
-    """A .csv / .jsonl / .json / .parquet file as one `Dataset` (all rows)."""
+def load_table_file(path: Path, what: str, streaming: bool = False) -> Dataset | IterableDataset:
+    """A .csv / .jsonl / .json / .parquet file as one `Dataset` (all rows), or as an `IterableDataset` read
+    on demand (`streaming`: the file is not read ahead, so a text file's encoding shows only as it is read)."""
     from datasets import load_dataset
 
     loader = TABLE_LOADERS.get(path.suffix.lower())
     if loader is None:
         raise UserError(f"`{path.name}` is not a supported data file; use .csv, .jsonl, .json or .parquet.")
-    if loader == "parquet":
+    if streaming:
+        check_data_file(path, what)
+    elif loader == "parquet":
         if not path.is_file():
             raise UserError(f"data file `{path}` does not exist; pass an existing file.")
     else:
         check_text_file(path, what)
     try:
-        return load_dataset(loader, data_files=str(path), split="train")
+        return load_dataset(loader, data_files=str(path), split="train", streaming=streaming)
     except Exception as error:  # malformed rows, mixed JSON types...: the message names the file
         raise UserError(f"could not read `{path}` as {loader} ({error.__class__.__name__}); check its format.") from None
 
 
-def load_hub_dataset(dataset_id: str, offline: str) -> DatasetDict:
-    """All splits of a Hub dataset, or one sentence (`offline` names what works without a network): a
-    silent Hub within its timeout (hf_nlp.hub_client), an unknown or gated id, no connection."""
+def load_hub_dataset(dataset_id: str, offline: str, streaming: bool = False) -> DatasetDict | IterableDatasetDict:
+    """All splits of a Hub dataset (downloaded, or `streaming` as `IterableDataset`s), or one sentence
+    (`offline` names what works without a network): a silent Hub within its timeout
+    (hf_nlp.hub_client), an unknown or gated id, no connection."""
     from datasets import load_dataset
 
+    verb = "stream" if streaming else "load"
     try:
-        return load_dataset(dataset_id)
+        return load_dataset(dataset_id, streaming=streaming)
     except Exception as error:  # offline, unknown id, gated... all one fix for the user
         silent = not_answering_in(error)
         if silent:
-            raise UserError(f"could not load Hub dataset `{dataset_id}`: {silent}; or {offline}.") from None
-        raise UserError(f"could not load Hub dataset `{dataset_id}` ({error.__class__.__name__}); check the id and "
+            raise UserError(f"could not {verb} Hub dataset `{dataset_id}`: {silent}; or {offline}.") from None
+        raise UserError(f"could not {verb} Hub dataset `{dataset_id}` ({error.__class__.__name__}); check the id and "
                         f"your connection, or {offline}.") from None
 
 

@@ -24,18 +24,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 import torch
 from datasets import ClassLabel, Dataset, IterableDataset
 
-from hf_nlp.data.files import TABLE_LOADERS, check_data_file
+from hf_nlp.data.files import TABLE_LOADERS, load_hub_dataset, load_table_file
 from hf_nlp.data.sentiment import SHIPPED, SentimentDataConfig, label_names, load_sentiment
 from hf_nlp.data.sources import resolve_source
 from hf_nlp.data.streaming import Example
 from hf_nlp.errors import UserError
-from hf_nlp.hub_client import not_answering_in
 
 EVERY = 10  # rows per split cycle: 8 train, 1 validation, 1 test
 
@@ -104,7 +102,7 @@ def stream_sentiment(config: SentimentDataConfig, seed: int) -> SentimentStream:
         return SentimentStream(corpus["train"].to_iterable_dataset(), f"`{config.source}`", "text", "label", names,
                                False, None, _first(corpus["validation"], config), _first(corpus["test"], config))
     if resolved.kind == "file":
-        splits = {"train": _file_stream(resolved.path)}
+        splits = {"train": load_table_file(resolved.path, "a header and rows of text and labels", streaming=True)}
         where = f"`{resolved.path.name}`"
     else:
         splits = _hub_streams(config.source)
@@ -134,29 +132,8 @@ def stream_sentiment(config: SentimentDataConfig, seed: int) -> SentimentStream:
     return stream
 
 
-def _file_stream(path: Path) -> IterableDataset:
-    from datasets import load_dataset
-
-    check_data_file(path, "a header and rows of text and labels")
-    loader = TABLE_LOADERS.get(path.suffix.lower())
-    if loader is None:
-        raise UserError(f"`{path.name}` is not a supported data file; use .csv, .jsonl, .json or .parquet.")
-    try:
-        return load_dataset(loader, data_files=str(path), split="train", streaming=True)
-    except Exception as error:
-        raise UserError(f"could not read `{path}` as {loader} ({error.__class__.__name__}); check its format.") from None
-
-
 def _hub_streams(dataset_id: str) -> dict[str, IterableDataset]:
-    from datasets import load_dataset
-
-    try:
-        hub = load_dataset(dataset_id, streaming=True)
-    except Exception as error:
-        silent = not_answering_in(error)
-        why = silent or f"{error.__class__.__name__}; check the id and your connection"
-        raise UserError(f"could not stream Hub dataset `{dataset_id}` ({why}); or use {', '.join(SHIPPED)} "
-                        "offline.") from None
+    hub = load_hub_dataset(dataset_id, f"use {', '.join(SHIPPED)} offline", streaming=True)
     if "train" not in hub:
         raise UserError(f"Hub dataset `{dataset_id}` has no train split; pass one that has.")
     return {name: hub[name] for name in ("train", "validation", "test") if name in hub}

@@ -20,9 +20,11 @@ read of the corpus. Callables and `ngrams` take a pure-Python path for both step
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -173,13 +175,19 @@ class TextVectorization:
         `str.split` and `Counter` run in C and need one (3-4x faster on 2 cores)."""
         words_of = self._rust_words() if self._uses_rust else self._python_tokens
         with_documents = self.output_mode == "tf_idf"  # document frequencies only feed the idf
+        # Standardization is per character, so a chunk joined at whitespace (or at nothing, for
+        # characters) gives the words of its texts in one call: 2,048 texts of a few words cost as one.
+        joiner = {"whitespace": " ", "character": ""}.get(self.split) if self._uses_rust else None
         tokens, docs, num_docs = Counter(), Counter(), 0
         for chunk in chunks:
-            for text in chunk:
-                words = words_of(text)
-                tokens.update(words)
-                if with_documents:
-                    docs.update(set(words))
+            if joiner is not None and not with_documents:
+                tokens.update(words_of(joiner.join(chunk)))
+            else:
+                for text in chunk:
+                    words = words_of(text)
+                    tokens.update(words)
+                    if with_documents:
+                        docs.update(set(words))
             num_docs += len(chunk)
         return tokens, docs, num_docs
 
@@ -292,11 +300,11 @@ class TextVectorization:
 
     def _rust_words(self) -> Callable[[str], list[str]]:
         """A function giving the tokens the Rust tokenizer of these built-in options makes of a text,
-        computed in Python. ASCII text is standardized by `str.lower` and `str.translate` (the same result,
-        10x faster); any other text by the Rust normalizer itself, as Python's `lower` differs from it on a
-        few characters (the final-sigma rule, characters of newer Unicode versions). Whitespace is Rust's
-        class: Python's `str.split` also splits at the separators U+001C-U+001F, so a text holding one is
-        split by that class."""
+        computed in Python. Texts are standardized by `str.lower` and `str.translate` (the same result,
+        10x faster), except the few holding a character that Python lowercases otherwise
+        (`_lowercased_apart`), which go through the Rust normalizer itself. Whitespace is Rust's class:
+        Python's `str.split` also splits at the separators U+001C-U+001F, so a text holding one is split
+        by that class."""
         standardize, split = self.standardize, self.split
         strip = standardize == "lower_and_strip_punctuation"
         normalizer = self._rust_tokenizer({UNK_TOKEN: 0}).normalizer
@@ -304,10 +312,15 @@ class TextVectorization:
         def standardized(text: str) -> str:
             if standardize is None:
                 return text
-            if not text.isascii():
+            if text.isascii():
+                text = text.lower()
+                return text.translate(_PUNCTUATION_TABLE) if strip else text
+            if "\u03a3" in text or (not _latin_1_agrees(text) and _lowercased_apart()[0].search(text)):
                 return normalizer.normalize_str(text)
             text = text.lower()
-            return text.translate(_PUNCTUATION_TABLE) if strip else text
+            # Punctuation is ASCII, and no byte of a multi-byte UTF-8 character is: deleting its bytes is
+            # exact, and 10x faster than str.translate on a non-ASCII string.
+            return text.encode().translate(None, _PUNCTUATION_BYTES).decode() if strip else text
 
         def words(text: str) -> list[str]:
             text = standardized(text)
@@ -344,10 +357,39 @@ class TextVectorization:
 
 
 _PUNCTUATION_TABLE = str.maketrans("", "", """!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'""")
+_PUNCTUATION_BYTES = b"""!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'"""
 # Rust's `char::is_whitespace` (Unicode White_Space), what the WhitespaceSplit pre-tokenizer splits at,
 # and the characters Python's `str.split` splits at besides.
 _RUST_WHITESPACE = re.compile(r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+")
 _SPLIT_BY_PYTHON_ONLY = re.compile(r"[\x1c-\x1f]")
+
+
+@functools.cache
+def _lowercased_apart() -> tuple[re.Pattern, int]:
+    """The characters that Python's `str.lower` maps otherwise than the Rust `Lowercase` normalizer, and the
+    smallest of their code points: found by putting every code point through both (0.7 s, once per
+    process, only when a text is not ASCII). Python's Unicode tables are older than the Rust library's
+    (3.11 has Unicode 14: 55 capitals apart, from U+1C89). The capital sigma is left to the caller: only
+    Python lowers it to a final sigma at the end of a word."""
+    chars = [chr(point) for point in range(1, sys.maxunicode + 1) if not 0xD800 <= point < 0xE000]  # no surrogates
+    joined = "\x00".join(chars)  # NUL lowercases to itself in both: a separator that survives
+    rust = normalizers.Lowercase().normalize_str(joined).split("\x00")
+    python = joined.lower().split("\x00")
+    apart = [char for char, by_rust, by_python in zip(chars, rust, python, strict=True) if by_rust != by_python]
+    pattern = re.compile("[" + "".join(re.escape(char) for char in apart) + "]") if apart else re.compile("(?!)")
+    return pattern, min((ord(char) for char in apart), default=sys.maxunicode + 1)
+
+
+def _latin_1_agrees(text: str) -> bool:
+    """Whether `text` is Latin-1 and no Latin-1 character lowercases apart (a C-speed check that spares
+    Western European text the character-by-character search)."""
+    if _lowercased_apart()[1] < 256:
+        return False
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _chunks(texts: Iterable[str], size: int | None = None) -> Iterator[list[str]]:

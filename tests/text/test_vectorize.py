@@ -1,3 +1,5 @@
+from collections import Counter
+
 import numpy as np
 import pytest
 import torch
@@ -187,27 +189,38 @@ def test_adapt_reads_a_dataset_column_as_it_reads_a_list():
 # Characters where Python's and Rust's string handling part ways: the final sigma, a dotted capital I
 # (lowercases to two characters), whitespace only one side splits at (U+001C-U+001F for Python; none
 # for Rust beyond Unicode's White_Space, which both share: U+0085, U+00A0, U+3000), punctuation inside
-# words, accents, a character of Unicode 16 (U+A7CB, a capital with a lowercase only newer Pythons know).
+# words, accents, a capital of Unicode 16 (U+A7CB, which Python 3.11 does not lowercase).
 TRICKY = ["ΟΔΟΣ", "Σ", "İstanbul", "a\x1cb", "c\x1fd", "e\x85f", "g\xa0h", "i\u3000j", "Don't!", "naïve", "ÉTÉ",
-          "\ua7cb", "x", "  ", "\n", "tab\there", "", "ǅ", "ß", "ﬁ"]
+          "\ua7cb", "x", "  ", "\n", "tab\there", "", "ǅ", "ß", "ﬁ", "日本語", "Ωμέγα."]
+LATIN_1 = ["¿Qué?", "¡SÍ!", "Ñandú", "façade,", "ÀÉÎÕÜ", "d'être", "ÿ", "\xa0", "µ", " ", "Straße"]
 
 
 @pytest.mark.parametrize("standardize", ["lower_and_strip_punctuation", "lower", None])
 @pytest.mark.parametrize("split", ["whitespace", "character", None])
-def test_adapt_counts_the_tokens_the_rust_tokenizer_makes(standardize, split):
-    """adapt counts in Python what the Rust tokenizer makes of each text: checked against that tokenizer's
-    own normalizer and pre-tokenizer on texts mixing the characters where the two languages differ."""
+@pytest.mark.parametrize("output_mode", ["int", "tf_idf"])
+def test_adapt_counts_the_tokens_the_rust_tokenizer_makes(standardize, split, output_mode):
+    """adapt counts in Python what the Rust tokenizer makes of each text (texts one by one, or a chunk
+    joined): checked against that tokenizer's own normalizer and pre-tokenizer, on texts mixing the
+    characters where the two languages differ, and on Latin-1 texts (a faster path of their own)."""
+    from hf_nlp.text.vectorize import _chunks
+
     rng = np.random.default_rng(0)
-    texts = ["".join(rng.choice(TRICKY, size=rng.integers(0, 12))) for _ in range(300)]
-    vectorizer = TextVectorization(standardize=standardize, split=split)
-    words_of = vectorizer._rust_words()
+    texts = ["".join(rng.choice(pool, size=rng.integers(0, 12))) for pool in (TRICKY, LATIN_1) for _ in range(150)]
+    vectorizer = TextVectorization(standardize=standardize, split=split, output_mode=output_mode)
     rust = vectorizer._rust_tokenizer({"[UNK]": 0})
+    expected_tokens, expected_docs = Counter(), Counter()
     for text in texts:
         normalized = rust.normalizer.normalize_str(text) if rust.normalizer else text
-        assert words_of(text) == [word for word, _ in rust.pre_tokenizer.pre_tokenize_str(normalized)], repr(text)
+        words = [word for word, _ in rust.pre_tokenizer.pre_tokenize_str(normalized)]
+        assert vectorizer._rust_words()(text) == words, repr(text)
+        expected_tokens.update(words)
+        expected_docs.update(set(words))
+    tokens, docs, count = vectorizer._count(_chunks(texts, 7))  # chunks of 7 texts: joined where it can
+    assert tokens == expected_tokens and count == len(texts)
+    assert docs == (expected_docs if output_mode == "tf_idf" else Counter())
     # So the adapted vocabulary holds every token of its own texts: none of them maps to [UNK].
-    ids = [vectorizer.adapt(texts)(text).tolist() for text in texts]
-    assert all(1 not in row for row in ids)
+    if output_mode == "int":
+        assert all(1 not in vectorizer.adapt(texts)(text).tolist() for text in texts)
 
 
 def test_adapt_reads_its_texts_once():
