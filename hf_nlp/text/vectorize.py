@@ -300,7 +300,7 @@ class TextVectorization:
 
     def _rust_words(self) -> Callable[[str], list[str]]:
         """A function giving the tokens the Rust tokenizer of these built-in options makes of a text,
-        computed in Python. Texts are standardized by `str.lower` and `str.translate` (the same result,
+        computed in Python. Texts are standardized by `str.lower` and `translate` (the same result,
         10x faster), except the few holding a character that Python lowercases otherwise
         (`_lowercased_apart`), which go through the Rust normalizer itself. Whitespace is Rust's class:
         Python's `str.split` also splits at the separators U+001C-U+001F, so a text holding one is split
@@ -315,7 +315,7 @@ class TextVectorization:
             if text.isascii():
                 text = text.lower()
                 return text.translate(_PUNCTUATION_TABLE) if strip else text
-            if "\u03a3" in text or (not _latin_1_agrees(text) and _lowercased_apart()[0].search(text)):
+            if not _lowercased_apart().isdisjoint(_non_ascii(text)):
                 return normalizer.normalize_str(text)
             text = text.lower()
             # Punctuation is ASCII, and no byte of a multi-byte UTF-8 character is: deleting its bytes is
@@ -325,7 +325,7 @@ class TextVectorization:
         def words(text: str) -> list[str]:
             text = standardized(text)
             if split == "whitespace":
-                if _SPLIT_BY_PYTHON_ONLY.search(text):
+                if any(separator in text for separator in _SPLIT_BY_PYTHON_ONLY):
                     return [word for word in _RUST_WHITESPACE.split(text) if word]
                 return text.split()
             if split == "character":
@@ -358,38 +358,32 @@ class TextVectorization:
 
 _PUNCTUATION_TABLE = str.maketrans("", "", """!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'""")
 _PUNCTUATION_BYTES = b"""!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'"""
+_ASCII_BYTES = bytes(range(128))
 # Rust's `char::is_whitespace` (Unicode White_Space), what the WhitespaceSplit pre-tokenizer splits at,
 # and the characters Python's `str.split` splits at besides.
 _RUST_WHITESPACE = re.compile(r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+")
-_SPLIT_BY_PYTHON_ONLY = re.compile(r"[\x1c-\x1f]")
+_SPLIT_BY_PYTHON_ONLY = "\x1c\x1d\x1e\x1f"
 
 
 @functools.cache
-def _lowercased_apart() -> tuple[re.Pattern, int]:
-    """The characters that Python's `str.lower` maps otherwise than the Rust `Lowercase` normalizer, and the
-    smallest of their code points: found by putting every code point through both (0.7 s, once per
-    process, only when a text is not ASCII). Python's Unicode tables are older than the Rust library's
-    (3.11 has Unicode 14: 55 capitals apart, from U+1C89). The capital sigma is left to the caller: only
-    Python lowers it to a final sigma at the end of a word."""
+def _lowercased_apart() -> frozenset[str]:
+    """The characters that Python's `str.lower` maps otherwise than the Rust `Lowercase` normalizer: found by
+    putting every code point through both (0.7 s, once per process, only when a text is not ASCII).
+    Python's Unicode tables are older than the Rust library's (3.11 has Unicode 14: 55 capitals apart,
+    from U+1C89). The capital sigma is added by hand: only Python lowers it to a final sigma at the end
+    of a word."""
     chars = [chr(point) for point in range(1, sys.maxunicode + 1) if not 0xD800 <= point < 0xE000]  # no surrogates
     joined = "\x00".join(chars)  # NUL lowercases to itself in both: a separator that survives
     rust = normalizers.Lowercase().normalize_str(joined).split("\x00")
     python = joined.lower().split("\x00")
-    apart = [char for char, by_rust, by_python in zip(chars, rust, python, strict=True) if by_rust != by_python]
-    pattern = re.compile("[" + "".join(re.escape(char) for char in apart) + "]") if apart else re.compile("(?!)")
-    return pattern, min((ord(char) for char in apart), default=sys.maxunicode + 1)
+    apart = {char for char, by_rust, by_python in zip(chars, rust, python, strict=True) if by_rust != by_python}
+    return frozenset(apart | {"\u03a3"})
 
 
-def _latin_1_agrees(text: str) -> bool:
-    """Whether `text` is Latin-1 and no Latin-1 character lowercases apart (a C-speed check that spares
-    Western European text the character-by-character search)."""
-    if _lowercased_apart()[1] < 256:
-        return False
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
+def _non_ascii(text: str) -> str:
+    """The non-ASCII characters of `text`, in C: no byte of a multi-byte UTF-8 character is ASCII, so
+    deleting the ASCII bytes leaves whole characters (a few hundred of a 1 MB English chunk)."""
+    return text.encode().translate(None, _ASCII_BYTES).decode()
 
 
 def _chunks(texts: Iterable[str], size: int | None = None) -> Iterator[list[str]]:
