@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import gc
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -25,27 +26,49 @@ class UserError(Exception):
 
 
 def exit_on_user_error(main: F) -> F:
-    """Wrap a command-line entry point: a `UserError` becomes `error: ...` on stderr and exit 2."""
+    """Wrap a command-line entry point: a `UserError` becomes `error: ...` on stderr and exit 2.
+
+    Whichever way it ends (but a bug's traceback), the process leaves its process group first
+    (`leave_process_group`)."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
-            return main(*args, **kwargs)
+            result = main(*args, **kwargs)
         except UserError as error:
-            sys.stderr.write(f"error: {error}\n")
-            raise SystemExit(EXIT_USER_ERROR) from None
+            message, code = f"error: {error}\n", EXIT_USER_ERROR
         except KeyboardInterrupt:
-            sys.stderr.write("interrupted\n")
-            raise SystemExit(EXIT_INTERRUPTED) from None
+            message, code = "interrupted\n", EXIT_INTERRUPTED
         except Exception as error:
             reason = write_failure_reason(error)
             if reason is None:
                 raise
             filename = getattr(error, "filename", None)
-            sys.stderr.write(f"error: {cannot_write(f'`{filename}`' if filename else 'a file', reason)}\n")
-            raise SystemExit(EXIT_USER_ERROR) from None
+            message, code = f"error: {cannot_write(f'`{filename}`' if filename else 'a file', reason)}\n", EXIT_USER_ERROR
+        else:
+            leave_process_group()
+            return result
+        # Out of the `except` clause: the exception, and the frames holding the run's objects, are freed.
+        sys.stderr.write(message)
+        leave_process_group()
+        raise SystemExit(code)
 
     return wrapper  # type: ignore[return-value]
+
+
+def leave_process_group() -> None:
+    """Destroy torch's default process group, if this process joined one, once the run's objects are freed.
+
+    Left to interpreter exit, the gloo process group could be freed last by a DDP reducer, whose
+    destructor holds the GIL while gloo joins a worker thread that waits for it: the process hangs
+    after its work is done (seen in 2-process CPU runs). Destroyed here, its last reference is
+    torch's Python binding, which releases the GIL first. Nothing to do when torch.distributed was
+    never imported."""
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is None or not distributed.is_available() or not distributed.is_initialized():
+        return
+    gc.collect()  # a reference cycle may still hold a DDP wrapper: free it while the group is alive
+    distributed.destroy_process_group()
 
 
 def write_failure_reason(error: BaseException) -> str | None:

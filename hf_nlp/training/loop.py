@@ -227,6 +227,14 @@ class Trainer:
             cfg.lr_scheduler, optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps
         )
         self._training = (model, optimizer, scheduler)
+        try:
+            return self._train(model, optimizer, scheduler, train_loader, eval_loader, total_steps)
+        finally:
+            self._release_prepared()
+
+    def _train(self, model, optimizer, scheduler, train_loader, eval_loader, total_steps: int) -> TrainResult:
+        """`fit` once everything is prepared: resume or start, run the steps, select the final model."""
+        cfg, acc = self.config, self.accelerator
         if self._resume_folder is not None:
             self._resume(self._resume_folder, model, optimizer, scheduler)
         else:
@@ -326,6 +334,17 @@ class Trainer:
             examples_seen=self.state.global_step * cfg.batch_size * cfg.gradient_accumulation_steps * acc.num_processes,
             history=self.history,
         )
+
+    def _release_prepared(self) -> None:
+        """Drop this trainer's and accelerate's references to the prepared model, optimizer and loaders.
+
+        Frees their memory before the next training of the process (e.g. a two-stage fine-tuning) and,
+        in a multi-process run, makes the DDP wrapper die now, while the process group is alive: its
+        C++ reducer frees the process group without releasing the GIL, and were it the last reference
+        (after `destroy_process_group`, or at interpreter exit) the gloo destructor would join a worker
+        thread that waits for the GIL: a hang seen at the end of 2-process runs."""
+        self._training = None
+        self.accelerator.free_memory()
 
     def scorer(self, step: BatchStep | None = None) -> Scorer:
         """A `Scorer` on this trainer's accelerator and evaluation batch size, with its step or `step`

@@ -1,6 +1,8 @@
+import gc
 import json
 import os
 import signal
+import weakref
 
 import pytest
 import torch
@@ -254,3 +256,30 @@ def test_weight_decay_skips_biases_and_layernorm_and_warmup_ratio_warms_up(tmp_p
     lines = [json.loads(line) for line in (tmp_path / "run" / METRICS_LOG).read_text().splitlines()]
     lrs = [line["lr"] for line in lines if "lr" in line]
     assert lrs[:5] == pytest.approx([0.02, 0.04, 0.06, 0.08, 0.1]) and lrs[-1] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("interrupt", [False, True])
+def test_fit_lets_go_of_the_prepared_model_and_optimizer(tmp_path, interrupt):
+    """Nothing the loop prepared outlives `fit`, however it ends: the next training's memory, and in a
+    multi-process run a DDP wrapper that must die before the process group (`Trainer._release_prepared`)."""
+    train, valid = make_data()
+    trainer = Trainer(config(tmp_path, max_steps=6), LM)
+    prepared = []
+    prepare = trainer.accelerator.prepare
+    trainer.accelerator.prepare = lambda *objects: _watched(prepare(*objects), prepared)
+    model = make_model()
+    if interrupt:
+        with pytest.raises(KeyboardInterrupt):
+            trainer.fit(interrupted_after(3, model), train, valid)
+    else:
+        trainer.fit(model, train, valid)
+    del model
+    gc.collect()
+    assert len(prepared) >= 3  # the model, the optimizer and the loaders went through accelerate
+    assert [ref for ref in prepared if ref() is not None] == []
+
+
+def _watched(result, refs: list):
+    for item in result if isinstance(result, tuple) else (result,):
+        refs.append(weakref.ref(item))
+    return result
