@@ -68,6 +68,10 @@ class TrainingConfig:
     overwrite: bool = False
     """Start afresh in a run folder that holds an earlier run: delete its checkpoints, log and best model."""
     progress_bar: bool = True
+    compile: bool = False
+    """`torch.compile` the model for training and evaluation (inductor). The first steps pay for the
+    compilation; it pays back on transformer models run long enough, not on `nn.GRU` / `nn.LSTM`,
+    which are graph breaks (docs: "GPUs and clusters")."""
     cpu_threads: int | None = None
     """Torch threads per process when training on CPU; null means the machine's physical cores
     shared evenly among the local processes. `accelerate launch` on a machine without a GPU sets

@@ -105,7 +105,8 @@ class TrainerState:
     evals_without_improvement: int = 0
     train_seconds: float = 0.0
     window_loss: float = 0.0
-    """Sum of the per-step training losses since the last logged one (the next log line averages them)."""
+    """Sum of the per-step training losses since the last logged one (the next log line averages them);
+    kept on the device while training, read into here when a checkpoint is written."""
     window_steps: int = 0
     micro_batches: int = 0
     """accelerate's micro-batch counter, which decides where gradient accumulation syncs."""
@@ -195,6 +196,7 @@ class Trainer:
         (`collate_fn`) pads little. `train_dataset` may be a stream (see the module docstring).
         `processing_class` (a tokenizer) is saved with every best model, in the same atomic write."""
         cfg, acc = self.config, self.accelerator
+        pin = self._pin_memory()
         self._processing_class = processing_class
         self._stream = train_dataset if isinstance(train_dataset, IterableDataset) else None
         if self._stream is not None:
@@ -202,20 +204,22 @@ class Trainer:
                 raise UserError(f"a streamed training set has no known length; pass `--{self.config_section}.max_steps` "
                                 "to say how long to train.")
             # The stream shuffles and splits itself among processes: no sampler, no accelerate sharding.
-            train_loader = DataLoader(train_dataset, batch_size=cfg.batch_size, collate_fn=collate_fn)
+            train_loader = DataLoader(train_dataset, batch_size=cfg.batch_size, collate_fn=collate_fn, pin_memory=pin)
         else:
             sampler = LengthGroupedSampler(cfg.batch_size, lengths, cfg.seed) if lengths is not None else None
             if sampler is None and shuffle and len(train_dataset) > LAZY_SHUFFLE_ABOVE:
                 sampler = LazyPermutationSampler(len(train_dataset), cfg.seed)  # torch's would list every index
             train_loader = DataLoader(
                 train_dataset, batch_size=cfg.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                collate_fn=collate_fn, drop_last=self.step.carries_state,
+                collate_fn=collate_fn, drop_last=self.step.carries_state, pin_memory=pin,
             )
             if len(train_loader) == 0:
                 raise UserError("the training set is smaller than one batch; lower `--train.batch_size` or add data.")
         eval_loader = self._eval_loader(eval_dataset, collate_fn) if eval_dataset is not None else None
         optimizer = _build_optimizer(model, cfg)
         model, optimizer = acc.prepare(model, optimizer)
+        if cfg.compile:  # the DDP-wrapped model, as torch recommends (`_module` reaches the module inside)
+            model = torch.compile(model)
         if self._stream is None:
             train_loader = acc.prepare(train_loader)
         if eval_loader is not None:
@@ -234,11 +238,12 @@ class Trainer:
 
     def _train(self, model, optimizer, scheduler, train_loader, eval_loader, total_steps: int) -> TrainResult:
         """`fit` once everything is prepared: resume or start, run the steps, select the final model."""
-        cfg, acc = self.config, self.accelerator
+        cfg, acc, pin = self.config, self.accelerator, self._pin_memory()
         if self._resume_folder is not None:
             self._resume(self._resume_folder, model, optimizer, scheduler)
         else:
             self._clear_previous_run()
+        self._window_loss = torch.tensor(self.state.window_loss, device=acc.device)  # float32, as the losses
 
         progress = tqdm(
             total=total_steps,
@@ -258,7 +263,7 @@ class Trainer:
                 if skip == 0:
                     self._carried = None  # streams restart at every epoch
                 if self._stream is not None:  # a resumed stream reads on from its loaded state
-                    epoch_loader = (send_to_device(batch, acc.device) for batch in train_loader)
+                    epoch_loader = (send_to_device(batch, acc.device, non_blocking=pin) for batch in train_loader)
                 else:
                     epoch_loader = acc.skip_first_batches(train_loader, skip) if skip else train_loader
                 model.train()
@@ -276,7 +281,8 @@ class Trainer:
                         optimizer.step()
                         optimizer.zero_grad()
                     self.state.batches_in_epoch += 1
-                    self.state.window_loss += loss.detach().float().item() / cfg.gradient_accumulation_steps
+                    # Summed on the device: reading the loss here would wait for the step's kernels.
+                    self._window_loss += loss.detach().float() / cfg.gradient_accumulation_steps
                     if not acc.sync_gradients:
                         continue
                     # ---- one optimizer step done: everything below runs at step boundaries only
@@ -285,19 +291,26 @@ class Trainer:
                     self.state.window_steps += 1
                     step = self.state.global_step
                     progress.update(1)
-                    if step % cfg.log_every == 0 or step == total_steps:
-                        mean_loss = self._mean_across_processes(self.state.window_loss / self.state.window_steps)
+                    logs = step % cfg.log_every == 0 or step == total_steps
+                    evaluates = eval_loader is not None and cfg.eval_every and step % cfg.eval_every == 0
+                    saves = cfg.save_every and step % cfg.save_every == 0
+                    if logs:
+                        mean_loss = self._mean_across_processes(self._window_loss / self.state.window_steps)
                         self._log({"step": step, "epoch": self.state.epoch, "train_loss": mean_loss,
                                    "lr": scheduler.get_last_lr()[0]})
                         progress.set_postfix(loss=f"{mean_loss:.4f}")
-                        self.state.window_loss, self.state.window_steps = 0.0, 0
-                    if eval_loader is not None and cfg.eval_every and step % cfg.eval_every == 0:
+                        self._window_loss.zero_()
+                        self.state.window_steps = 0
+                    if evaluates:
                         if self._evaluate_and_select(model, eval_loader):
                             stop_reason = "early_stopping"
                         model.train()
-                    if cfg.save_every and step % cfg.save_every == 0:
+                    if saves:
                         self._save_checkpoint(started)
-                    if stop_reason == "completed":
+                    # Several processes must agree to stop, which reads a reduced tensor: only at steps
+                    # that read the device anyway, so a Ctrl-C stops at the next logged, evaluated or
+                    # saved step there (at the next step when the process runs alone).
+                    if stop_reason == "completed" and (acc.num_processes == 1 or logs or evaluates or saves):
                         stop_reason = self._stop_requested(stop.requested, started)
                     if step >= total_steps or stop_reason != "completed":
                         break
@@ -367,12 +380,21 @@ class Trainer:
         outputs, self._carried = self.step(model, batch, self._carried)
         return outputs
 
+    def _module(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model itself, out of DDP and torch.compile: what is saved, loaded and given carried state
+        (a compiled wrapper's state dict would prefix every weight name with `_orig_mod.`)."""
+        return self.accelerator.unwrap_model(model, keep_torch_compile=False)
+
+    def _pin_memory(self) -> bool:
+        """Batches built in page-locked memory on CUDA, so their copies to the GPU run beside the compute."""
+        return self.accelerator.device.type == "cuda"
+
     def _eval_batch_size(self, step: BatchStep) -> int:
         # Carried state: each batch row is one stream, so evaluation batches match the training ones.
         return self.config.batch_size if step.carries_state else self.config.eval_batch_size
 
     def _eval_loader(self, dataset: Dataset, collate_fn) -> DataLoader:
-        return evaluation_loader(dataset, self.step, self._eval_batch_size(self.step), collate_fn)
+        return evaluation_loader(dataset, self.step, self._eval_batch_size(self.step), collate_fn, self._pin_memory())
 
     def _run_eval(self, model, loader) -> dict[str, float]:
         return score_batches(model, loader, self.step, self.accelerator)
@@ -412,7 +434,7 @@ class Trainer:
         if acc.is_main_process:
             target = self.output_dir / BEST_MODEL_DIR
             staging = staging_folder(target)
-            unwrapped = acc.unwrap_model(model)
+            unwrapped = self._module(model)
             if hasattr(unwrapped, "save_pretrained"):
                 unwrapped.save_pretrained(staging)
             else:  # a plain nn.Module: its weights alone
@@ -442,6 +464,7 @@ class Trainer:
         model, optimizer, scheduler = self._training
         self.state.train_seconds = time.monotonic() - started
         self.state.micro_batches = acc.step
+        self.state.window_loss = self._window_loss.item()
         self.state.carried_state = self._carried is not None
         target = ckpt.checkpoint_folder(self._checkpoint_root(), self.state.global_step)
         if acc.is_main_process:
@@ -461,7 +484,7 @@ class Trainer:
             write_json_atomic(staging / ckpt.STREAM_STATE.format(acc.process_index), self._stream.state_dict())
         acc.wait_for_everyone()
         if acc.is_main_process:
-            save_model(acc.unwrap_model(model), str(staging / ckpt.MODEL_WEIGHTS))
+            save_model(self._module(model), str(staging / ckpt.MODEL_WEIGHTS))
             _pause_for_fault_injection()
             ckpt.save_optimizer(staging, optimizer.state_dict())
             _pause_for_fault_injection()
@@ -580,7 +603,7 @@ class Trainer:
         try:
             saved = ckpt.read_json(ckpt.require(folder, ckpt.TRAINER_STATE), "trainer state")
             state = TrainerState(**saved)
-            _load_weights(acc.unwrap_model(model), ckpt.require(folder, ckpt.MODEL_WEIGHTS))
+            _load_weights(self._module(model), ckpt.require(folder, ckpt.MODEL_WEIGHTS))
             optimizer.load_state_dict(ckpt.load_optimizer(folder))
             scheduler.load_state_dict(ckpt.read_json(ckpt.require(folder, ckpt.SCHEDULER_STATE), "scheduler"))
             if acc.scaler is not None:
@@ -592,7 +615,7 @@ class Trainer:
                                                    "process state")["window_loss"]
             if state.carried_state:
                 carried = ckpt.load_tensors(ckpt.require(folder, ckpt.CARRIED_STATE.format(acc.process_index)))
-                self._carried = self.step.restore_carried(carried, acc.unwrap_model(model), acc.device)
+                self._carried = self.step.restore_carried(carried, self._module(model), acc.device)
             if self._stream is not None and state.batches_in_epoch:
                 self._stream.load_state_dict(ckpt.read_json(
                     ckpt.require(folder, ckpt.STREAM_STATE.format(acc.process_index)), "stream position"))
@@ -658,9 +681,9 @@ class Trainer:
             with (self.output_dir / METRICS_LOG).open("a") as log:
                 log.write(json.dumps(entry) + "\n")
 
-    def _mean_across_processes(self, value: float) -> float:
-        tensor = torch.tensor([value], device=self.accelerator.device)
-        return self.accelerator.reduce(tensor, reduction="mean").item()
+    def _mean_across_processes(self, value: torch.Tensor) -> float:
+        """The mean of a 0-d device tensor over the processes, read once."""
+        return self.accelerator.reduce(value.reshape(1), reduction="mean").item()
 
     def _stop_requested(self, interrupted: bool, started: float) -> str:
         """"interrupted", "time_budget" or "completed" (= go on), agreed by every process."""

@@ -27,15 +27,17 @@ def reduce_example_stats(stats: dict[str, torch.Tensor]) -> dict[str, float]:
     return metrics
 
 
-def evaluation_loader(dataset: Dataset, step: BatchStep, batch_size: int, collate_fn=None) -> DataLoader:
+def evaluation_loader(dataset: Dataset, step: BatchStep, batch_size: int, collate_fn=None,
+                      pin_memory: bool = False) -> DataLoader:
     # Carried state needs equal batches (each row is one stream); otherwise every example is kept.
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_fn,
-                      drop_last=step.carries_state)
+                      drop_last=step.carries_state, pin_memory=pin_memory)
 
 
 @torch.no_grad()
 def score_batches(model: torch.nn.Module, loader, step: BatchStep, accelerator: Accelerator) -> dict[str, float]:
-    """Metrics of a prepared `model` over a prepared `loader`; carried state starts afresh."""
+    """Metrics of a prepared `model` over a prepared `loader`; carried state starts afresh. The
+    per-example statistics stay on the device until the last batch (one read, not one per batch)."""
     model.eval()
     carried: Any = None
     gathered: dict[str, list[torch.Tensor]] = {}
@@ -43,8 +45,8 @@ def score_batches(model: torch.nn.Module, loader, step: BatchStep, accelerator: 
         outputs, carried = step(model, batch, carried)
         stats = step.example_stats(outputs.logits, batch)
         for name, values in accelerator.gather_for_metrics(stats).items():
-            gathered.setdefault(name, []).append(values.cpu())
-    return reduce_example_stats({name: torch.cat(parts) for name, parts in gathered.items()})
+            gathered.setdefault(name, []).append(values)
+    return reduce_example_stats({name: torch.cat(parts).cpu() for name, parts in gathered.items()})
 
 
 @dataclass
@@ -57,20 +59,22 @@ class Scorer:
 
     def evaluate(self, model: torch.nn.Module, dataset: Dataset, collate_fn=None) -> dict[str, float]:
         """Metrics over a whole set, gathered across processes (each example counted once)."""
-        loader = self.accelerator.prepare(evaluation_loader(dataset, self.step, self.batch_size, collate_fn))
         model = self.accelerator.prepare_model(model, evaluation_mode=True)
-        return score_batches(model, loader, self.step, self.accelerator)
+        return score_batches(model, self._loader(dataset, collate_fn), self.step, self.accelerator)
 
     @torch.no_grad()
     def predict(self, model: torch.nn.Module, dataset: Dataset, collate_fn=None) -> torch.Tensor:
         """Float logits for every example of `dataset`, in order, gathered across processes: `(N, ...)`
         (each example once). Examples must give logits of one shape; nothing is carried."""
-        loader = self.accelerator.prepare(evaluation_loader(dataset, self.step, self.batch_size, collate_fn))
         model = self.accelerator.prepare_model(model, evaluation_mode=True)
         model.eval()
-        parts = [self.accelerator.gather_for_metrics(self.step(model, batch, None)[0].logits.float()).cpu()
-                 for batch in loader]
-        return torch.cat(parts)
+        parts = [self.accelerator.gather_for_metrics(self.step(model, batch, None)[0].logits.float())
+                 for batch in self._loader(dataset, collate_fn)]
+        return torch.cat(parts).cpu()  # one read of the device, after the last batch
+
+    def _loader(self, dataset: Dataset, collate_fn) -> DataLoader:
+        pin = self.accelerator.device.type == "cuda"  # page-locked batches: copies overlap the compute
+        return self.accelerator.prepare(evaluation_loader(dataset, self.step, self.batch_size, collate_fn, pin))
 
 
 __all__ = ["Scorer", "evaluation_loader", "reduce_example_stats", "score_batches"]

@@ -2,11 +2,14 @@ import gc
 import json
 import os
 import signal
+import sys
 import weakref
+from pathlib import Path
 
 import pytest
 import torch
 
+import hf_nlp
 from hf_nlp.data.char_windows import CharWindows, StatefulWindows
 from hf_nlp.errors import UserError
 from hf_nlp.evaluation.metrics import causal_lm_example_stats
@@ -19,6 +22,7 @@ from hf_nlp.training.loop import METRICS_LOG, Trainer
 VOCAB = 12
 LM = StatelessStep(causal_lm_example_stats)
 STATEFUL_LM = StatefulRNNStep(causal_lm_example_stats)
+HF_NLP_SOURCE = str(Path(hf_nlp.__file__).parent)
 
 
 def make_data(seed: int = 0):
@@ -283,3 +287,63 @@ def _watched(result, refs: list):
     for item in result if isinstance(result, tuple) else (result,):
         refs.append(weakref.ref(item))
     return result
+
+
+def test_the_loop_reads_the_device_only_at_log_eval_and_save_steps(tmp_path, monkeypatch):
+    """On a GPU every `Tensor.item` / `.cpu()` / `.tolist()` waits for the queued kernels; hf_nlp's code
+    (loop, steps, models) may only do that where it logs, evaluates or saves (here steps 10 and 20),
+    never per micro-batch. (torch's sampler lists a CPU permutation each epoch: no device involved.)"""
+    train, valid = make_data()
+    trainer = Trainer(config(tmp_path, max_steps=20, log_every=10, eval_every=10, save_every=10), LM)
+    reads_at_step: list[int] = []
+    for name in ("item", "cpu", "tolist"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(tensor, *args, _original=original, **kwargs):
+            if sys._getframe(1).f_code.co_filename.startswith(HF_NLP_SOURCE):
+                reads_at_step.append(trainer.state.global_step)
+            return _original(tensor, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    result = trainer.fit(make_model(), train, valid)
+    monkeypatch.undo()
+    assert result.global_step == 20
+    assert reads_at_step and set(reads_at_step) <= {10, 20}, sorted(set(reads_at_step))
+
+
+@pytest.mark.e2e
+@pytest.mark.slow  # inductor compiles for ~40 s on 2 cores
+def test_a_compiled_model_trains_like_the_plain_one_and_saves_plain_weights(tmp_path):
+    """`--train.compile true`: the same losses as eager (to float tolerance), and the checkpoint and best
+    model hold the module's own weight names, so they load without torch.compile and resume."""
+    from safetensors import safe_open
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from hf_nlp.evaluation.metrics import classification_example_stats
+
+    def tiny_bert():
+        torch.manual_seed(0)
+        return BertForSequenceClassification(BertConfig(
+            vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+            max_position_embeddings=16, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+
+    generator = torch.Generator().manual_seed(0)
+    examples = [{"input_ids": torch.randint(1, 50, (8,), generator=generator), "labels": torch.tensor(i % 2)}
+                for i in range(64)]
+    step = StatelessStep(classification_example_stats)
+    settings = dict(max_steps=6, eval_every=3, save_every=3, log_every=1, batch_size=8)
+    eager = Trainer(config(tmp_path / "eager", **settings), step).fit(tiny_bert(), examples, examples[:16])
+    compiled = Trainer(config(tmp_path / "compiled", compile=True, **settings), step).fit(tiny_bert(), examples,
+                                                                                         examples[:16])
+    a, b = train_losses(tmp_path / "eager" / "run"), train_losses(tmp_path / "compiled" / "run")
+    assert sorted(a) == sorted(b) == list(range(1, 7))
+    assert [b[s] for s in a] == pytest.approx([a[s] for s in a], rel=1e-4)
+    assert compiled.best_metric == pytest.approx(eager.best_metric, rel=1e-4)
+    reloaded = BertForSequenceClassification.from_pretrained(compiled.best_model_dir)  # no `_orig_mod.` names
+    assert not [name for name in reloaded.state_dict() if "_orig_mod" in name]
+    # The step-3 checkpoint resumes (compiled) to the same end as the straight compiled run.
+    step_3 = sorted((tmp_path / "compiled" / "run" / "checkpoints").iterdir())[0]
+    with safe_open(str(step_3 / "model.safetensors"), "pt") as weights:
+        assert set(weights.keys()) == set(reloaded.state_dict())
+    resumed = Trainer(config(tmp_path / "compiled", compile=True, resume_from=str(step_3), **settings), step)
+    assert resumed.fit(tiny_bert(), examples, examples[:16]).best_metric == pytest.approx(compiled.best_metric)
