@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hf_nlp.reports.writing import environment_info  # noqa: E402
 from scripts import (  # noqa: E402
     bench_char_rnn,
+    bench_compile,
     bench_keras,
     bench_marian,
     bench_peak,
@@ -44,6 +45,7 @@ SECTIONS = {
     "marian": bench_marian.main,
     "scaling": bench_scaling.main,
     "scale": bench_scale.main,
+    "compile": bench_compile.main,
 }
 QUICK = {
     "peak": ["--sizes", "512", "1024", "--repeats", "3"],
@@ -56,6 +58,7 @@ QUICK = {
     "scaling": ["--char-steps", "40", "--sentiment-epochs", "1"],
     "scale": ["--base-mb", "0.1", "--base-pairs", "5000", "--base-reviews", "300", "--factors", "1", "10", "--steps", "5",
               "--eval-chars", "10000", "--repeats", "1"],
+    "compile": ["--workloads", "char_rnn", "--steps", "5", "--warmup", "3"],
 }
 
 
