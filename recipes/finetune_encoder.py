@@ -37,6 +37,7 @@ from hf_nlp.evaluation.metrics import (
     evaluate_text_classifier,
 )
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
+from hf_nlp.models.activation_checkpointing import enable_activation_checkpointing
 from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
 from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
 from hf_nlp.reports.classification import encoder_run_notes, variant_result, write_classification_report
@@ -64,12 +65,18 @@ class ModelConfig:
     hidden_size: int = 64
     """Units of the head's ReLU layer (`head` and `two_stage`)."""
     dropout: float = 0.0
+    gradient_checkpointing: bool = False
+    """`full` and `two_stage`: recompute the encoder's activations in the backward pass instead of
+    storing them (less memory for longer texts or bigger batches, about a third more compute)."""
 
     def __post_init__(self) -> None:
         check_at_least("model", self, 1, "hidden_size")
         check_fraction("model", self, "dropout")
         if self.init_from and self.method != "full":
             raise UserError("`--model.init_from` continues a fully fine-tuned run; use it with `--model.method full`.")
+        if self.gradient_checkpointing and self.method == "head":
+            raise UserError("`--model.gradient_checkpointing` applies to an encoder being trained; use it with "
+                            "`--model.method full` or `two_stage` (the head alone keeps no encoder activations).")
         if self.encoder == "use" and self.method != "head":
             raise UserError("the Universal Sentence Encoder runs in numpy and cannot be fine-tuned; use "
                             "`--model.method head`, or `--model.encoder minilm` to fine-tune.")
@@ -139,6 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
             model = AutoModelForSequenceClassification.from_pretrained(path, **label_config(names))
             name, kind = f"{encoder} fine-tuned (all weights)" + (start.name_suffix(cfg.data.source) if start else ""), \
                 "full_finetune"
+        if cfg.model.gradient_checkpointing:
+            enable_activation_checkpointing(model)
         model, result, evaluations = _train_encoder(trainer, model, tokenizer, corpus, reading)
         variants.append(variant_result(name, kind, evaluations, model, result))
         if start:

@@ -25,6 +25,7 @@ from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.metrics import seq2seq_example_stats
 from hf_nlp.evaluation.translation import example_translations, score_test_translations
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
+from hf_nlp.models.activation_checkpointing import enable_activation_checkpointing
 from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
 from hf_nlp.reports.translation import write_translation_report
 from hf_nlp.text.translation_tokenizer import build_bpe_translation_tokenizer, build_translation_tokenizer
@@ -74,6 +75,9 @@ class ModelConfig:
     """Marian only: encoder layers, and as many decoder layers."""
     transformer_heads: int = 4
     transformer_ffn_size: int = 1024
+    gradient_checkpointing: bool = False
+    """Marian only: recompute each layer's activations in the backward pass instead of storing them
+    (less memory for longer sentences or bigger batches, about a third more compute)."""
 
     def __post_init__(self) -> None:
         check_at_least("model", self, 1, "embedding_size", "hidden_size", "num_layers", "attention_size",
@@ -82,6 +86,9 @@ class ModelConfig:
         if self.architecture == "marian" and self.hidden_size % self.transformer_heads:
             raise UserError(f"`--model.hidden_size` ({self.hidden_size}) must be a multiple of "
                             f"`--model.transformer_heads` ({self.transformer_heads}).")
+        if self.gradient_checkpointing and self.architecture != "marian":
+            raise UserError("`--model.gradient_checkpointing` applies to `--model.architecture marian`; the LSTM "
+                            "keeps its own state for the backward pass.")
         if self.bidirectional and self.bidirectional_states == "concat" and self.hidden_size % 2:
             raise UserError(f"`--model.hidden_size` ({self.hidden_size}) must be even: a bidirectional encoder "
                             "gives each direction half of it (or pass `--model.bidirectional_states project`).")
@@ -182,13 +189,16 @@ def build_model(cfg: ModelConfig, tokenizer, target_vocab_size: int):
                    "bos_token_id": tokenizer.bos_token_id, "decoder_start_token_id": tokenizer.bos_token_id}
     if cfg.architecture == "marian":  # (hidden_size a multiple of the heads: checked by ModelConfig)
         # Opus-MT's choices (swish, scaled embeddings, sinusoidal positions) at a CPU-trainable size.
-        return MarianMTModel(MarianConfig(
+        model = MarianMTModel(MarianConfig(
             vocab_size=len(tokenizer), decoder_vocab_size=target_vocab_size, share_encoder_decoder_embeddings=False,
             tie_word_embeddings=False, d_model=cfg.hidden_size, encoder_layers=cfg.transformer_layers,
             decoder_layers=cfg.transformer_layers, encoder_attention_heads=cfg.transformer_heads,
             decoder_attention_heads=cfg.transformer_heads, encoder_ffn_dim=cfg.transformer_ffn_size,
             decoder_ffn_dim=cfg.transformer_ffn_size, activation_function="swish", scale_embedding=True,
             dropout=cfg.dropout, max_position_embeddings=256, forced_eos_token_id=None, **special_ids))
+        if cfg.gradient_checkpointing:
+            enable_activation_checkpointing(model)
+        return model
     lstm_settings = {k: v for k, v in to_dict(cfg).items() if not k.startswith("transformer_") and k != "architecture"}
     try:
         config = Seq2SeqRNNConfig(vocab_size=len(tokenizer), target_vocab_size=target_vocab_size,

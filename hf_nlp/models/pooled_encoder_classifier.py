@@ -52,6 +52,7 @@ class PooledEncoderClassifier(PreTrainedModel):
     config_class = PooledEncoderClassifierConfig
     config: PooledEncoderClassifierConfig
     base_model_prefix = "pooled_encoder_classifier"
+    supports_gradient_checkpointing = True  # the encoder's layers are checkpointed, the head is not
 
     def __init__(self, config: PooledEncoderClassifierConfig):
         super().__init__(config)
