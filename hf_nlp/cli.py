@@ -300,7 +300,7 @@ def add_push_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def recipes_command(args: argparse.Namespace) -> None:
-    from hf_nlp.recipes import CONFIGS, RECIPES  # lazy: loaded by this verb only
+    from hf_nlp.recipes import CONFIGS, RECIPES, accelerate_configs  # lazy: loaded by this verb only
 
     rows = [("RECIPE / CONFIG", "2 CPU cores", "WHAT IT TRAINS")]
     for name, recipe in RECIPES.items():
@@ -313,6 +313,8 @@ def recipes_command(args: argparse.Namespace) -> None:
     sys.stdout.write("".join(f"{a:<{width}}{b:<13}{c}\n" for a, b, c in rows))
     sys.stdout.write("\nRun one: hf-nlp train RECIPE --config CONFIG [--section.key VALUE ...]; "
                      "edit one: hf-nlp config copy CONFIG\n")
+    sys.stdout.write(f"On GPUs and clusters: --accelerate-config {' | '.join(accelerate_configs())} "
+                     "(recipes/accelerate/, each headed by its commands)\n")
 
 
 def _minutes(minutes: float | None) -> str:
@@ -362,6 +364,18 @@ def _config_path(value: str | None, recipe: str) -> Path:
     return config_file(stem)
 
 
+def _accelerate_config_path(value: str) -> Path:
+    """`--accelerate-config` as a YAML path or a shipped config's name (`recipes/accelerate/NAME.yaml`)."""
+    from hf_nlp.recipes import ACCELERATE_CONFIGS_DIR, accelerate_configs  # lazy: loaded by this verb only
+
+    if Path(value).is_file() or "/" in value or os.sep in value or value.endswith((".yaml", ".yml")):
+        return Path(value)  # a missing file is named by `accelerate_launch_command`
+    if value not in accelerate_configs():
+        raise UserError(f"unknown accelerate config `{value}`; {_closest(value, accelerate_configs())}the shipped "
+                        f"ones are {', '.join(accelerate_configs())}, or pass the path of a YAML file.")
+    return ACCELERATE_CONFIGS_DIR / f"{value}.yaml"
+
+
 def train_command(args: argparse.Namespace) -> None:
     from hf_nlp.config import config_help, parse_config  # lazy: loaded by this verb only
     from hf_nlp.launch import (  # lazy: loaded by this verb only
@@ -381,7 +395,8 @@ def train_command(args: argparse.Namespace) -> None:
     parse_config(config_class(recipe), script_args)  # a bad key or value: one sentence now, not after start-up
     import torch
 
-    user_config = Path(args.accelerate_config) if args.accelerate_config else default_accelerate_config()
+    user_config = _accelerate_config_path(args.accelerate_config) if args.accelerate_config else \
+        default_accelerate_config()
     command = accelerate_launch_command(recipe_file(recipe), script_args, args.num_processes, user_config,
                                         gpus=torch.cuda.device_count())
     import shlex
@@ -403,7 +418,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="processes to train on (default: 1, or your accelerate config's); on CPU they are "
                              "DDP processes over gloo")
     parser.add_argument("--accelerate-config", default=None,
-                        help="an accelerate config file (default: the one `accelerate config` wrote, if any)")
+                        help="an accelerate config: a shipped one's name (cpu_2_processes, gpu_1, multi_gpu, "
+                             "two_machines, deepspeed_zero2) or a YAML path (default: the one `accelerate config` "
+                             "wrote, if any)")
     parser.add_argument("--keys", action="store_true", help="list the recipe's config keys with their defaults")
     parser.epilog = "Any other `--section.key VALUE` overrides the config, e.g. --train.max_steps 50."
 

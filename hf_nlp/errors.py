@@ -5,12 +5,18 @@ from __future__ import annotations
 import errno
 import functools
 import gc
+import re
 import sys
 from collections.abc import Callable
 from typing import TypeVar
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_LOST_PROCESS = 3
+"""Another process of a multi-process run (or its machine) stopped or became unreachable."""
+LOST_PROCESS_SIGNS = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "Connection refused",
+                      "Socket Timeout", "Timed out", "timed out", "NCCL communicator was aborted")
+"""What gloo and NCCL say when a peer process dies or stops answering (gloo raises a plain RuntimeError)."""
 WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 """OS errors that mean "this file cannot be written here" (full disk, quota, size limit, read-only or
 forbidden folder): the machine's state, not a bug, so one sentence rather than a traceback."""
@@ -36,15 +42,21 @@ def exit_on_user_error(main: F) -> F:
         try:
             result = main(*args, **kwargs)
         except UserError as error:
-            message, code = f"error: {error}\n", EXIT_USER_ERROR
+            message = f"error: {error}\n"
+            code = EXIT_LOST_PROCESS if isinstance(error, LostProcessError) else EXIT_USER_ERROR
         except KeyboardInterrupt:
             message, code = "interrupted\n", EXIT_INTERRUPTED
         except Exception as error:
+            lost = lost_process_reason(error)
             reason = write_failure_reason(error)
-            if reason is None:
+            if lost is not None:
+                message, code = f"error: {LostProcessError.of(lost)}\n", EXIT_LOST_PROCESS
+            elif reason is not None:
+                filename = getattr(error, "filename", None)
+                message, code = f"error: {cannot_write(f'`{filename}`' if filename else 'a file', reason)}\n", \
+                    EXIT_USER_ERROR
+            else:
                 raise
-            filename = getattr(error, "filename", None)
-            message, code = f"error: {cannot_write(f'`{filename}`' if filename else 'a file', reason)}\n", EXIT_USER_ERROR
         else:
             leave_process_group()
             return result
@@ -54,6 +66,38 @@ def exit_on_user_error(main: F) -> F:
         raise SystemExit(code)
 
     return wrapper  # type: ignore[return-value]
+
+
+def lost_process_reason(error: BaseException) -> str | None:
+    """The first line of `error` if it says that another process of this process group died or stopped
+    answering, else None (also when no process group was joined)."""
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is None or not distributed.is_available() or not distributed.is_initialized():
+        return None
+    message = str(error)
+    if not isinstance(error, distributed.DistError) and not (
+            isinstance(error, RuntimeError) and any(sign in message for sign in LOST_PROCESS_SIGNS)):
+        return None
+    reason = message.strip().splitlines()[0] if message.strip() else type(error).__name__
+    reason = re.sub(r"^\[[^\]]*\]\s*", "", reason)  # gloo's `[.../pair.cc:537] ` source location
+    for sign in LOST_PROCESS_SIGNS:  # up to what happened; gloo goes on with generic advice
+        if sign in reason:
+            reason = reason[:reason.index(sign) + len(sign)]
+            break
+    return reason[:300]
+
+
+class LostProcessError(UserError):
+    """Another process of this multi-process run, or its machine, stopped or stopped answering."""
+
+    @classmethod
+    def of(cls, reason: str, checkpoint: str | None = None) -> LostProcessError:
+        """One sentence from the backend's `reason`, naming the checkpoint the run can resume from."""
+        resume = (f"the last complete checkpoint is `{checkpoint}`; once every machine is back, rerun the same "
+                  "command on each to resume from it") if checkpoint else \
+            "once every machine is back, rerun the same command on each (it resumes from the newest complete checkpoint)"
+        return cls(f"another process of this run stopped or became unreachable ({reason}); see that process' own "
+                   f"output for why; {resume}.")
 
 
 def leave_process_group() -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 RECIPES_DIR = Path(__file__).resolve().parent
 CONFIGS_DIR = RECIPES_DIR / "configs"
+ACCELERATE_CONFIGS_DIR = RECIPES_DIR / "accelerate"
+"""accelerate configs for GPUs and clusters (`hf-nlp train ... --accelerate-config NAME`), each headed by its commands."""
 
 
 @dataclass(frozen=True)
@@ -96,3 +98,8 @@ def recipe_file(recipe: str) -> Path:
 
 def config_file(name: str) -> Path:
     return CONFIGS_DIR / f"{name}.yaml"
+
+
+def accelerate_configs() -> list[str]:
+    """The shipped accelerate configs' names."""
+    return sorted(path.stem for path in ACCELERATE_CONFIGS_DIR.glob("*.yaml"))

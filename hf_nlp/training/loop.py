@@ -64,7 +64,13 @@ from hf_nlp.atomic import (
     write_text_atomic,
 )
 from hf_nlp.config import save_config, to_dict
-from hf_nlp.errors import UserError, cannot_write, write_failure_reason
+from hf_nlp.errors import (
+    LostProcessError,
+    UserError,
+    cannot_write,
+    lost_process_reason,
+    write_failure_reason,
+)
 from hf_nlp.training import checkpoint as ckpt
 from hf_nlp.training.accelerator import shared_accelerator
 from hf_nlp.training.batch_step import BatchStep
@@ -233,6 +239,11 @@ class Trainer:
         self._training = (model, optimizer, scheduler)
         try:
             return self._train(model, optimizer, scheduler, train_loader, eval_loader, total_steps)
+        except RuntimeError as error:
+            lost = lost_process_reason(error)
+            if lost is None:
+                raise
+            raise LostProcessError.of(lost, self._last_complete_checkpoint()) from None
         finally:
             self._release_prepared()
 
@@ -347,6 +358,10 @@ class Trainer:
             examples_seen=self.state.global_step * cfg.batch_size * cfg.gradient_accumulation_steps * acc.num_processes,
             history=self.history,
         )
+
+    def _last_complete_checkpoint(self) -> str | None:
+        complete = [folder for folder in ckpt.list_checkpoints(self._checkpoint_root()) if ckpt.is_complete(folder)]
+        return str(complete[-1]) if complete else None
 
     def _release_prepared(self) -> None:
         """Drop this trainer's and accelerate's references to the prepared model, optimizer and loaders.

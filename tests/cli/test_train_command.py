@@ -15,7 +15,7 @@ import pytest
 from hf_nlp import cli
 from hf_nlp.errors import UserError
 from hf_nlp.launch import accelerate_launch_command
-from recipes import CONFIGS, RECIPES, config_file
+from recipes import ACCELERATE_CONFIGS_DIR, CONFIGS, RECIPES, accelerate_configs, config_file
 from tests.conftest import REPO_ROOT
 
 SCRIPT = Path("recipe.py")
@@ -60,6 +60,22 @@ def test_the_users_accelerate_config_decides(tmp_path):
     assert "--num_processes" in accelerate_launch_command(SCRIPT, [], 2, config, gpus=8).argv
     with pytest.raises(UserError, match="accelerate config"):
         accelerate_launch_command(SCRIPT, [], None, tmp_path / "missing.yaml", gpus=0)
+
+
+def test_shipped_accelerate_configs_are_named_parse_and_show_their_commands(capsys):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    names = accelerate_configs()
+    assert {"cpu_2_processes", "gpu_1", "multi_gpu", "two_machines", "deepspeed_zero2"} <= set(names)
+    for name in names:
+        path = cli._accelerate_config_path(name)
+        assert path == ACCELERATE_CONFIGS_DIR / f"{name}.yaml"
+        config = load_config_from_file(str(path))  # accelerate's own reader accepts it
+        assert config.num_processes >= 1 and config.mixed_precision == "no", name  # precision: the recipe's flag
+        assert f"accelerate launch --config_file recipes/accelerate/{name}.yaml" in path.read_text(), name
+    assert cli._accelerate_config_path("my/accelerate.yaml") == Path("my/accelerate.yaml")
+    code, _, err = run_cli(["train", "char_rnn", "--accelerate-config", "two_machine"], capsys)
+    assert code == 2 and "unknown accelerate config `two_machine`; did you mean `two_machines`?" in err
 
 
 def test_recipes_lists_every_recipe_and_config_with_its_time(capsys):
@@ -136,6 +152,7 @@ def test_the_wheel_trains_from_an_empty_directory(tmp_path):
     listed = subprocess.run([venv / "bin" / "hf-nlp", "recipes"], cwd=empty, env=env, capture_output=True, text=True,
                             timeout=120)
     assert listed.returncode == 0 and "char_rnn_quick" in listed.stdout, listed.stderr[-2000:]
+    assert "two_machines" in listed.stdout  # the accelerate configs ship in the wheel too
     trained = subprocess.run([venv / "bin" / "hf-nlp", "train", "char_rnn", "--config", "char_rnn_quick",
                               "--train.max_steps", "50", "--train.eval_every", "50"],
                              cwd=empty, env=env, capture_output=True, text=True, timeout=600)

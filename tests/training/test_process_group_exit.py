@@ -11,7 +11,13 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from hf_nlp.errors import EXIT_USER_ERROR, UserError, exit_on_user_error
+from hf_nlp.errors import (
+    EXIT_LOST_PROCESS,
+    EXIT_USER_ERROR,
+    UserError,
+    exit_on_user_error,
+    lost_process_reason,
+)
 
 
 @pytest.fixture
@@ -65,3 +71,34 @@ def test_without_a_group_the_wrapper_does_nothing_more():
     assert not dist.is_initialized()
     assert exit_on_user_error(lambda: 7)() == 7
     gc.collect()
+
+
+GLOO_RESET = ("[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:34219: "
+              "Connection reset by peer. This is typically caused by a remote worker hanging or bugs in the "
+              "application. Check the logs of the remote worker before reporting an error. GLHF!")
+
+
+def test_a_lost_peer_is_one_sentence_and_exit_3(gloo_group, capsys):
+    """What gloo raises when another machine dies (seen in tests/cluster) becomes one line naming what to do."""
+    def main():
+        raise RuntimeError(GLOO_RESET)
+
+    with pytest.raises(SystemExit) as exit_info:
+        exit_on_user_error(main)()
+    assert exit_info.value.code == EXIT_LOST_PROCESS
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == ("error: another process of this run stopped or became unreachable (Read error "
+                    "[127.0.0.1]:34219: Connection reset by peer); see that process' own output for why; once every "
+                    "machine is back, rerun the same command on each (it resumes from the newest complete checkpoint).")
+
+
+def test_only_communication_failures_in_a_process_group_read_as_a_lost_peer(gloo_group):
+    assert lost_process_reason(RuntimeError(GLOO_RESET)) == "Read error [127.0.0.1]:34219: Connection reset by peer"
+    assert lost_process_reason(dist.DistBackendError("NCCL error: unhandled system error")) == \
+        "NCCL error: unhandled system error"
+    assert lost_process_reason(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
+    assert lost_process_reason(ValueError("Connection reset by peer")) is None  # not from torch.distributed
+
+
+def test_outside_a_process_group_nothing_reads_as_a_lost_peer():
+    assert lost_process_reason(RuntimeError(GLOO_RESET)) is None
