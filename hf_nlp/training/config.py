@@ -68,6 +68,10 @@ class TrainingConfig:
     overwrite: bool = False
     """Start afresh in a run folder that holds an earlier run: delete its checkpoints, log and best model."""
     progress_bar: bool = True
+    dataloader_workers: int | None = None
+    """Worker processes that build training batches, per training process; null: 0 on CPU (a worker
+    would take a core from training) and 2 on CUDA (batches are collated while the GPU computes). A
+    streamed training set is always read by the training process itself (its position is saved)."""
     compile: bool = False
     """`torch.compile` the model for training and evaluation (inductor). The first steps pay for the
     compilation; it pays back on transformer models run long enough, not on `nn.GRU` / `nn.LSTM`,
@@ -85,7 +89,8 @@ class TrainingConfig:
             raise UserError("`--train.max_steps` must be at least 1 (or null to train for `num_epochs`).")
         if self.cpu_threads is not None and self.cpu_threads < 1:
             raise UserError("`--train.cpu_threads` must be at least 1 (or null for one per physical core).")
-        check_at_least("train", self, 0, "warmup_steps", "weight_decay", "eval_every", "save_every")
+        check_at_least("train", self, 0, "warmup_steps", "weight_decay", "eval_every", "save_every",
+                       "dataloader_workers")
         check_positive("train", self, "learning_rate", "max_minutes", "max_grad_norm")
         check_fraction("train", self, "warmup_ratio", "momentum")
         if not self.metric_for_best:

@@ -90,7 +90,7 @@ BEST_MODEL_DIR = "best_model"
 RESUMABLE_SETTINGS = frozenset({
     "output_dir", "num_epochs", "max_steps", "max_minutes", "eval_every", "eval_batch_size", "save_every",
     "keep_checkpoints", "early_stopping_patience", "log_every", "resume_from", "overwrite", "progress_bar",
-    "cpu_threads"})
+    "cpu_threads", "dataloader_workers"})
 """Training settings a resumed run may change (budget and bookkeeping); any other difference from the
 checkpoint's settings would make the resumed run differ from an uninterrupted one, so it is refused."""
 CHECKPOINT_PAUSE_ENV = "HF_NLP_TEST_CHECKPOINT_PAUSE"
@@ -215,9 +215,13 @@ class Trainer:
             sampler = LengthGroupedSampler(cfg.batch_size, lengths, cfg.seed) if lengths is not None else None
             if sampler is None and shuffle and len(train_dataset) > LAZY_SHUFFLE_ABOVE:
                 sampler = LazyPermutationSampler(len(train_dataset), cfg.seed)  # torch's would list every index
+            workers = self._dataloader_workers()
+            # The sampler runs here, the workers only fetch and collate: the batches, and so resuming, are
+            # the same with any number of workers.
             train_loader = DataLoader(
                 train_dataset, batch_size=cfg.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
                 collate_fn=collate_fn, drop_last=self.step.carries_state, pin_memory=pin,
+                num_workers=workers, persistent_workers=workers > 0,
             )
             if len(train_loader) == 0:
                 raise UserError("the training set is smaller than one batch; lower `--train.batch_size` or add data.")
@@ -399,6 +403,11 @@ class Trainer:
         """The model itself, out of DDP and torch.compile: what is saved, loaded and given carried state
         (a compiled wrapper's state dict would prefix every weight name with `_orig_mod.`)."""
         return self.accelerator.unwrap_model(model, keep_torch_compile=False)
+
+    def _dataloader_workers(self) -> int:
+        if self.config.dataloader_workers is not None:
+            return self.config.dataloader_workers
+        return 2 if self.accelerator.device.type == "cuda" else 0
 
     def _pin_memory(self) -> bool:
         """Batches built in page-locked memory on CUDA, so their copies to the GPU run beside the compute."""

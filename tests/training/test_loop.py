@@ -347,3 +347,34 @@ def test_a_compiled_model_trains_like_the_plain_one_and_saves_plain_weights(tmp_
         assert set(weights.keys()) == set(reloaded.state_dict())
     resumed = Trainer(config(tmp_path / "compiled", compile=True, resume_from=str(step_3), **settings), step)
     assert resumed.fit(tiny_bert(), examples, examples[:16]).best_metric == pytest.approx(compiled.best_metric)
+
+
+def test_data_loader_workers_build_the_same_batches(tmp_path):
+    """`--train.dataloader_workers 2` (the CUDA default) fetches in worker processes; the order is the
+    sampler's, so the losses are those of the default (0 workers on CPU) to the bit."""
+    train, valid = make_data()
+    losses = {}
+    for workers in (0, 2):
+        marks = tmp_path / f"fetched_by_{workers}"
+        marks.mkdir()
+        Trainer(config(tmp_path / str(workers), max_steps=8, dataloader_workers=workers), LM).fit(
+            make_model(), _MarkingWorkers(train, marks), valid)
+        losses[workers] = train_losses(tmp_path / str(workers) / "run")
+        assert sorted(mark.name for mark in marks.iterdir()) == ([] if workers == 0 else ["worker_0", "worker_1"])
+    assert sorted(losses[0]) == list(range(1, 9)) and losses[2] == losses[0]
+
+
+class _MarkingWorkers(torch.utils.data.Dataset):
+    """A dataset that leaves a file named after each data loader worker that fetched from it."""
+
+    def __init__(self, dataset, folder):
+        self.dataset, self.folder = dataset, folder
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        worker = torch.utils.data.get_worker_info()
+        if worker is not None:
+            (self.folder / f"worker_{worker.id}").touch()
+        return self.dataset[index]
