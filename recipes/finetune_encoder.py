@@ -39,6 +39,7 @@ from hf_nlp.evaluation.metrics import (
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.activation_checkpointing import enable_activation_checkpointing
 from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
+from hf_nlp.models.lora import LoraSettings, save_merged_with_adapter, trainable_parameters, with_lora
 from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
 from hf_nlp.reports.classification import encoder_run_notes, variant_result, write_classification_report
 from hf_nlp.reports.writing import environment_info
@@ -65,6 +66,9 @@ class ModelConfig:
     hidden_size: int = 64
     """Units of the head's ReLU layer (`head` and `two_stage`)."""
     dropout: float = 0.0
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    """`full` only: train LoRA adapters (`--model.lora.r 8`) instead of every encoder weight; the best
+    model is saved merged (Auto classes) and as an adapter (`best_model/adapter`, peft)."""
     gradient_checkpointing: bool = False
     """`full` and `two_stage`: recompute the encoder's activations in the backward pass instead of
     storing them (less memory for longer texts or bigger batches, about a third more compute)."""
@@ -77,6 +81,8 @@ class ModelConfig:
         if self.gradient_checkpointing and self.method == "head":
             raise UserError("`--model.gradient_checkpointing` applies to an encoder being trained; use it with "
                             "`--model.method full` or `two_stage` (the head alone keeps no encoder activations).")
+        if self.lora.enabled and self.method != "full":
+            raise UserError("`--model.lora.r` adapts a fully fine-tuned encoder; use it with `--model.method full`.")
         if self.encoder == "use" and self.method != "head":
             raise UserError("the Universal Sentence Encoder runs in numpy and cannot be fine-tuned; use "
                             "`--model.method head`, or `--model.encoder minilm` to fine-tune.")
@@ -148,8 +154,16 @@ def main(argv: list[str] | None = None) -> dict:
                 "full_finetune"
         if cfg.model.gradient_checkpointing:
             enable_activation_checkpointing(model)
+        lora = cfg.model.lora
+        if lora.enabled:
+            model = with_lora(model, lora)
+            trained = trainable_parameters(model)
+            name, kind = f"{encoder} fine-tuned with LoRA (r {lora.r}, alpha {lora.alpha:g})" + \
+                (start.name_suffix(cfg.data.source) if start else ""), "lora_finetune"
         model, result, evaluations = _train_encoder(trainer, model, tokenizer, corpus, reading)
         variants.append(variant_result(name, kind, evaluations, model, result))
+        if lora.enabled:  # the merged model trains every weight it loads; the run trained the adapter only
+            variants[-1]["trainable_parameters"] = trained
         if start:
             variants[-1]["train_minutes"] += start.train_minutes or 0.0
 
@@ -199,8 +213,11 @@ def _train_encoder(trainer: Trainer, model, tokenizer, corpus: DatasetDict, read
     with trainer.accelerator.main_process_first():
         encoded = tokenize_texts(corpus, tokenizer, reading)
     train, validation, collate, lengths = training_sets(encoded, reading, tokenizer)
-    result = trainer.fit(model, train, validation, collate_fn=collate, lengths=lengths, processing_class=tokenizer)
-    best = type(model).from_pretrained(result.best_model_dir)
+    lora = hasattr(model, "peft_config")
+    result = trainer.fit(model, train, validation, collate_fn=collate, lengths=lengths, processing_class=tokenizer,
+                         write_model=save_merged_with_adapter if lora else None)
+    # A LoRA run's best model is saved merged: a plain sequence classifier.
+    best = (AutoModelForSequenceClassification if lora else type(model)).from_pretrained(result.best_model_dir)
     num_classes = len(corpus["train"].features["label"].names)
     return best, result, evaluate_text_classifier(trainer, best, encoded, reading, tokenizer, num_classes)
 

@@ -178,6 +178,7 @@ class Trainer:
         self._stream: IterableDataset | None = None  # a streamed training set (saved in checkpoints)
         self._resumed_rng: dict | None = None
         self._processing_class: Any = None
+        self._write_model: Callable[[torch.nn.Module, Path], None] | None = None
         if self.accelerator.is_main_process:
             check_writable(self.output_dir, f"pass a writable `--{config_section}.output_dir`")
             recover_folder(self.output_dir / BEST_MODEL_DIR)
@@ -195,13 +196,17 @@ class Trainer:
         shuffle: bool = True,
         lengths: Sequence[int] | np.ndarray | None = None,
         processing_class: Any = None,
+        write_model: Callable[[torch.nn.Module, Path], None] | None = None,
     ) -> TrainResult:
         """Train on `train_dataset`, evaluating on `eval_dataset`. With `lengths` (one per training
         example, a list or an array) batches group examples of similar length (transformers' order,
         reshuffled every epoch from `seed + epoch`: `hf_nlp.training.length_grouping`), so dynamic padding
         (`collate_fn`) pads little. `train_dataset` may be a stream (see the module docstring).
-        `processing_class` (a tokenizer) is saved with every best model, in the same atomic write."""
+        `processing_class` (a tokenizer) is saved with every best model, in the same atomic write.
+        `write_model(model, folder)` writes the best model's own files (default: `save_pretrained`, or
+        the weights alone for a plain module), e.g. a LoRA model merged and its adapter apart."""
         cfg, acc = self.config, self.accelerator
+        self._write_model = write_model
         pin = self._pin_memory()
         self._processing_class = processing_class
         self._stream = train_dataset if isinstance(train_dataset, IterableDataset) else None
@@ -459,7 +464,9 @@ class Trainer:
             target = self.output_dir / BEST_MODEL_DIR
             staging = staging_folder(target)
             unwrapped = self._module(model)
-            if hasattr(unwrapped, "save_pretrained"):
+            if self._write_model is not None:
+                self._write_model(unwrapped, staging)
+            elif hasattr(unwrapped, "save_pretrained"):
                 unwrapped.save_pretrained(staging)
             else:  # a plain nn.Module: its weights alone
                 save_model(unwrapped, str(staging / ckpt.MODEL_WEIGHTS))

@@ -15,6 +15,7 @@ from transformers import AutoModel, AutoModelForSequenceClassification, pipeline
 
 from hf_nlp.data.sentiment import load_sentiment
 from hf_nlp.errors import UserError
+from hf_nlp.evaluation.evaluate_model import evaluate_model
 from hf_nlp.hub import load_model_and_tokenizer
 from hf_nlp.text.long_texts import TextReading, classify_texts
 from tests.conftest import REPO_ROOT
@@ -286,3 +287,74 @@ def test_an_encoder_by_hub_id_downloads_over_http(toy_csv, tiny_encoder, tmp_pat
     assert json.loads((out / "metrics.json").read_text())["variants"][0]["test"]["examples"] == 40
     assert missing.returncode == 2 and "could not load encoder `someone/missing`" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def lora_run(toy_csv, tiny_encoder, out: Path, *extra: str) -> dict:  # noqa: F811
+    return run("finetune_encoder_minilm_full.yaml", toy_csv, out, "--model.encoder", str(tiny_encoder),
+               "--data.max_length", "64", "--data.long_texts", "truncate", "--train.mixed_precision", "no",
+               "--model.lora.r", "4", "--model.lora.alpha", "8", "--train.learning_rate", "0.02",
+               "--train.lr_scheduler", "constant", "--train.warmup_ratio", "0", *extra)
+
+
+def test_lora_trains_only_the_adapter_and_saves_it_merged_and_apart(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    out = tmp_path / "lora"
+    metrics = lora_run(toy_csv, tiny_encoder, out, "--train.num_epochs", "8")
+    (variant,) = metrics["variants"]
+    # r 4 on query and value of 2 layers 32 wide: 2 x 2 x (32x4 + 4x32); the new 2-class head in full.
+    assert variant["kind"] == "lora_finetune" and variant["trainable_parameters"] == 2 * 2 * 256 + 32 * 2 + 2
+    assert variant["test"]["accuracy"] > 0.9
+
+    best = out / "best_model"
+    merged = AutoModelForSequenceClassification.from_pretrained(best)  # no peft needed
+    adapter = load_file(best / "adapter" / "adapter_model.safetensors")
+    assert sum(t.numel() for t in adapter.values()) == variant["trainable_parameters"]
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_encoder, num_labels=2, id2label={0: "neg", 1: "pos"},
+                                                              label2id={"neg": 0, "pos": 1})
+    adapted = PeftModel.from_pretrained(base, best / "adapter").eval()
+    batch = {"input_ids": torch.randint(5, 30, (3, 12))}
+    with torch.no_grad():
+        torch.testing.assert_close(adapted(**batch).logits, merged.eval()(**batch).logits, rtol=1e-4, atol=1e-5)
+    classify = pipeline("text-classification", model=str(best))
+    assert classify("a wonderful brilliant film")[0]["label"] == "pos"
+    evaluated, _ = evaluate_model(str(out), "classification", "test")  # what `hf-nlp evaluate` runs
+    assert evaluated["metrics"]["accuracy"] == pytest.approx(variant["test"]["accuracy"])
+
+
+def test_lora_resumes_exactly_after_an_interruption(toy_csv, tiny_encoder, tmp_path, monkeypatch):  # noqa: F811
+    """Ctrl-C during step 5 (a real SIGINT): the checkpoint holds the wrapped model, its optimizer and RNG, so
+    rerunning the command logs the losses of the uninterrupted run to the bit and ends with its scores."""
+    import signal
+
+    import recipes.finetune_encoder as recipe
+
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    steps = ["--train.num_epochs", "2", "--train.save_every", "3", "--train.log_every", "1"]
+    lora_run(toy_csv, tiny_encoder, straight, *steps)
+
+    def interrupted_at_step_5(model, settings):
+        adapted = with_lora(model, settings)
+        forward, calls = adapted.forward, []
+
+        def counting(*args, **kwargs):
+            calls.extend([1] if adapted.training else [])
+            if len(calls) == 5 and adapted.training:
+                os.kill(os.getpid(), signal.SIGINT)
+            return forward(*args, **kwargs)
+
+        adapted.forward = counting
+        return adapted
+
+    with_lora = recipe.with_lora
+    monkeypatch.setattr(recipe, "with_lora", interrupted_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        lora_run(toy_csv, tiny_encoder, stopped, *steps)
+    monkeypatch.setattr(recipe, "with_lora", with_lora)
+    resumed = lora_run(toy_csv, tiny_encoder, stopped, *steps)  # the same command again
+
+    logged = {run: [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+              for run in (straight, stopped)}
+    assert [e for e in logged[stopped] if "train_loss" in e] == [e for e in logged[straight] if "train_loss" in e]
+    assert resumed["variants"][0]["test"] == json.loads((straight / "metrics.json").read_text())["variants"][0]["test"]
