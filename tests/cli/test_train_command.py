@@ -127,6 +127,7 @@ def test_config_copy_copies_a_shipped_config_and_never_overwrites(tmp_path, caps
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # .ci/run builds and trains the wheel in a fresh venv too
 def test_the_wheel_trains_from_an_empty_directory(tmp_path):
     """Build the wheel, install it (no editable link, no clone on the path) into a fresh venv whose
     dependencies come from this environment, then list recipes and train from an empty folder."""

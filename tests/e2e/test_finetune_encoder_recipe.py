@@ -323,6 +323,7 @@ def test_lora_trains_only_the_adapter_and_saves_it_merged_and_apart(toy_csv, tin
     assert evaluated["metrics"]["accuracy"] == pytest.approx(variant["test"]["accuracy"])
 
 
+@pytest.mark.slow  # the default run stays under 15 minutes on 2 cores; CI runs the slow tier too
 def test_lora_resumes_exactly_after_an_interruption(toy_csv, tiny_encoder, tmp_path, monkeypatch):  # noqa: F811
     """Ctrl-C during step 5 (a real SIGINT): the checkpoint holds the wrapped model, its optimizer and RNG, so
     rerunning the command logs the losses of the uninterrupted run to the bit and ends with its scores."""

@@ -130,8 +130,11 @@ def test_card_parses_back_with_every_metric_of_the_run(family_run):
 # --------------------------------------------------------------------------- push and pull
 
 
-def test_push_then_load_by_name_gives_the_same_model(family_run, tmp_path):
-    family, run_dir = family_run
+# One family in the default run (the push path is the same for all three); the others in the slow tier.
+@pytest.mark.parametrize("family", ["lm", pytest.param("classification", marks=pytest.mark.slow),
+                                    pytest.param("translation", marks=pytest.mark.slow)])
+def test_push_then_load_by_name_gives_the_same_model(family, request, tmp_path):
+    run_dir = request.getfixturevalue(RUNS[family])
     repo_id = f"alice/{family}-model"
     before = folder_digest(run_dir)
     with LocalHub(users=USERS) as hub:
@@ -171,6 +174,7 @@ def test_push_then_load_by_name_gives_the_same_model(family_run, tmp_path):
     assert folder_digest(run_dir) == before  # pushing only reads the run folder
 
 
+@pytest.mark.slow  # the default run stays under 15 minutes on 2 cores; CI runs the slow tier too
 def test_private_repo_is_refused_without_the_token_and_repush_moves_the_revision(classifier_run, tmp_path):
     repo_id = "alice/private-classifier"
     with LocalHub(users=USERS) as hub:

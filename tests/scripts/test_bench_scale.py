@@ -9,6 +9,7 @@ from scripts import bench_scale, readme_results
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # the default run stays under 15 minutes on 2 cores; CI runs the slow tier too
 def test_each_family_is_measured_at_each_size_and_tabled(tmp_path, monkeypatch):
     results = bench_scale.main(["--base-mb", "0.05", "--base-pairs", "5000", "--base-reviews", "200", "--factors", "1",
                                 "2", "--steps", "2", "--eval-chars", "2000", "--repeats", "1"])

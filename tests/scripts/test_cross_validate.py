@@ -26,6 +26,7 @@ def cross_validate(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # the default run stays under 15 minutes on 2 cores; CI runs the slow tier too
 def test_two_folds_test_every_text_once_and_are_reused(toy_csv, tmp_path):  # noqa: F811
     out, summary_path = tmp_path / "cv", tmp_path / "reports" / "toy.json"
     args = ["--folds", "2", "--output", str(out), "--summary", str(summary_path), "--data.source", str(toy_csv), *TINY]
