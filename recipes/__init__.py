@@ -73,7 +73,7 @@ CONFIGS: dict[str, ShippedConfig] = {
     "finetune_encoder_minilm_full_tweets": ShippedConfig(
         "finetune_encoder", "MiniLM fine-tuned on 38k three-class tweets", 11),
     "finetune_encoder_minilm_lora_tweets": ShippedConfig(
-        "finetune_encoder", "MiniLM with rank-8 LoRA adapters on the same tweets", 10),
+        "finetune_encoder", "MiniLM with rank-8 LoRA adapters on the same tweets", 12),
     "finetune_encoder_minilm_full_gpu": ShippedConfig(
         "finetune_encoder", "MiniLM on 512-token windows, 5 epochs, for one GPU", None),
     "seq2seq_quick": ShippedConfig("translate_seq2seq", "a small Luong-attention model on 3,000 pairs", 3),
