@@ -8,6 +8,7 @@ import gc
 import re
 import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import TypeVar
 
 EXIT_USER_ERROR = 2
@@ -71,8 +72,8 @@ def exit_on_user_error(main: F) -> F:
 def lost_process_reason(error: BaseException) -> str | None:
     """The first line of `error` if it says that another process of this process group died or stopped
     answering, else None (also when no process group was joined)."""
-    distributed = sys.modules.get("torch.distributed")
-    if distributed is None or not distributed.is_available() or not distributed.is_initialized():
+    distributed = _joined_process_group()
+    if distributed is None:
         return None
     message = str(error)
     if not isinstance(error, distributed.DistError) and not (
@@ -108,11 +109,20 @@ def leave_process_group() -> None:
     after its work is done (seen in 2-process CPU runs). Destroyed here, its last reference is
     torch's Python binding, which releases the GIL first. Nothing to do when torch.distributed was
     never imported."""
-    distributed = sys.modules.get("torch.distributed")
-    if distributed is None or not distributed.is_available() or not distributed.is_initialized():
+    distributed = _joined_process_group()
+    if distributed is None:
         return
     gc.collect()  # a reference cycle may still hold a DDP wrapper: free it while the group is alive
     distributed.destroy_process_group()
+
+
+def _joined_process_group() -> ModuleType | None:
+    """`torch.distributed` if this process joined a process group, else None. Looked up in `sys.modules`,
+    so a run that never imported it (a CLI verb, a single-process recipe) does not import it here."""
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is None or not distributed.is_available() or not distributed.is_initialized():
+        return None
+    return distributed
 
 
 def write_failure_reason(error: BaseException) -> str | None:

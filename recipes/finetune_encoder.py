@@ -39,7 +39,7 @@ from hf_nlp.evaluation.metrics import (
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.activation_checkpointing import enable_activation_checkpointing
 from hf_nlp.models.embedding_classifier import EmbeddingClassifier, EmbeddingClassifierConfig
-from hf_nlp.models.lora import LoraSettings, save_merged_with_adapter, trainable_parameters, with_lora
+from hf_nlp.models.lora import LoraSettings, save_merged_with_adapter, with_lora
 from hf_nlp.models.pooled_encoder_classifier import PooledEncoderClassifier
 from hf_nlp.reports.classification import encoder_run_notes, variant_result, write_classification_report
 from hf_nlp.reports.writing import environment_info
@@ -154,16 +154,14 @@ def main(argv: list[str] | None = None) -> dict:
                 "full_finetune"
         if cfg.model.gradient_checkpointing:
             enable_activation_checkpointing(model)
-        lora = cfg.model.lora
+        lora, trained = cfg.model.lora, None
         if lora.enabled:
             model = with_lora(model, lora)
-            trained = trainable_parameters(model)
+            trained = model.num_parameters(only_trainable=True)  # the adapters and the new head
             name, kind = f"{encoder} fine-tuned with LoRA (r {lora.r}, alpha {lora.alpha:g})" + \
                 (start.name_suffix(cfg.data.source) if start else ""), "lora_finetune"
-        model, result, evaluations = _train_encoder(trainer, model, tokenizer, corpus, reading)
-        variants.append(variant_result(name, kind, evaluations, model, result))
-        if lora.enabled:  # the merged model trains every weight it loads; the run trained the adapter only
-            variants[-1]["trainable_parameters"] = trained
+        model, result, evaluations = _train_encoder(trainer, model, tokenizer, corpus, reading, lora.enabled)
+        variants.append(variant_result(name, kind, evaluations, model, result, trained_parameters=trained))
         if start:
             variants[-1]["train_minutes"] += start.train_minutes or 0.0
 
@@ -207,16 +205,15 @@ def _train_head(trainer: Trainer, corpus: DatasetDict, cfg: EncoderRecipeConfig,
                           for split in ("validation", "test")}
 
 
-def _train_encoder(trainer: Trainer, model, tokenizer, corpus: DatasetDict, reading: TextReading):
-    """Train every weight on tokenized text read as `reading` says (length-grouped batches, dynamic padding);
-    the best model is saved with its tokenizer, ready for `pipeline("text-classification")`."""
+def _train_encoder(trainer: Trainer, model, tokenizer, corpus: DatasetDict, reading: TextReading, lora: bool):
+    """Train on tokenized text read as `reading` says (length-grouped batches, dynamic padding); the best
+    model is saved with its tokenizer, ready for `pipeline("text-classification")`. A `lora` model is
+    saved merged (a plain sequence classifier) with its adapter beside it."""
     with trainer.accelerator.main_process_first():
         encoded = tokenize_texts(corpus, tokenizer, reading)
     train, validation, collate, lengths = training_sets(encoded, reading, tokenizer)
-    lora = hasattr(model, "peft_config")
     result = trainer.fit(model, train, validation, collate_fn=collate, lengths=lengths, processing_class=tokenizer,
                          write_model=save_merged_with_adapter if lora else None)
-    # A LoRA run's best model is saved merged: a plain sequence classifier.
     best = (AutoModelForSequenceClassification if lora else type(model)).from_pretrained(result.best_model_dir)
     num_classes = len(corpus["train"].features["label"].names)
     return best, result, evaluate_text_classifier(trainer, best, encoded, reading, tokenizer, num_classes)

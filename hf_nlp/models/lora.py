@@ -77,8 +77,4 @@ def save_merged_with_adapter(model: torch.nn.Module, folder: Path) -> None:
     merged.save_pretrained(folder)
 
 
-def trainable_parameters(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-__all__ = ["ADAPTER_DIR", "LoraSettings", "with_lora", "save_merged_with_adapter", "trainable_parameters"]
+__all__ = ["ADAPTER_DIR", "LoraSettings", "with_lora", "save_merged_with_adapter"]

@@ -34,15 +34,19 @@ REFERENCE_IMDB = {
 }
 
 
-def variant_result(name: str, kind: str, evaluations: dict[str, dict], model: Any, result: TrainResult) -> dict[str, Any]:
+def variant_result(name: str, kind: str, evaluations: dict[str, dict], model: Any, result: TrainResult,
+                   trained_parameters: int | None = None) -> dict[str, Any]:
     """One trained model's entry: `kind` is a key of `REFERENCE_IMDB`; `evaluations` maps split ->
-    `classification_summary`; `result` is what `Trainer.fit` returned for it."""
+    `classification_summary`; `result` is what `Trainer.fit` returned for it. `trained_parameters` is
+    how many weights the run trained when the saved model does not say (LoRA's merged model trains
+    every weight it loads; the run trained the adapters); by default, the model's trainable ones."""
     return {
         "name": name,
         "kind": kind,
         **evaluations,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "parameters": model.num_parameters(),
+        "trainable_parameters": model.num_parameters(only_trainable=True) if trained_parameters is None
+        else trained_parameters,
         "train_minutes": result.train_seconds / 60,
         "train_examples_per_s": result.examples_seen / max(result.train_seconds, 1e-9),
         "train_steps": result.global_step,

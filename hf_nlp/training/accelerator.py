@@ -56,6 +56,12 @@ def shared_accelerator(mixed_precision: str = "no", gradient_accumulation_steps:
     return _shared
 
 
+def pins_batches(device: torch.device) -> bool:
+    """Whether DataLoaders build batches in page-locked memory: on CUDA only, where with the non-blocking
+    copies set above a batch's copy to the GPU runs beside the compute (pinning on CPU only costs)."""
+    return device.type == "cuda"
+
+
 def reset_shared_accelerator() -> None:
     """Forget the shared Accelerator and accelerate's process-wide state (single-process use only)."""
     global _shared
@@ -66,4 +72,4 @@ def reset_shared_accelerator() -> None:
     GradientState._reset_state()
 
 
-__all__ = ["shared_accelerator", "reset_shared_accelerator"]
+__all__ = ["pins_batches", "shared_accelerator", "reset_shared_accelerator"]

@@ -72,7 +72,7 @@ from hf_nlp.errors import (
     write_failure_reason,
 )
 from hf_nlp.training import checkpoint as ckpt
-from hf_nlp.training.accelerator import shared_accelerator
+from hf_nlp.training.accelerator import pins_batches, shared_accelerator
 from hf_nlp.training.batch_step import BatchStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.cpu_threads import use_cpu_threads
@@ -415,15 +415,15 @@ class Trainer:
         return 2 if self.accelerator.device.type == "cuda" else 0
 
     def _pin_memory(self) -> bool:
-        """Batches built in page-locked memory on CUDA, so their copies to the GPU run beside the compute."""
-        return self.accelerator.device.type == "cuda"
+        return pins_batches(self.accelerator.device)
 
     def _eval_batch_size(self, step: BatchStep) -> int:
         # Carried state: each batch row is one stream, so evaluation batches match the training ones.
         return self.config.batch_size if step.carries_state else self.config.eval_batch_size
 
     def _eval_loader(self, dataset: Dataset, collate_fn) -> DataLoader:
-        return evaluation_loader(dataset, self.step, self._eval_batch_size(self.step), collate_fn, self._pin_memory())
+        return evaluation_loader(dataset, self.step, self._eval_batch_size(self.step), self.accelerator.device,
+                                 collate_fn)
 
     def _run_eval(self, model, loader) -> dict[str, float]:
         return score_batches(model, loader, self.step, self.accelerator)

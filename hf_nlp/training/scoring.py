@@ -15,7 +15,7 @@ import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader, Dataset
 
-from hf_nlp.training.accelerator import shared_accelerator
+from hf_nlp.training.accelerator import pins_batches, shared_accelerator
 from hf_nlp.training.batch_step import BatchStep
 
 
@@ -27,11 +27,12 @@ def reduce_example_stats(stats: dict[str, torch.Tensor]) -> dict[str, float]:
     return metrics
 
 
-def evaluation_loader(dataset: Dataset, step: BatchStep, batch_size: int, collate_fn=None,
-                      pin_memory: bool = False) -> DataLoader:
+def evaluation_loader(dataset: Dataset, step: BatchStep, batch_size: int, device: torch.device,
+                      collate_fn=None) -> DataLoader:
+    """Batches of `dataset` in order, for the model on `device`."""
     # Carried state needs equal batches (each row is one stream); otherwise every example is kept.
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_fn,
-                      drop_last=step.carries_state, pin_memory=pin_memory)
+                      drop_last=step.carries_state, pin_memory=pins_batches(device))
 
 
 @torch.no_grad()
@@ -73,8 +74,8 @@ class Scorer:
         return torch.cat(parts).cpu()  # one read of the device, after the last batch
 
     def _loader(self, dataset: Dataset, collate_fn) -> DataLoader:
-        pin = self.accelerator.device.type == "cuda"  # page-locked batches: copies overlap the compute
-        return self.accelerator.prepare(evaluation_loader(dataset, self.step, self.batch_size, collate_fn, pin))
+        return self.accelerator.prepare(
+            evaluation_loader(dataset, self.step, self.batch_size, self.accelerator.device, collate_fn))
 
 
 __all__ = ["Scorer", "evaluation_loader", "reduce_example_stats", "score_batches"]
