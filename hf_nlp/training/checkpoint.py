@@ -133,7 +133,8 @@ def load_optimizer(folder: Path) -> dict:
     tensors = load_tensors(require(folder, OPTIMIZER_TENSORS))
     saved = read_json(require(folder, OPTIMIZER_STATE), "optimizer state")
     try:
-        state = {int(param_id): {key: tensors[value["tensor"]] if isinstance(value, dict) else value
+        # Keyed by parameter index, or by parameter name when gathered from a sharded (FSDP) run.
+        state = {int(param_id) if param_id.isdigit() else param_id: {key: tensors[value["tensor"]] if isinstance(value, dict) else value
                                  for key, value in entries.items()}
                  for param_id, entries in saved["state"].items()}
         # JSON has no tuples; optimizers unpack `betas` either way, but keep the saved form exact.

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from accelerate.utils import broadcast_object_list, send_to_device, set_seed
+from accelerate.utils import DistributedType, broadcast_object_list, send_to_device, set_seed
 from safetensors.torch import load_model, save_model
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 from tqdm.auto import tqdm
@@ -79,6 +79,14 @@ from hf_nlp.training.cpu_threads import use_cpu_threads
 from hf_nlp.training.lazy_shuffle import LAZY_SHUFFLE_ABOVE, LazyPermutationSampler
 from hf_nlp.training.length_grouping import LengthGroupedSampler
 from hf_nlp.training.scoring import Scorer, evaluation_loader, score_batches
+from hf_nlp.training.sharding import (
+    fsdp_requested,
+    gather_model_state,
+    gather_optimizer_state,
+    scatter_model_state,
+    scatter_optimizer_state,
+    shard,
+)
 
 # transformers.Trainer's rule for parameters that never decay (besides those inside LayerNorm).
 NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
@@ -179,6 +187,7 @@ class Trainer:
         self._resumed_rng: dict | None = None
         self._processing_class: Any = None
         self._write_model: Callable[[torch.nn.Module, Path], None] | None = None
+        self._sharded = False  # FSDP: set by `fit` (hf_nlp.training.sharding)
         if self.accelerator.is_main_process:
             check_writable(self.output_dir, f"pass a writable `--{config_section}.output_dir`")
             recover_folder(self.output_dir / BEST_MODEL_DIR)
@@ -231,8 +240,18 @@ class Trainer:
             if len(train_loader) == 0:
                 raise UserError("the training set is smaller than one batch; lower `--train.batch_size` or add data.")
         eval_loader = self._eval_loader(eval_dataset, collate_fn) if eval_dataset is not None else None
-        optimizer = _build_optimizer(model, cfg)
-        model, optimizer = acc.prepare(model, optimizer)
+        self._sharded = fsdp_requested(acc)
+        if self._sharded and write_model is not None:
+            raise UserError("this model writes its own files (LoRA: merged weights and the adapter), which a sharded "
+                            "run cannot; train it without FSDP (adapters are small enough for plain DDP).")
+        shards_itself = self._sharded and acc.distributed_type != DistributedType.FSDP  # CPU: accelerate runs DDP
+        if shards_itself:
+            model = shard(model, acc.mixed_precision)
+        optimizer = _build_optimizer(model, cfg)  # over the shards, when sharded
+        if shards_itself:
+            optimizer = acc.prepare(optimizer)
+        else:
+            model, optimizer = acc.prepare(model, optimizer)  # (FSDP2 on GPUs: sharded here by accelerate)
         if cfg.compile:  # the DDP-wrapped model, as torch recommends (`_module` reaches the module inside)
             model = torch.compile(model)
         if self._stream is None:
@@ -460,6 +479,7 @@ class Trainer:
 
     def _write_best(self, model) -> None:
         acc = self.accelerator
+        weights = gather_model_state(model) if self._sharded else None  # every process takes part
         if acc.is_main_process:
             target = self.output_dir / BEST_MODEL_DIR
             staging = staging_folder(target)
@@ -467,7 +487,9 @@ class Trainer:
             if self._write_model is not None:
                 self._write_model(unwrapped, staging)
             elif hasattr(unwrapped, "save_pretrained"):
-                unwrapped.save_pretrained(staging)
+                unwrapped.save_pretrained(staging, state_dict=weights)
+            elif weights is not None:
+                ckpt.save_tensors(staging / ckpt.MODEL_WEIGHTS, weights)
             else:  # a plain nn.Module: its weights alone
                 save_model(unwrapped, str(staging / ckpt.MODEL_WEIGHTS))
             if self._processing_class is not None:
@@ -514,10 +536,15 @@ class Trainer:
         if self._stream is not None and self.state.batches_in_epoch:  # at an epoch's start it starts afresh
             write_json_atomic(staging / ckpt.STREAM_STATE.format(acc.process_index), self._stream.state_dict())
         acc.wait_for_everyone()
+        if self._sharded:  # full tensors gathered from every process' shards
+            weights, optimizer_state = gather_model_state(model), gather_optimizer_state(model, optimizer)
         if acc.is_main_process:
-            save_model(self._module(model), str(staging / ckpt.MODEL_WEIGHTS))
+            if self._sharded:
+                ckpt.save_tensors(staging / ckpt.MODEL_WEIGHTS, weights)
+            else:
+                save_model(self._module(model), str(staging / ckpt.MODEL_WEIGHTS))
             _pause_for_fault_injection()
-            ckpt.save_optimizer(staging, optimizer.state_dict())
+            ckpt.save_optimizer(staging, optimizer_state if self._sharded else optimizer.state_dict())
             _pause_for_fault_injection()
             write_json_atomic(staging / ckpt.SCHEDULER_STATE, scheduler.state_dict())
             if acc.scaler is not None:
@@ -634,8 +661,13 @@ class Trainer:
         try:
             saved = ckpt.read_json(ckpt.require(folder, ckpt.TRAINER_STATE), "trainer state")
             state = TrainerState(**saved)
-            _load_weights(self._module(model), ckpt.require(folder, ckpt.MODEL_WEIGHTS))
-            optimizer.load_state_dict(ckpt.load_optimizer(folder))
+            if self._sharded:  # the main process reads the full tensors and sends each process its shard
+                main = acc.is_main_process
+                scatter_model_state(model, ckpt.load_tensors(ckpt.require(folder, ckpt.MODEL_WEIGHTS)) if main else {})
+                scatter_optimizer_state(model, optimizer, ckpt.load_optimizer(folder) if main else {})
+            else:
+                _load_weights(self._module(model), ckpt.require(folder, ckpt.MODEL_WEIGHTS))
+                optimizer.load_state_dict(ckpt.load_optimizer(folder))
             scheduler.load_state_dict(ckpt.read_json(ckpt.require(folder, ckpt.SCHEDULER_STATE), "scheduler"))
             if acc.scaler is not None:
                 acc.scaler.load_state_dict(ckpt.read_json(ckpt.require(folder, ckpt.SCALER_STATE), "loss scaler"))

@@ -66,7 +66,7 @@ def test_shipped_accelerate_configs_are_named_parse_and_show_their_commands(caps
     from accelerate.commands.config.config_args import load_config_from_file
 
     names = accelerate_configs()
-    assert {"cpu_2_processes", "gpu_1", "multi_gpu", "two_machines", "deepspeed_zero2"} <= set(names)
+    assert {"cpu_2_processes", "gpu_1", "multi_gpu", "fsdp2", "two_machines", "deepspeed_zero2"} <= set(names)
     for name in names:
         path = cli._accelerate_config_path(name)
         assert path == ACCELERATE_CONFIGS_DIR / f"{name}.yaml"
