@@ -71,33 +71,23 @@ def step_losses(run_dir: Path) -> list[float]:
     return [entry["train_loss"] for entry in train_losses(run_dir) if "train_loss" in entry]
 
 
-def test_fsdp_trains_as_ddp_does_and_its_model_loads_without_fsdp(fsdp_on_cpu, toy_csv, tiny_encoder, tmp_path):  # noqa: F811
-    sharded, replicated = tmp_path / "fsdp", tmp_path / "ddp"
-    run_to_end(fsdp_on_cpu, encoder_args(toy_csv, tiny_encoder, sharded))
-    run_to_end("recipes/accelerate/cpu_2_processes.yaml", encoder_args(toy_csv, tiny_encoder, replicated))
-
+def assert_full_tensors_that_load_without_fsdp(run_dir: Path) -> None:
     # Sharded for real: the optimizer state was gathered from the shards, keyed by parameter name.
-    checkpoint = sharded / "checkpoints" / "step_00000008"
+    checkpoint = run_dir / "checkpoints" / "step_00000008"
     assert all(not key.isdigit() for key in json.loads((checkpoint / ckpt.OPTIMIZER_STATE).read_text())["state"])
-    assert json.loads((sharded / "all_results.json").read_text())["environment"]["num_processes"] == 2
-    # The same training as DDP, up to the order in which gradients are summed.
-    fsdp_losses, ddp_losses = step_losses(sharded), step_losses(replicated)
-    assert len(fsdp_losses) == 8 and fsdp_losses == pytest.approx(ddp_losses, rel=1e-4)
-
+    assert json.loads((run_dir / "all_results.json").read_text())["environment"]["num_processes"] == 2
     # Full tensors everywhere: the best model loads with the Auto class, as a plain BERT classifier.
-    best = AutoModelForSequenceClassification.from_pretrained(sharded / "best_model")
+    best = AutoModelForSequenceClassification.from_pretrained(run_dir / "best_model")
     assert best.config.architectures == ["BertForSequenceClassification"]
-    reference = AutoModelForSequenceClassification.from_pretrained(replicated / "best_model").state_dict()
-    for name, tensor in best.state_dict().items():
-        torch.testing.assert_close(tensor, reference[name], rtol=1e-3, atol=1e-4)
     weights = load_file(checkpoint / ckpt.MODEL_WEIGHTS)
     assert {name: tuple(t.shape) for name, t in weights.items()} == \
         {name: tuple(t.shape) for name, t in best.state_dict().items() if name in weights}
 
 
-def test_fsdp_killed_after_a_checkpoint_resumes_exactly(fsdp_on_cpu, toy_csv, tiny_encoder, tmp_path):  # noqa: F811
+def test_fsdp_writes_full_tensors_and_resumes_exactly_after_a_kill(fsdp_on_cpu, toy_csv, tiny_encoder, tmp_path):  # noqa: F811
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     run_to_end(fsdp_on_cpu, encoder_args(toy_csv, tiny_encoder, straight))
+    assert_full_tensors_that_load_without_fsdp(straight)
 
     # Checkpoint writes slowed down, so the kill lands after step 4's checkpoint and before the run ends.
     process = start(fsdp_on_cpu, encoder_args(toy_csv, tiny_encoder, killed), {CHECKPOINT_PAUSE_ENV: "1"})
@@ -125,3 +115,18 @@ def test_a_model_that_writes_its_own_files_is_refused_when_sharded(tmp_path, mon
     with pytest.raises(UserError, match="train it without FSDP"):
         loop.Trainer(config(tmp_path), LM).fit(make_model(), train, valid, write_model=lambda model, folder: None)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.slow  # two more 2-process runs; the default run stays under 15 minutes
+def test_fsdp_trains_as_ddp_does(fsdp_on_cpu, toy_csv, tiny_encoder, tmp_path):  # noqa: F811
+    sharded, replicated = tmp_path / "fsdp", tmp_path / "ddp"
+    run_to_end(fsdp_on_cpu, encoder_args(toy_csv, tiny_encoder, sharded))
+    run_to_end("recipes/accelerate/cpu_2_processes.yaml", encoder_args(toy_csv, tiny_encoder, replicated))
+
+    # The same training as DDP, up to the order in which gradients are summed.
+    fsdp_losses, ddp_losses = step_losses(sharded), step_losses(replicated)
+    assert len(fsdp_losses) == 8 and fsdp_losses == pytest.approx(ddp_losses, rel=1e-4)
+    best, reference = (AutoModelForSequenceClassification.from_pretrained(run / "best_model").state_dict()
+                       for run in (sharded, replicated))
+    for name, tensor in best.items():
+        torch.testing.assert_close(tensor, reference[name], rtol=1e-3, atol=1e-4)
