@@ -13,19 +13,26 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from transformers import DataCollatorForSeq2Seq, GenerationConfig, MarianConfig, MarianMTModel
+from transformers import (
+    AutoModelForSeq2SeqLM,
+    DataCollatorForSeq2Seq,
+    GenerationConfig,
+    MarianConfig,
+    MarianMTModel,
+)
 
 from hf_nlp.config import check_at_least, check_fraction, parse_config, to_dict
 from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs, pair_lengths
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.metrics import seq2seq_example_stats
 from hf_nlp.evaluation.translation import example_translations, score_test_translations
-from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
+from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder, load_model_and_tokenizer
 from hf_nlp.models.activation_checkpointing import enable_activation_checkpointing
+from hf_nlp.models.lora import LoraSettings, save_merged_with_adapter, with_lora
 from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
 from hf_nlp.reports.translation import write_translation_report
 from hf_nlp.text.translation_tokenizer import build_bpe_translation_tokenizer, build_translation_tokenizer
@@ -33,6 +40,9 @@ from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import Trainer
 
+MARIAN_LORA_TARGETS = ("q_proj", "v_proj")
+"""LoRA's layers in a Marian model when `--model.lora.target_modules` is null: the query and value
+projections of every attention (peft's default for BART, Marian's sibling; it has none for Marian)."""
 # The reference's attention examples (Hands-On ML ch. 16).
 ATTENTION_EXAMPLES = ["I like soccer", "I like soccer and also going to the beach", "I love cats and dogs"]
 
@@ -55,10 +65,14 @@ class DataConfig(SpaEngDataConfig):
 
 @dataclass
 class ModelConfig:
-    architecture: Literal["lstm", "marian"] = "lstm"
+    architecture: Literal["lstm", "marian", "pretrained"] = "lstm"
     """`lstm`: our RNNForSeq2SeqLM. `marian`: transformers' MarianMTModel (Opus-MT's architecture) from
     scratch, `hidden_size` wide with `transformer_layers` + `transformer_layers` layers — the transformer
-    baseline trained on the same data, tokenizer and loop."""
+    baseline trained on the same data, tokenizer and loop. `pretrained`: fine-tune the model `pretrained`
+    (Opus-MT by default) with its own tokenizer; the `data:` tokenizer keys and the size keys below
+    do not apply."""
+    pretrained: str = "Helsinki-NLP/opus-mt-en-es"
+    """`architecture pretrained`: the Hub id or local folder of an English→Spanish seq2seq model to fine-tune."""
     embedding_size: int = 128
     """LSTM only (a transformer's embeddings are `hidden_size` wide)."""
     hidden_size: int = 512
@@ -76,8 +90,10 @@ class ModelConfig:
     transformer_heads: int = 4
     transformer_ffn_size: int = 1024
     gradient_checkpointing: bool = False
-    """Marian only: recompute each layer's activations in the backward pass instead of storing them
-    (less memory for longer sentences or bigger batches, about a third more compute)."""
+    """Marian and pretrained only: recompute each layer's activations in the backward pass instead of
+    storing them (less memory for longer sentences or bigger batches, about a third more compute)."""
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    """`architecture pretrained` only: train LoRA adapters (peft) instead of every weight."""
 
     def __post_init__(self) -> None:
         check_at_least("model", self, 1, "embedding_size", "hidden_size", "num_layers", "attention_size",
@@ -86,9 +102,12 @@ class ModelConfig:
         if self.architecture == "marian" and self.hidden_size % self.transformer_heads:
             raise UserError(f"`--model.hidden_size` ({self.hidden_size}) must be a multiple of "
                             f"`--model.transformer_heads` ({self.transformer_heads}).")
-        if self.gradient_checkpointing and self.architecture != "marian":
-            raise UserError("`--model.gradient_checkpointing` applies to `--model.architecture marian`; the LSTM "
-                            "keeps its own state for the backward pass.")
+        if self.gradient_checkpointing and self.architecture == "lstm":
+            raise UserError("`--model.gradient_checkpointing` applies to `--model.architecture marian` or "
+                            "`pretrained`; the LSTM keeps its own state for the backward pass.")
+        if self.lora.enabled and self.architecture != "pretrained":
+            raise UserError("`--model.lora.r` adapts a pretrained model; pass `--model.architecture pretrained` "
+                            "(and `--model.pretrained`), or leave `--model.lora.r` at 0 to train from scratch.")
         if self.bidirectional and self.bidirectional_states == "concat" and self.hidden_size % 2:
             raise UserError(f"`--model.hidden_size` ({self.hidden_size}) must be even: a bidirectional encoder "
                             "gives each direction half of it (or pass `--model.bidirectional_states project`).")
@@ -132,9 +151,13 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = Trainer(cfg.train, StatelessStep(seq2seq_example_stats), run_config=cfg)
     accelerator = trainer.accelerator
     data_started = time.monotonic()
+    pretrained = cfg.model.architecture == "pretrained"
     with accelerator.main_process_first():
         corpus = cfg.data.load()
-        if cfg.data.tokenizer == "bpe":
+        if pretrained:  # its own tokenizer; the decoder predicts all of it
+            model, tokenizer = load_model_and_tokenizer(cfg.model.pretrained, "AutoModelForSeq2SeqLM")
+            target_vocab_size = getattr(model.config, "decoder_vocab_size", None) or model.config.vocab_size
+        elif cfg.data.tokenizer == "bpe":
             tokenizer, target_vocab_size = build_bpe_translation_tokenizer(
                 corpus["train"]["en"], corpus["train"]["es"], cfg.data.bpe_vocab_size)
         else:
@@ -142,24 +165,37 @@ def main(argv: list[str] | None = None) -> dict:
                 corpus["train"]["en"], corpus["train"]["es"], cfg.data.source_vocab_size, cfg.data.target_vocab_size)
         encoded = encode_pairs(corpus, tokenizer, target_vocab_size)
     data_seconds = time.monotonic() - data_started
-    model = build_model(cfg.model, tokenizer, target_vocab_size)
+    if not pretrained:
+        model = build_model(cfg.model, tokenizer, target_vocab_size)
+        model.generation_config = GenerationConfig.from_model_config(model.config)
+    elif cfg.model.gradient_checkpointing:
+        enable_activation_checkpointing(model)
     # Decoding settings travel in the saved model (generation_config.json), written with its weights.
-    model.generation_config = GenerationConfig.from_model_config(model.config)
     model.generation_config.update(num_beams=cfg.decode.num_beams, max_new_tokens=cfg.decode.max_new_tokens,
                                    length_penalty=cfg.decode.length_penalty)
     collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
+    lora = cfg.model.lora.enabled
+    if lora:
+        settings = cfg.model.lora
+        if settings.target_modules is None and model.config.model_type == "marian":  # peft has no default for it
+            settings = replace(settings, target_modules=list(MARIAN_LORA_TARGETS))
+        model = with_lora(model, settings, task="SEQ_2_SEQ_LM")
+    trained_parameters = model.num_parameters(only_trainable=True)
     lengths = pair_lengths(encoded["train"])
     result = trainer.fit(model, encoded["train"], encoded["validation"], collate_fn=collate, lengths=lengths,
-                         processing_class=tokenizer)
+                         processing_class=tokenizer, write_model=save_merged_with_adapter if lora else None)
 
-    best = type(model).from_pretrained(result.best_model_dir)
+    # A LoRA run's best model is saved merged: a plain seq2seq model.
+    best = (AutoModelForSeq2SeqLM if lora else type(model)).from_pretrained(result.best_model_dir)
     evaluations = {split: trainer.evaluate(best, encoded[split], collate_fn=collate) for split in ("validation", "test")}
     metrics: dict = {
         "source": cfg.data.source,
         "split_sizes": {split: len(corpus[split]) for split in corpus},
         "data_seconds": data_seconds,
-        "vocabulary": {"kind": cfg.data.tokenizer, "tokens": len(tokenizer), "target": target_vocab_size},
-        "parameters": sum(p.numel() for p in best.parameters()),
+        "vocabulary": {"kind": "pretrained" if pretrained else cfg.data.tokenizer, "tokens": len(tokenizer),
+                       "target": target_vocab_size},
+        "parameters": best.num_parameters(),
+        "trainable_parameters": trained_parameters,
         "train_steps": result.global_step, "best_step": result.best_step, "stop_reason": result.stop_reason,
         "train_minutes": result.train_seconds / 60,
         "train_pairs_per_s": result.examples_seen / max(result.train_seconds, 1e-9),

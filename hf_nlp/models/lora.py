@@ -1,4 +1,4 @@
-"""LoRA adapters (peft) for the pretrained transformers the recipes fine-tune.
+"""LoRA adapters (peft) for the pretrained transformers the recipes fine-tune (encoders, Marian).
 
 `LoraSettings` is a recipe's `--model.lora.*` section; `with_lora` wraps a model so that only the
 low-rank updates (and the new classification head) train. A LoRA run's best model folder holds
@@ -8,7 +8,7 @@ the adapter twice, so that every tool reads it:
   classes, pipelines, `hf-nlp evaluate` and the Space, with no peft at inference;
 - alone under `adapter/` (`adapter_config.json`, `adapter_model.safetensors`, a few hundred KB):
   `PeftModel.from_pretrained(base_model, folder / "adapter")`, or `AutoPeftModelForSequenceClassification`
-  when the base model named in its config can be read from where it is loaded.
+  / `AutoPeftModelForSeq2SeqLM` when the base model named in its config can be read from where it is loaded.
 
 Checkpoints hold the whole wrapped model (`Trainer` saves its state dict), so a LoRA run resumes
 exactly like any other.
@@ -53,14 +53,15 @@ class LoraSettings:
         return self.r > 0
 
 
-def with_lora(model: torch.nn.Module, settings: LoraSettings) -> torch.nn.Module:
-    """`model` (a sequence classifier) wrapped by peft: its weights frozen, LoRA updates on the
-    target layers, the classification head trained in full (peft's `modules_to_save` for the task)."""
+def with_lora(model: torch.nn.Module, settings: LoraSettings, task: str = "SEQ_CLS") -> torch.nn.Module:
+    """`model` wrapped by peft for `task` (a peft `TaskType` name): its weights frozen, LoRA updates on
+    the target layers; a sequence classifier's new head trains in full (peft's `modules_to_save` for
+    SEQ_CLS), a seq2seq model (SEQ_2_SEQ_LM) trains its updates only."""
     try:
         from peft import LoraConfig, TaskType, get_peft_model
     except ImportError:
         raise UserError("LoRA needs peft; `pip install peft` (or reinstall hf-nlp, which lists it).") from None
-    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=settings.r, lora_alpha=settings.alpha,
+    config = LoraConfig(task_type=TaskType[task], r=settings.r, lora_alpha=settings.alpha,
                         lora_dropout=settings.dropout, target_modules=settings.target_modules)
     try:
         return get_peft_model(model, config)

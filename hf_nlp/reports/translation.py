@@ -11,6 +11,10 @@ from hf_nlp.reports.writing import environment_info, markdown_table, plot_loss_c
 
 def describe_model(model: dict) -> str:
     """One line naming a translation model from its saved `model:` settings."""
+    if model['architecture'] == "pretrained":
+        lora = model.get("lora") or {}
+        how = f"LoRA (r {lora['r']}, alpha {lora['alpha']:g})" if lora.get("r") else "all weights"
+        return f"`{model['pretrained']}` fine-tuned ({how})"
     if model['architecture'] == "marian":
         layers = model['transformer_layers']
         return (f"Marian transformer ({layers}+{layers} layers, d_model {model['hidden_size']}, "
@@ -35,13 +39,17 @@ def write_translation_report(run_dir: Path, config: dict, metrics: dict, samples
     sizes = metrics["split_sizes"]
     data = (f"Source `{data_cfg['source']}`: {sizes['train']:,} / {sizes['validation']:,} / {sizes['test']:,} pairs "
             f"(train / validation / test; at most {data_cfg['max_words']} words a side). " + (
+                f"The pretrained model's own tokenizer, {metrics['vocabulary']['tokens']:,} tokens."
+                if metrics["vocabulary"]["kind"] == "pretrained" else
                 f"One BPE vocabulary of {metrics['vocabulary']['tokens']:,} subwords shared by both languages."
                 if data_cfg["tokenizer"] == "bpe" else
                 f"One word-level tokenizer, {metrics['vocabulary']['tokens']:,} tokens, of which the decoder predicts "
                 f"the first {metrics['vocabulary']['target']:,} (Spanish words + specials).")
             + " BLEU and chrF (sacrebleu) on lowercased "
             "text without punctuation, for every system alike.")
-    training = (f"{variant}; {metrics['parameters']:,} parameters. {metrics['train_steps']} optimizer steps "
+    trained = metrics.get("trainable_parameters", metrics["parameters"])
+    trained_note = f" ({trained:,} of them trained)" if trained != metrics["parameters"] else ""
+    training = (f"{variant}; {metrics['parameters']:,} parameters{trained_note}. {metrics['train_steps']} optimizer steps "
                 f"({metrics['stop_reason']}), best at step {metrics['best_step']}; training "
                 f"{metrics['train_minutes']:.1f} min ({metrics['train_pairs_per_s']:.0f} pairs/s), wall "
                 f"{metrics['wall_minutes']:.1f} min on {num_processes} process(es).\n\n![curves](loss_curve.png)")

@@ -202,3 +202,50 @@ def test_bpe_tokenizer_option_trains_on_the_same_pipeline(reversal_file, tmp_pat
     assert metrics["vocabulary"]["tokens"] == metrics["vocabulary"]["target"] <= 60  # one shared subword vocabulary
     assert metrics["vocabulary"]["kind"] == "bpe"
     assert metrics["test"]["token_accuracy"] > 0.6
+
+
+def test_lora_fine_tunes_a_pretrained_marian_and_saves_it_merged_and_apart(marian_run, reversal_file, tmp_path):
+    """`--model.architecture pretrained` starts from a trained Marian folder (the copying model, standing in
+    for Opus-MT) with its own tokenizer; LoRA adapts it to reversing. Only the adapters train; the best
+    model is written merged (Auto classes, `hf-nlp evaluate`) and as an adapter apart (peft)."""
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    from hf_nlp.evaluation.evaluate_model import evaluate_model
+    from recipes.translate_seq2seq import main
+
+    pretrained = marian_run[0] / "best_model"
+    out = tmp_path / "lora"
+    metrics = main(["--config", str(REPO_ROOT / "recipes/configs/seq2seq_quick.yaml"), "--data.source",
+                    str(reversal_file), "--data.max_train_pairs", "null", *SPLITS, "--model.architecture", "pretrained",
+                    "--model.pretrained", str(pretrained), "--model.lora.r", "4", "--model.lora.alpha", "8",
+                    "--train.num_epochs", "2", "--train.learning_rate", "0.01", "--train.log_every", "10",
+                    "--train.output_dir", str(out), "--train.progress_bar", "false",
+                    "--decode.max_test_sentences", "20", "--decode.examples", '["a b c"]'])
+
+    # r 4 on q_proj and v_proj (64 x 64) of 2 encoder self-attentions and 2 x 2 decoder attentions.
+    assert metrics["trainable_parameters"] == 12 * (64 * 4 + 4 * 64)
+    assert metrics["vocabulary"]["kind"] == "pretrained"
+    losses = [entry["train_loss"] for entry in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+              if "train_loss" in entry]
+    assert losses[-1] < losses[0]  # the adapters learn
+
+    best = out / "best_model"
+    merged = AutoModelForSeq2SeqLM.from_pretrained(best)
+    adapter = load_file(best / "adapter" / "adapter_model.safetensors")
+    assert sum(t.numel() for t in adapter.values()) == metrics["trainable_parameters"]
+    adapted = PeftModel.from_pretrained(AutoModelForSeq2SeqLM.from_pretrained(pretrained), best / "adapter").eval()
+    batch = {"input_ids": torch.tensor([[5, 6, 7, 2]]), "decoder_input_ids": torch.tensor([[3, 8, 9]])}
+    with torch.no_grad():
+        torch.testing.assert_close(adapted(**batch).logits, merged.eval()(**batch).logits, rtol=1e-4, atol=1e-5)
+    evaluated, _ = evaluate_model(str(out), "translation", "test")  # what `hf-nlp evaluate` runs
+    assert evaluated["metrics"]["token_accuracy"] == pytest.approx(metrics["test"]["token_accuracy"])
+
+
+def test_lora_needs_a_pretrained_model(tmp_path):
+    from hf_nlp.errors import UserError
+    from recipes.translate_seq2seq import main
+
+    with pytest.raises(UserError, match="pass `--model.architecture pretrained`"):
+        main(["--model.lora.r", "4", "--train.output_dir", str(tmp_path / "x")])
