@@ -43,6 +43,7 @@ from hf_nlp.training.loop import Trainer
 MARIAN_LORA_TARGETS = ("q_proj", "v_proj")
 """LoRA's layers in a Marian model when `--model.lora.target_modules` is null: the query and value
 projections of every attention (peft's default for BART, Marian's sibling; it has none for Marian)."""
+
 # The reference's attention examples (Hands-On ML ch. 16).
 ATTENTION_EXAMPLES = ["I like soccer", "I like soccer and also going to the beach", "I love cats and dogs"]
 

@@ -373,7 +373,7 @@ def _lowercased_apart() -> frozenset[str]:
     from U+1C89). The capital sigma is added by hand: only Python lowers it to a final sigma at the end
     of a word."""
     lowercase, apart = normalizers.Lowercase(), {"\u03a3"}
-    # A block of code points at a time: all 1.1M at once held ~230 MB of one-character strings, which
+    # A block of code points at a time: all 1.1M at once held ~300 MB of one-character strings, which
     # stayed in the process' peak RSS.
     for start in range(1, sys.maxunicode + 1, _CODE_POINTS_PER_BLOCK):
         points = range(start, min(start + _CODE_POINTS_PER_BLOCK, sys.maxunicode + 1))

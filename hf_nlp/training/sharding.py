@@ -29,7 +29,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_model_state_dict,
     set_optimizer_state_dict,
 )
-from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
 from hf_nlp.errors import UserError
 
@@ -64,10 +64,6 @@ def shard(model: torch.nn.Module, mixed_precision: str = "no") -> torch.nn.Modul
     return model
 
 
-def is_sharded(model: torch.nn.Module) -> bool:
-    return isinstance(model, FSDPModule)
-
-
 def gather_model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The full weights, on the main process' CPU ({} on the others). Every process must call it."""
     return get_model_state_dict(model, options=_GATHER)
@@ -93,5 +89,5 @@ def _inner(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
     return getattr(optimizer, "optimizer", optimizer)  # accelerate's AcceleratedOptimizer wraps the torch one
 
 
-__all__ = ["fsdp_requested", "shard", "is_sharded", "gather_model_state", "gather_optimizer_state",
+__all__ = ["fsdp_requested", "shard", "gather_model_state", "gather_optimizer_state",
            "scatter_model_state", "scatter_optimizer_state"]
