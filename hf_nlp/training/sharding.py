@@ -42,13 +42,16 @@ _SCATTER = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
 def fsdp_requested(accelerator: Accelerator) -> bool:
     """Whether this run shards its model: launched with an FSDP config (on GPUs accelerate says so; on
     CPU only its launcher's environment does)."""
-    asked = accelerator.distributed_type == DistributedType.FSDP or (
-        accelerator.distributed_type == DistributedType.MULTI_CPU
-        and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true")
-    if asked and os.environ.get("FSDP_VERSION", "2") != "2":
+    on_gpus = accelerator.distributed_type == DistributedType.FSDP
+    on_cpus = (accelerator.distributed_type == DistributedType.MULTI_CPU
+               and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true")
+    # accelerate's own default is FSDP1 (`fsdp_version` absent from the config), which shards and
+    # gathers differently: refuse it rather than half-work.
+    version_2 = accelerator.is_fsdp2 if on_gpus else os.environ.get("FSDP_VERSION", "1") == "2"
+    if (on_gpus or on_cpus) and not version_2:
         raise UserError("the training loop shards models with FSDP2; set `fsdp_version: 2` in the accelerate config "
                         "(recipes/accelerate/fsdp2.yaml).")
-    return asked
+    return on_gpus or on_cpus
 
 
 def shard(model: torch.nn.Module, mixed_precision: str = "no") -> torch.nn.Module:

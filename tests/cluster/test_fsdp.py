@@ -117,6 +117,32 @@ def test_a_model_that_writes_its_own_files_is_refused_when_sharded(tmp_path, mon
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.parametrize("distributed_type, is_fsdp2, environment, sharded", [
+    ("FSDP", True, {}, True),  # GPUs with fsdp_version: 2
+    ("FSDP", False, {}, None),  # GPUs with accelerate's default, FSDP1
+    ("MULTI_CPU", False, {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2"}, True),
+    ("MULTI_CPU", False, {"ACCELERATE_USE_FSDP": "true"}, None),  # no fsdp_version: accelerate means FSDP1
+    ("MULTI_CPU", False, {}, False),  # plain DDP
+])
+def test_only_fsdp2_is_accepted(distributed_type, is_fsdp2, environment, sharded, monkeypatch):
+    from types import SimpleNamespace
+
+    from accelerate.utils import DistributedType
+
+    from hf_nlp.training.sharding import fsdp_requested
+
+    for name in ("ACCELERATE_USE_FSDP", "FSDP_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    accelerator = SimpleNamespace(distributed_type=DistributedType[distributed_type], is_fsdp2=is_fsdp2)
+    if sharded is None:
+        with pytest.raises(UserError, match="fsdp_version: 2"):
+            fsdp_requested(accelerator)
+    else:
+        assert fsdp_requested(accelerator) is sharded
+
+
 @pytest.mark.slow  # two more 2-process runs; the default run stays under 15 minutes
 def test_fsdp_trains_as_ddp_does(fsdp_on_cpu, toy_csv, tiny_encoder, tmp_path):  # noqa: F811
     sharded, replicated = tmp_path / "fsdp", tmp_path / "ddp"
