@@ -19,11 +19,14 @@ the models, `generate()`):
   (`pack_padded_sequence`, what `RNNEncoder` does) against unpacked, forward and backward.
 - `generate`: char-RNN sampling and batched beam search with the LSTM encoder-decoder.
 - `compile`: `scripts/bench_compile.py`'s workloads, eager against `torch.compile`, at GPU batch sizes.
+- `lora`: a MiniLM-sized BERT classifier trained by the shared loop in full and with LoRA r 8 (peft,
+  `hf_nlp.models.lora`, best model written merged and as an adapter): trainable weights,
+  examples/s and peak GPU memory of each.
 - `deepspeed`: whether DeepSpeed imports (the ZeRO-2 config needs it).
 
 The project's GPU machine runs a fixed image (python 3.12, torch 2.11 + CUDA, transformers 5.17,
-accelerate 1.15, no `datasets`, no network). This script imports nothing that image lacks, so no
-wheels need to travel with it: run it from the repository root with `PYTHONPATH=.`.
+accelerate 1.15, peft, no `datasets`, no network). This script imports nothing that image lacks, so
+no wheels need to travel with it: run it from the repository root with `PYTHONPATH=.`.
 """
 
 from __future__ import annotations
@@ -66,12 +69,18 @@ class Sizes:
     encoder_length: int
     compile_steps: int
     compile_workloads: tuple[str, ...]
+    encoder: dict
+    """BertConfig keys of the `lora` check's classifier."""
 
 
 GPU = Sizes(batch_size=256, window=100, hidden_size=512, steps=200, encoder_batch=128, encoder_length=40,
-            compile_steps=50, compile_workloads=("char_rnn", "bert"))
+            compile_steps=50, compile_workloads=("char_rnn", "bert"),
+            encoder=dict(vocab_size=30_522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                         intermediate_size=1536))  # all-MiniLM-L6-v2's shape
 DRY = Sizes(batch_size=8, window=20, hidden_size=16, steps=20, encoder_batch=8, encoder_length=10,
-            compile_steps=3, compile_workloads=("char_rnn",))
+            compile_steps=3, compile_workloads=("char_rnn",),
+            encoder=dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64))
 
 
 def _synchronize() -> None:
@@ -235,6 +244,60 @@ def check_compile(sizes: Sizes, device: torch.device) -> list[dict]:
     return rows
 
 
+class RandomReviews(torch.utils.data.Dataset):
+    """`count` sequences of random token ids with a random binary label (seeded)."""
+
+    def __init__(self, count: int, length: int, vocab_size: int):
+        generator = torch.Generator().manual_seed(0)
+        self.ids = torch.randint(1, vocab_size, (count, length), generator=generator)
+        self.labels = torch.randint(0, 2, (count,), generator=generator)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.ids[index], "attention_mask": torch.ones_like(self.ids[index]),
+                "labels": self.labels[index]}
+
+
+def check_lora(sizes: Sizes, work: Path) -> list[dict]:
+    """Full fine-tuning against LoRA r 8 on the same classifier, data and loop."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from hf_nlp.models.lora import LoraSettings, save_merged_with_adapter, with_lora
+
+    steps = sizes.compile_steps
+    data = RandomReviews(sizes.encoder_batch * steps, sizes.encoder_length * 3, sizes.encoder["vocab_size"])
+    precision = "bf16" if torch.cuda.is_available() else "no"
+    rows = []
+    for method in ("full", "lora"):
+        torch.manual_seed(0)
+        model = BertForSequenceClassification(BertConfig(**sizes.encoder, num_labels=2))
+        if method == "lora":
+            model = with_lora(model, LoraSettings(r=8))
+        run_dir = work / f"lora_{method}"
+        config = TrainingConfig(output_dir=str(run_dir), batch_size=sizes.encoder_batch, max_steps=steps,
+                                eval_every=0, save_every=0, log_every=steps, learning_rate=1e-4 if method == "full" else 1e-3,
+                                mixed_precision=precision, progress_bar=False)
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        started = time.perf_counter()
+        Trainer(config, StatelessStep(_no_evaluation)).fit(
+            model, data, write_model=save_merged_with_adapter if method == "lora" else None)
+        _synchronize()
+        seconds = time.perf_counter() - started
+        reset_shared_accelerator()
+        lines = [json.loads(line) for line in (run_dir / METRICS_LOG).read_text().splitlines()]
+        loss = [line["train_loss"] for line in lines if "train_loss" in line][-1]
+        row = {"method": "LoRA r 8 (query, value)" if method == "lora" else "full", "status": "ok",
+               "trainable_parameters": model.num_parameters(only_trainable=True),
+               "examples_per_second": steps * sizes.encoder_batch / seconds, "last_logged_loss": loss}
+        if torch.cuda.is_available():
+            row["peak_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        rows.append(row)
+    return rows
+
+
 def check_deepspeed() -> list[dict]:
     try:
         import deepspeed
@@ -265,6 +328,7 @@ def run_checks(device: torch.device, sizes: Sizes, work: Path, only: list[str] |
         "packing": lambda: check_packing(sizes, device),
         "generate": lambda: check_generate(sizes, device),
         "compile": lambda: check_compile(sizes, device),
+        "lora": lambda: check_lora(sizes, work),
         "deepspeed": check_deepspeed,
     }
     results = {}

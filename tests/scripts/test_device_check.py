@@ -1,6 +1,7 @@
 """`scripts/device_check.py` without a CUDA device: every check runs on the CPU at tiny sizes, exit 0."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -20,7 +21,8 @@ def test_without_cuda_it_says_so_runs_the_cpu_rows_and_exits_0(tmp_path):
     assert report["environment"]["cuda"] is False
     assert report["sizes"] == json.loads(json.dumps(vars(device_check.DRY)))
     checks = report["checks"]
-    assert list(checks) == ["precision", "host_reads", "resume", "packing", "generate", "compile", "deepspeed"]
+    assert list(checks) == ["precision", "host_reads", "resume", "packing", "generate", "compile", "lora",
+                           "deepspeed"]
     assert all(check["status"] in ("ok", "skipped") for check in checks.values()), checks
     precision = {row["precision"]: row for row in checks["precision"]["rows"]}
     assert precision["fp32"]["finite"] and precision["bf16"]["finite"]
@@ -30,6 +32,12 @@ def test_without_cuda_it_says_so_runs_the_cpu_rows_and_exits_0(tmp_path):
     beam = checks["generate"]["rows"][-1]
     assert beam["output_shape"][0] == device_check.DRY.encoder_batch
     assert {row["mode"] for row in checks["packing"]["rows"]} == {"padded", "packed"}
+    full, lora = checks["lora"]["rows"]
+    hidden, layers = device_check.DRY.encoder["hidden_size"], device_check.DRY.encoder["num_hidden_layers"]
+    # r-8 A and B of query and value in every layer, plus the new head (hidden -> 2 labels) in full
+    assert lora["trainable_parameters"] == layers * 2 * 2 * 8 * hidden + hidden * 2 + 2
+    assert full["trainable_parameters"] > 10 * lora["trainable_parameters"]
+    assert all(math.isfinite(row["last_logged_loss"]) for row in (full, lora))
     written = (tmp_path / "device_check.md").read_text()
     assert all(f"## {name} (" in written for name in checks)
 
