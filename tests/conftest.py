@@ -18,6 +18,22 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+
+def cli_in_process(argv: list[str], capsys) -> tuple[int, str, str]:
+    """`hf-nlp ARGV` in this process: (exit code, stdout, stderr). What a subprocess would show, without the
+    seconds of importing torch and transformers again; the console script itself is run as a process by
+    the tests that train with it and by the wheel test."""
+    from hf_nlp import cli
+
+    capsys.readouterr()  # what the test printed before is not this command's output
+    try:
+        cli.main(argv)
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
 # --------------------------------------------------------------------------- the `e2e` marker (see pyproject.toml)
 # A test is e2e when it trains a model or runs our code in a subprocess. Marked here: every test under tests/e2e/,
 # every slow test (slow is a subset of e2e, so `-m "not e2e"` also leaves them out), and every test using one of

@@ -16,19 +16,9 @@ from hf_nlp import cli
 from hf_nlp.errors import UserError
 from hf_nlp.launch import accelerate_launch_command
 from recipes import ACCELERATE_CONFIGS_DIR, CONFIGS, RECIPES, accelerate_configs, config_file
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, cli_in_process
 
 SCRIPT = Path("recipe.py")
-
-
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        cli.main(argv)
-        code = 0
-    except SystemExit as exit_info:
-        code = exit_info.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_one_process_by_default():
@@ -74,12 +64,12 @@ def test_shipped_accelerate_configs_are_named_parse_and_show_their_commands(caps
         assert config.num_processes >= 1 and config.mixed_precision == "no", name  # precision: the recipe's flag
         assert f"accelerate launch --config_file recipes/accelerate/{name}.yaml" in path.read_text(), name
     assert cli._accelerate_config_path("my/accelerate.yaml") == Path("my/accelerate.yaml")
-    code, _, err = run_cli(["train", "char_rnn", "--accelerate-config", "two_machine"], capsys)
+    code, _, err = cli_in_process(["train", "char_rnn", "--accelerate-config", "two_machine"], capsys)
     assert code == 2 and "unknown accelerate config `two_machine`; did you mean `two_machines`?" in err
 
 
 def test_recipes_lists_every_recipe_and_config_with_its_time(capsys):
-    code, out, _ = run_cli(["recipes"], capsys)
+    code, out, _ = cli_in_process(["recipes"], capsys)
     assert code == 0
     lines = out.splitlines()
     for name, recipe in RECIPES.items():
@@ -103,25 +93,25 @@ def test_recipes_lists_every_recipe_and_config_with_its_time(capsys):
     (["report", "runs", "--train.max_steps", "3"], "unrecognized arguments: --train.max_steps 3"),
 ])
 def test_mistakes_are_one_sentence_and_exit_2(argv, message, capsys):
-    code, out, err = run_cli(argv, capsys)
+    code, out, err = cli_in_process(argv, capsys)
     assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_keys_lists_the_recipes_config_keys(capsys):
-    code, out, _ = run_cli(["train", "char_rnn", "--keys"], capsys)
+    code, out, _ = cli_in_process(["train", "char_rnn", "--keys"], capsys)
     assert code == 0 and "--train.max_steps" in out and "--model.hidden_size" in out
 
 
 def test_config_copy_copies_a_shipped_config_and_never_overwrites(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert run_cli(["config", "copy", "char_rnn_quick"], capsys)[0] == 0
+    assert cli_in_process(["config", "copy", "char_rnn_quick"], capsys)[0] == 0
     assert (tmp_path / "char_rnn_quick.yaml").read_bytes() == config_file("char_rnn_quick").read_bytes()
     (tmp_path / "mine").mkdir()
-    code, out, _ = run_cli(["config", "copy", "seq2seq_quick.yaml", "mine"], capsys)
+    code, out, _ = cli_in_process(["config", "copy", "seq2seq_quick.yaml", "mine"], capsys)
     assert code == 0 and (tmp_path / "mine" / "seq2seq_quick.yaml").is_file()
     assert "hf-nlp train translate_seq2seq --config mine/seq2seq_quick.yaml" in out
     before = (tmp_path / "char_rnn_quick.yaml").read_text()
-    code, _, err = run_cli(["config", "copy", "char_rnn_fast", "char_rnn_quick.yaml"], capsys)
+    code, _, err = cli_in_process(["config", "copy", "char_rnn_fast", "char_rnn_quick.yaml"], capsys)
     assert code == 2 and "already exists" in err
     assert (tmp_path / "char_rnn_quick.yaml").read_text() == before
 

@@ -89,6 +89,15 @@ print(json.dumps({s: list(corpus[s]["label"]) for s in corpus} | {"names": corpu
 """
 
 
+FOLDS_REFUSED = """
+from hf_nlp.errors import UserError
+try:
+    load_sentiment(sys.argv[1], cv_folds=3)
+except UserError as error:
+    print(json.dumps({"refused": str(error)}))
+"""
+
+
 @pytest.mark.e2e
 def test_hub_dataset_with_train_and_test_gets_the_reference_split(tmp_path):
     """IMDb's layout: train sorted by label, a test split, no validation -> shuffled 90/10."""
@@ -101,13 +110,12 @@ def test_hub_dataset_with_train_and_test_gets_the_reference_split(tmp_path):
     with LocalHub({"datasets/stanfordnlp/imdb": folder}) as hub:
         env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0",
                "HF_HOME": str(tmp_path / "hf_home")}
-        result = subprocess.run([sys.executable, "-c", LOAD, "stanfordnlp/imdb"], cwd=REPO_ROOT, env=env,
-                                capture_output=True, text=True, timeout=120)
-        folds = subprocess.run([sys.executable, "-c", LOAD, "stanfordnlp/imdb", "3"], cwd=REPO_ROOT, env=env,
-                               capture_output=True, text=True, timeout=120)
-    assert folds.returncode != 0 and "its own test split, so it is not cut into folds" in folds.stderr
+        result = subprocess.run([sys.executable, "-c", LOAD + FOLDS_REFUSED, "stanfordnlp/imdb"], cwd=REPO_ROOT,
+                                env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    splits = json.loads(result.stdout.strip().splitlines()[-1])
+    *_, printed, refused = result.stdout.strip().splitlines()
+    assert "its own test split, so it is not cut into folds" in json.loads(refused)["refused"]
+    splits = json.loads(printed)
     assert [len(splits[s]) for s in ("train", "validation", "test")] == [90, 10, 20]
     assert 0 < sum(splits["validation"]) < 10  # shuffled before the 90/10 cut: both labels present
     assert splits["names"] == ["0", "1"]

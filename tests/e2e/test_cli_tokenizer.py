@@ -4,6 +4,8 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
+from tests.conftest import cli_in_process
+
 HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
 
 
@@ -18,7 +20,7 @@ def test_tokenizer_train_cli_writes_a_loadable_tokenizer(tmp_path, tiny_text_fil
     assert tokenizer.decode(tokenizer("First Citizen", add_special_tokens=False)["input_ids"]) == "First Citizen"
 
 
-def test_tokenizer_cli_errors_are_one_line(tmp_path):
+def test_tokenizer_cli_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("caf\xe9\n".encode("latin-1"))
     for args, message in [
@@ -26,7 +28,5 @@ def test_tokenizer_cli_errors_are_one_line(tmp_path):
         (["--input", str(bad)], "is not UTF-8"),
         (["--input", str(bad), "--kind", "unigram", "--dropout", "0.1"], "BPE option"),
     ]:
-        result = subprocess.run([HF_NLP, "tokenizer", "train", "--output", str(tmp_path / "o"), *args],
-                                capture_output=True, text=True)
-        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
-        assert "Traceback" not in result.stderr
+        code, _, err = cli_in_process(["tokenizer", "train", "--output", str(tmp_path / "o"), *args], capsys)
+        assert code == 2 and message in err and len(err.splitlines()) == 1, (args, err)

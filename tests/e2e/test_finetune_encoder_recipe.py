@@ -18,7 +18,7 @@ from hf_nlp.errors import UserError
 from hf_nlp.evaluation.evaluate_model import evaluate_model
 from hf_nlp.hub import load_model_and_tokenizer
 from hf_nlp.text.long_texts import TextReading, classify_texts
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, cli_in_process
 from tests.e2e.test_sentiment_rnn_recipe import FILLER, NEGATIVE, POSITIVE, toy_csv  # noqa: F401  (fixture)
 from tests.models.tiny_encoder import make_tiny_encoder
 
@@ -98,7 +98,7 @@ def windows_run(toy_csv, tiny_encoder, tmp_path_factory):  # noqa: F811
                     "--train.learning_rate", "0.003", "--train.num_epochs", "6", "--train.mixed_precision", "no")
 
 
-def test_long_texts_as_windows_are_scored_per_text(toy_csv, tiny_encoder, windows_run, tmp_path):  # noqa: F811
+def test_long_texts_as_windows_are_scored_per_text(toy_csv, tiny_encoder, windows_run, tmp_path, capsys):  # noqa: F811
     out, metrics = windows_run
     test = metrics["variants"][0]["test"]
     assert test["examples"] == 40 and test["windows"] > 80  # every toy text is several 6-token windows
@@ -109,11 +109,10 @@ def test_long_texts_as_windows_are_scored_per_text(toy_csv, tiny_encoder, window
     # `hf-nlp classify` reads each text as the run did (windows, pooled): the report's confusion matrix again.
     texts = load_sentiment(str(toy_csv), "review", "sentiment")["test"]
     (tmp_path / "test.txt").write_text("\n".join(texts["text"]), encoding="utf-8")
-    hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
-    done = subprocess.run([hf_nlp, "classify", "--model", str(out), "--file", str(tmp_path / "test.txt"),
-                           "--batch-size", "7"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    predicted = [line.split("\t")[0] for line in done.stdout.splitlines()]
+    code, printed, err = cli_in_process(["classify", "--model", str(out), "--file", str(tmp_path / "test.txt"),
+                                         "--batch-size", "7"], capsys)
+    assert code == 0, err[-2000:]
+    predicted = [line.split("\t")[0] for line in printed.splitlines()]
     names = texts.features["label"].names
     confusion = [[sum(gold == row and guess == names[column] for gold, guess in zip(texts["label"], predicted, strict=True))
                   for column in range(len(names))] for row in range(len(names))]
@@ -121,14 +120,14 @@ def test_long_texts_as_windows_are_scored_per_text(toy_csv, tiny_encoder, window
     model, tokenizer = load_model_and_tokenizer(str(out), "AutoModelForSequenceClassification")
     pooled, truncated = (classify_texts(model, tokenizer, list(texts["text"]), reading).max(-1).values
                          for reading in (TextReading(8, True, 2), TextReading()))
-    printed = torch.tensor([float(line.split("\t")[1]) for line in done.stdout.splitlines()])
-    assert torch.allclose(printed, pooled, atol=1e-4) and not torch.allclose(printed, truncated, atol=1e-3)
+    probabilities = torch.tensor([float(line.split("\t")[1]) for line in printed.splitlines()])
+    assert torch.allclose(probabilities, pooled, atol=1e-4) and not torch.allclose(probabilities, truncated, atol=1e-3)
     with pytest.raises(UserError, match="window_overlap"):
         run("finetune_encoder_minilm_full.yaml", toy_csv, tmp_path / "bad", "--model.encoder", str(tiny_encoder),
             "--data.max_length", "8", "--data.long_texts", "windows", "--data.window_overlap", "5")
 
 
-def test_pooled_windows_train_validate_and_score_whole_texts(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
+def test_pooled_windows_train_validate_and_score_whole_texts(toy_csv, tiny_encoder, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "pooled"
     metrics = run("finetune_encoder_minilm_full_pooled.yaml", toy_csv, out, "--model.encoder", str(tiny_encoder),
                   "--data.max_length", "8", "--data.window_overlap", "2", "--train.learning_rate", "0.003",
@@ -140,10 +139,8 @@ def test_pooled_windows_train_validate_and_score_whole_texts(toy_csv, tiny_encod
     assert len(evaluations) == 6 and all(entry["eval_count"] == 40 for entry in evaluations)  # validation texts
     assert metrics["run"]["reading"]["pooling"] == "logits" and metrics["run"]["reading"]["long_texts"] == "pooled_windows"
     # `hf-nlp evaluate` scores the saved model the same way (mean window logits per text).
-    hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
-    done = subprocess.run([hf_nlp, "evaluate", "--model", str(out), "--task", "classification"], capture_output=True,
-                          text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+    code, _, err = cli_in_process(["evaluate", "--model", str(out), "--task", "classification"], capsys)
+    assert code == 0, err[-2000:]
     evaluated = json.loads((out / "best_model" / "eval" / "test.json").read_text())["metrics"]
     assert evaluated["confusion"] == test["confusion"]
 
@@ -220,7 +217,8 @@ def test_use_cannot_be_finetuned(toy_csv, tmp_path):  # noqa: F811
         run("finetune_encoder_use.yaml", toy_csv, tmp_path / "x", "--model.method", "full")
 
 
-def test_comparison_report_puts_every_variant_of_a_corpus_in_one_table(toy_csv, tiny_encoder, tmp_path):  # noqa: F811
+def test_comparison_report_puts_every_variant_of_a_corpus_in_one_table(toy_csv, tiny_encoder, tmp_path,  # noqa: F811
+                                                                        capsys):
     from recipes.sentiment_rnn import main as sentiment_rnn
 
     sentiment_rnn(["--config", str(REPO_ROOT / "recipes/configs/sentiment_rnn.yaml"), "--data.source", str(toy_csv),
@@ -228,11 +226,9 @@ def test_comparison_report_puts_every_variant_of_a_corpus_in_one_table(toy_csv, 
                    "--train.output_dir", str(tmp_path / "gru")])
     run("finetune_encoder_minilm_two_stage.yaml", toy_csv, tmp_path / "enc", "--model.encoder", str(tiny_encoder),
         "--model.method", "head", "--train.num_epochs", "1")
-    hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
     out = tmp_path / "compared"
-    done = subprocess.run([hf_nlp, "report", str(tmp_path / "gru"), str(tmp_path / "enc"), "--output", str(out)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    code, _, err = cli_in_process(["report", str(tmp_path / "gru"), str(tmp_path / "enc"), "--output", str(out)], capsys)
+    assert code == 0, err
     table = (out / "report.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and "test accuracy" not in line]
     assert len(rows) == 3  # GRU, frozen encoder + head, one TF-IDF row for the corpus
@@ -242,9 +238,8 @@ def test_comparison_report_puts_every_variant_of_a_corpus_in_one_table(toy_csv, 
     assert group.startswith("classification:") and len(report["tables"][group]) == 3
     for reported in report["runs"]:
         assert any(f.endswith(".png") and (out / f).is_file() for f in reported["figures"])  # confusion matrices
-    bad = subprocess.run([hf_nlp, "report", str(tmp_path / "nothing"), "--output", str(out)], capture_output=True,
-                         text=True)
-    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+    code, _, err = cli_in_process(["report", str(tmp_path / "nothing"), "--output", str(out)], capsys)
+    assert code == 2 and "does not exist" in err and len(err.splitlines()) == 1
 
 
 def test_two_cpu_processes_score_every_text_once_with_windows(toy_csv, tiny_encoder, tmp_path):  # noqa: F811

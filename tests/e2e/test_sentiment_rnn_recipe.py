@@ -2,15 +2,12 @@
 
 import json
 import random
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from transformers import pipeline
 
 from hf_nlp.data.sentiment import SentimentDataConfig
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, cli_in_process
 
 POSITIVE = ["great", "wonderful", "superb", "moving", "brilliant", "delightful"]
 NEGATIVE = ["awful", "boring", "dull", "terrible", "clumsy", "tedious"]
@@ -66,7 +63,7 @@ def test_recipe_learns_a_separable_toy_set(toy_csv, tmp_path, bidirectional):
     assert json.loads((run_dir / "metrics.json").read_text())["variants"][0]["test"]["vs_tfidf"] == paired
 
 
-def test_classify_cli_on_a_trained_model(toy_csv, tmp_path):
+def test_classify_cli_on_a_trained_model(toy_csv, tmp_path, capsys):
     from recipes.sentiment_rnn import main
 
     run_dir = tmp_path / "run"
@@ -74,15 +71,14 @@ def test_classify_cli_on_a_trained_model(toy_csv, tmp_path):
           "--data.text_column", "review", "--data.label_column", "sentiment", "--model.embedding_size", "16",
           "--model.hidden_size", "16", "--train.num_epochs", "8", "--train.learning_rate", "0.01",
           "--train.batch_size", "16", "--train.output_dir", str(run_dir), "--train.progress_bar", "false"])
-    hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
     texts = tmp_path / "texts.txt"
     texts.write_text("a dull tedious film\n\nthe plot was superb\n", encoding="utf-8")
-    result = subprocess.run([hf_nlp, "classify", "--model", str(run_dir), "a wonderful story", "--file", str(texts)],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    code, out, err = cli_in_process(["classify", "--model", str(run_dir), "a wonderful story", "--file", str(texts)],
+                                    capsys)
+    assert code == 0, err
+    lines = [line.split("\t") for line in out.splitlines()]
     assert [(label, text) for label, _, text in lines] == [
         ("pos", "a wonderful story"), ("neg", "a dull tedious film"), ("pos", "the plot was superb")]
     assert all(0.5 < float(probability) <= 1 for _, probability, _ in lines)
-    empty = subprocess.run([hf_nlp, "classify", "--model", str(run_dir)], capture_output=True, text=True)
-    assert empty.returncode == 2 and "nothing to classify" in empty.stderr
+    code, _, err = cli_in_process(["classify", "--model", str(run_dir)], capsys)
+    assert code == 2 and "nothing to classify" in err

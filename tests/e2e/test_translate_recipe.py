@@ -13,7 +13,7 @@ import pytest
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, cli_in_process
 
 WORDS = "a b c d e f g h i j".split()
 SPLITS = ["--data.test_size", "100", "--data.validation_size", "100"]
@@ -87,25 +87,22 @@ def test_a_bad_model_setting_is_one_sentence(tmp_path):
     assert "attention" in result.stderr and "bahdanau" in result.stderr
 
 
-def test_cli_translates_texts_and_a_file(toy_run, tmp_path):
+def test_cli_translates_texts_and_a_file(toy_run, tmp_path, capsys):
     run_dir, _ = toy_run
-    hf_nlp = str(Path(sys.executable).with_name("hf-nlp"))
-    result = subprocess.run([hf_nlp, "translate", "--model", str(run_dir), "--beams", "3", "a b c d", "j j i"],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.splitlines() == ["dx cx bx ax", "ix jx jx"]
-    bfloat16 = subprocess.run([hf_nlp, "translate", "--model", str(run_dir), "--beams", "3", "--dtype", "bfloat16",
-                               "a b c d", "j j i"], capture_output=True, text=True, timeout=120)
-    assert bfloat16.returncode == 0, bfloat16.stderr[-2000:]
-    assert bfloat16.stdout == result.stdout  # a learned toy task survives bfloat16 rounding
+    code, out, err = cli_in_process(["translate", "--model", str(run_dir), "--beams", "3", "a b c d", "j j i"], capsys)
+    assert code == 0, err[-2000:]
+    assert out.splitlines() == ["dx cx bx ax", "ix jx jx"]
+    code, bfloat16, err = cli_in_process(["translate", "--model", str(run_dir), "--beams", "3", "--dtype", "bfloat16",
+                                   "a b c d", "j j i"], capsys)
+    assert code == 0, err[-2000:]
+    assert bfloat16 == out  # a learned toy task survives bfloat16 rounding
     sentences = tmp_path / "sentences.txt"
     sentences.write_text("a b\n\nc d e\n", encoding="utf-8")
-    result = subprocess.run([hf_nlp, "translate", "--model", str(run_dir / "best_model"), "--file", str(sentences)],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.splitlines() == ["bx ax\ta b", "ex dx cx\tc d e"]
-    empty = subprocess.run([hf_nlp, "translate", "--model", str(run_dir)], capture_output=True, text=True, timeout=120)
-    assert empty.returncode == 2 and "nothing to translate" in empty.stderr and "Traceback" not in empty.stderr
+    code, out, err = cli_in_process(["translate", "--model", str(run_dir / "best_model"), "--file", str(sentences)], capsys)
+    assert code == 0, err[-2000:]
+    assert out.splitlines() == ["bx ax\ta b", "ex dx cx\tc d e"]
+    code, _, err = cli_in_process(["translate", "--model", str(run_dir)], capsys)
+    assert code == 2 and "nothing to translate" in err
 
 
 def test_marian_transformer_baseline_trains_on_the_same_pipeline(marian_run):

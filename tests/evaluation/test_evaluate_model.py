@@ -10,13 +10,19 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, cli_in_process
 
 HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
 
 
 def evaluate(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([HF_NLP, "evaluate", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+
+def evaluate_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """As `evaluate`, in this process (no second import of torch and transformers)."""
+    code, out, err = cli_in_process(["evaluate", *args], capsys)
+    return subprocess.CompletedProcess(["hf-nlp", "evaluate", *args], code, out, err)
 
 
 def test_lm_metrics_match_the_recipe(lm_run):
@@ -45,8 +51,8 @@ def test_evaluate_scores_without_a_training_run_and_leaves_no_temporary_folder(l
     assert (lm_run / "best_model" / "eval" / "test.json").is_file()
 
 
-def test_classification_metrics_match_the_recipe_and_reach_the_card(classifier_run):
-    done = evaluate("--model", str(classifier_run), "--task", "classification")
+def test_classification_metrics_match_the_recipe_and_reach_the_card(classifier_run, capsys):
+    done = evaluate_in_process(capsys, "--model", str(classifier_run), "--task", "classification")
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((classifier_run / "best_model" / "eval" / "test.json").read_text())["metrics"]
     recipe = json.loads((classifier_run / "metrics.json").read_text())["variants"][-1]["test"]
@@ -59,8 +65,8 @@ def test_classification_metrics_match_the_recipe_and_reach_the_card(classifier_r
     assert {r.metric_type for r in evaluated} == {"accuracy", "f1"}
 
 
-def test_translation_metrics_match_the_recipe(translator_run):
-    done = evaluate("--model", str(translator_run), "--task", "translation")
+def test_translation_metrics_match_the_recipe(translator_run, capsys):
+    done = evaluate_in_process(capsys, "--model", str(translator_run), "--task", "translation")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "bleu" in done.stdout and done.stdout.strip().endswith("test.json")
     metrics = json.loads((translator_run / "best_model" / "eval" / "test.json").read_text())["metrics"]
@@ -72,9 +78,9 @@ def test_translation_metrics_match_the_recipe(translator_run):
     assert metrics["sentences"] == 20
 
 
-def test_wrong_task_or_data_is_one_sentence(classifier_run, tmp_path):
-    wrong_task = evaluate("--model", str(classifier_run), "--task", "translation")
-    wrong_data = evaluate("--model", str(classifier_run), "--task", "classification", "--source", "tweets",
+def test_wrong_task_or_data_is_one_sentence(classifier_run, tmp_path, capsys):
+    wrong_task = evaluate_in_process(capsys, "--model", str(classifier_run), "--task", "translation")
+    wrong_data = evaluate_in_process(capsys, "--model", str(classifier_run), "--task", "classification", "--source", "tweets",
                           "--output", str(tmp_path))
     for result, message in ((wrong_task, "could not load model"), (wrong_data, "do not cover the data's")):
         assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -20,6 +20,7 @@ from hf_nlp.generation.ctranslate2_backend import (
 )
 from hf_nlp.generation.translate import translate_texts
 from hf_nlp.hub import load_model_and_tokenizer
+from tests.conftest import cli_in_process
 
 HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
 LETTERS = "a b c d e f g h i j".split()
@@ -87,17 +88,16 @@ def test_non_marian_models_and_finite_unk_penalties_are_refused(translator_run, 
     assert "[UNK]" not in forbidden.texts[0]
 
 
-def test_cli_translates_with_ctranslate2_and_rejects_what_it_cannot_do(marian_run, translator_run):
+def test_cli_translates_with_ctranslate2_and_rejects_what_it_cannot_do(marian_run, translator_run, capsys):
     run_dir, _ = marian_run
-    args = [HF_NLP, "translate", "--model", str(run_dir), "--max-new-tokens", "12", "a b c", "d e"]
-    plain = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    fast = subprocess.run(args + ["--backend", "ctranslate2"], capture_output=True, text=True, timeout=120)
-    assert plain.returncode == fast.returncode == 0, fast.stderr[-2000:]
-    assert fast.stdout == plain.stdout == "ax bx cx\ndx ex\n"
+    args = ["translate", "--model", str(run_dir), "--max-new-tokens", "12", "a b c", "d e"]
+    plain, fast = cli_in_process(args, capsys), cli_in_process(args + ["--backend", "ctranslate2"], capsys)
+    assert plain[0] == fast[0] == 0, fast[2][-2000:]
+    assert fast[1] == plain[1] == "ax bx cx\ndx ex\n"
     for bad, message in ((["--model", str(translator_run), "--backend", "ctranslate2"], "converts Marian models"),
                          (["--model", str(run_dir), "--backend", "ctranslate2", "--dtype", "bfloat16"], "--quantization")):
-        result = subprocess.run([HF_NLP, "translate", *bad, "a b"], capture_output=True, text=True, timeout=120)
-        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+        code, _, err = cli_in_process(["translate", *bad, "a b"], capsys)
+        assert code == 2 and message in err and len(err.splitlines()) == 1
 
 
 @pytest.mark.e2e

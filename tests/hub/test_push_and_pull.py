@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, cli_in_process
 from tests.hub.local_hub import LocalHub
 
 # Every test trains runs (family_run reaches them through request.getfixturevalue, which the conftest hook
@@ -133,7 +133,7 @@ def test_card_parses_back_with_every_metric_of_the_run(family_run):
 # One family in the default run (the push path is the same for all three); the others in the slow tier.
 @pytest.mark.parametrize("family", ["lm", pytest.param("classification", marks=pytest.mark.slow),
                                     pytest.param("translation", marks=pytest.mark.slow)])
-def test_push_then_load_by_name_gives_the_same_model(family, request, tmp_path):
+def test_push_then_load_by_name_gives_the_same_model(family, request, tmp_path, capsys):
     run_dir = request.getfixturevalue(RUNS[family])
     repo_id = f"alice/{family}-model"
     before = folder_digest(run_dir)
@@ -168,9 +168,9 @@ def test_push_then_load_by_name_gives_the_same_model(family, request, tmp_path):
         assert remote[key] == pytest.approx(expected, rel=1e-5)
 
         by_name = run([HF_NLP, *CLI_ARGS[family], "--model", repo_id], env)
-        by_folder = run([HF_NLP, *CLI_ARGS[family], "--model", str(run_dir)], env)
         assert by_name.returncode == 0, by_name.stderr[-2000:]
-        assert by_name.stdout == by_folder.stdout and by_name.stdout.strip()
+    by_folder = cli_in_process([*CLI_ARGS[family], "--model", str(run_dir)], capsys)[1]
+    assert by_name.stdout == by_folder and by_name.stdout.strip()
     assert folder_digest(run_dir) == before  # pushing only reads the run folder
 
 

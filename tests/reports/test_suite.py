@@ -1,29 +1,22 @@
 """`hf-nlp report` over one run of each family: tables, JSON, plots, environment, references."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from hf_nlp.evaluation.significance import format_difference
-from tests.conftest import REPO_ROOT
+from tests.conftest import cli_in_process
 
-pytestmark = pytest.mark.e2e  # every test runs `hf-nlp report` in a subprocess
-
-HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
+pytestmark = pytest.mark.e2e  # every test runs `hf-nlp report` over trained runs
 
 
-def report(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([HF_NLP, "report", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-
-
-def test_one_report_across_the_three_families(lm_run, classifier_run, translator_run, tmp_path):
+def test_one_report_across_the_three_families(lm_run, classifier_run, translator_run, tmp_path, capsys):
     out = tmp_path / "report"
     # Parent folders are searched for runs; the classifier run is passed directly.
-    done = report(str(lm_run.parent), str(classifier_run), str(translator_run.parent), "--output", str(out))
-    assert done.returncode == 0, done.stderr[-2000:]
+    code, _, err = cli_in_process(["report", str(lm_run.parent), str(classifier_run), str(translator_run.parent),
+                                   "--output", str(out)], capsys)
+    assert code == 0, err[-2000:]
     data = json.loads((out / "report.json").read_text())
     assert {run["family"] for run in data["runs"]} == {"lm", "classification", "translation"}
     lm_metrics = json.loads((lm_run / "metrics.json").read_text())
@@ -55,7 +48,7 @@ def test_one_report_across_the_three_families(lm_run, classifier_run, translator
             assert (out / figure).is_file() and f"]({figure})" in markdown
 
 
-def test_nothing_to_report_is_one_sentence(tmp_path):
+def test_nothing_to_report_is_one_sentence(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    done = report(str(tmp_path / "empty"), "--output", str(tmp_path / "out"))
-    assert done.returncode == 2 and "no finished runs" in done.stderr and "Traceback" not in done.stderr
+    code, _, err = cli_in_process(["report", str(tmp_path / "empty"), "--output", str(tmp_path / "out")], capsys)
+    assert code == 2 and "no finished runs" in err and len(err.splitlines()) == 1

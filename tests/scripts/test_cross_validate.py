@@ -76,15 +76,17 @@ def test_two_folds_test_every_text_once_and_are_reused(toy_csv, tmp_path):  # no
     assert "Traceback" not in clash.stderr
 
 
-@pytest.mark.e2e
-def test_settings_the_script_owns_are_refused(tmp_path):
-    for extra, message in ((["--data.cv_fold", "1"], "sets `--data.cv_folds`"),
-                           (["--folds", "1"], "`--folds` must be at least 2")):
-        done = cross_validate("--output", str(tmp_path / "cv"), *TINY, *extra)
-        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
-    missing = subprocess.run([sys.executable, SCRIPT, "recipes/nope.py", "--output", str(tmp_path)], cwd=REPO_ROOT,
-                             capture_output=True, text=True)
-    assert missing.returncode == 2 and "no recipe `recipes/nope.py`" in missing.stderr
+def test_settings_the_script_owns_are_refused(tmp_path, capsys):
+    from hf_nlp.errors import exit_on_user_error
+    from scripts.cross_validate import main
+
+    for argv, message in ((["recipes/sentiment_rnn.py", *TINY, "--data.cv_fold", "1"], "sets `--data.cv_folds`"),
+                          (["recipes/sentiment_rnn.py", *TINY, "--folds", "1"], "`--folds` must be at least 2"),
+                          (["recipes/nope.py"], "no recipe `recipes/nope.py`")):
+        with pytest.raises(SystemExit) as exit_info:
+            exit_on_user_error(main)([*argv, "--output", str(tmp_path / "cv")])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "cv").exists()
 
 

@@ -1,26 +1,30 @@
 """The docs' results tables are generated from the evaluation report, and stay in sync with it."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from hf_nlp import cli
 from scripts import readme_results
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, cli_in_process
 
-HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
+
+@pytest.fixture(scope="module")
+def lm_report(lm_run, tmp_path_factory) -> Path:
+    """The report.json of `hf-nlp report` over the tiny LM run (made in this process, once)."""
+    out = tmp_path_factory.mktemp("lm_report")
+    cli.main(["report", str(lm_run), "--output", str(out)])
+    return out / "report.json"
 
 
 def test_committed_pages_match_the_committed_report():
     assert readme_results.main(["--check"]) == 0  # run scripts/readme_results.py after `hf-nlp report`
 
 
-def test_blocks_are_filled_from_a_report_and_checked(lm_run, translator_run, tmp_path):
-    done = subprocess.run([HF_NLP, "report", str(lm_run), str(translator_run), "--output", str(tmp_path / "r")],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+def test_blocks_are_filled_from_a_report_and_checked(lm_run, translator_run, tmp_path, capsys):
+    code, _, err = cli_in_process(["report", str(lm_run), str(translator_run), "--output", str(tmp_path / "r")], capsys)
+    assert code == 0, err[-2000:]
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n<!-- results:lm -->\n| stale | 1.0 |\n<!-- /results:lm -->\n\ntext\n\n"
                       "<!-- results:translation -->\n<!-- /results:translation -->\n", encoding="utf-8")
@@ -54,14 +58,11 @@ def quick_bench_json(tmp_path, quick: bool) -> Path:
     return out
 
 
-def test_performance_block_is_generated_from_the_bench_json(tmp_path, lm_run):
-    done = subprocess.run([HF_NLP, "report", str(lm_run), "--output", str(tmp_path / "r")], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+def test_performance_block_is_generated_from_the_bench_json(tmp_path, lm_report):
     bench_json = quick_bench_json(tmp_path, quick=False)
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n<!-- results:performance -->\nold\n<!-- /results:performance -->\n", encoding="utf-8")
-    args = ["--pages", str(readme), "--report", str(tmp_path / "r" / "report.json"), "--bench", str(bench_json)]
+    args = ["--pages", str(readme), "--report", str(lm_report), "--bench", str(bench_json)]
     assert readme_results.main(args) == 0
     block = readme.read_text().split("<!-- results:performance -->")[1]
     peak = json.loads(bench_json.read_text())["sections"]["peak"]
@@ -79,19 +80,16 @@ def test_a_quick_bench_json_is_refused_for_the_readme(tmp_path):
         readme_results.main(["--pages", str(readme), "--report", str(report), "--bench", str(bench_json)])
 
 
-def test_crossval_block_is_generated_from_its_summary(tmp_path, lm_run):
+def test_crossval_block_is_generated_from_its_summary(tmp_path, lm_report):
     from hf_nlp.evaluation.cross_validation import summarize
     from tests.evaluation.test_cross_validation import fold
 
-    done = subprocess.run([HF_NLP, "report", str(lm_run), "--output", str(tmp_path / "r")], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
     crossval = tmp_path / "crossval"
     crossval.mkdir()
     (crossval / "toy.json").write_text(json.dumps(summarize([fold(4, 3, 2, 1.0), fold(4, 4, 3, 1.0)])))
     readme = tmp_path / "README.md"
     readme.write_text("<!-- results:crossval:toy -->\n<!-- /results:crossval:toy -->\n", encoding="utf-8")
-    args = ["--pages", str(readme), "--report", str(tmp_path / "r" / "report.json"), "--crossval", str(crossval)]
+    args = ["--pages", str(readme), "--report", str(lm_report), "--crossval", str(crossval)]
     assert readme_results.main(["--check", *args]) == 1
     assert readme_results.main(args) == 0
     lines = readme.read_text().splitlines()

