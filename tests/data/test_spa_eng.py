@@ -31,6 +31,18 @@ def test_bible_pairs_split_with_a_fixed_seed():
     assert list(load_spa_eng()["test"]["en"]) == list(corpus["test"]["en"])  # cached and deterministic
 
 
+def test_the_testaments_are_the_bible_split_by_book():
+    """Old and New Testament: disjoint, together the whole Bible, the New one starting at Matthew 1:1."""
+    def pairs(source: str) -> set[tuple[str, str]]:
+        corpus = load_spa_eng(SpaEngDataConfig(source=source, test_size=1000, validation_size=1000))
+        return {pair for split in corpus for pair in zip(corpus[split]["en"], corpus[split]["es"], strict=True)}
+
+    old, new, whole = pairs("bible_old_testament"), pairs("bible_new_testament"), pairs("bible")
+    assert len(old) > 20_000 and len(new) > 7_000 and not old & new
+    assert old | new == whole
+    assert any(english.startswith("The book of the generation of Jesus Christ") for english, _ in new)
+
+
 def test_normalize_removes_inverted_marks_and_collapses_spaces():
     assert normalize("¿Dónde  está?\t¡Aquí!") == "Dónde está? Aquí!"
     assert normalize("¡Hola Mundo!", lowercase=True) == "hola mundo!"
