@@ -83,6 +83,12 @@ CONFIGS: dict[str, ShippedConfig] = {
                                       22),
     "seq2seq_luong": ShippedConfig("translate_seq2seq", "bidirectional encoder + Luong attention (BLEU 26.2)", 21),
     "seq2seq_marian": ShippedConfig("translate_seq2seq", "a Marian transformer from scratch (BLEU 25.2)", 32),
+    "seq2seq_marian_old_testament": ShippedConfig(
+        "translate_seq2seq", "the LoRA study's base: Marian + BPE on the Old Testament", 40),
+    "seq2seq_marian_new_testament_full": ShippedConfig(
+        "translate_seq2seq", "that base fine-tuned in full on the New Testament", None),
+    "seq2seq_marian_new_testament_lora": ShippedConfig(
+        "translate_seq2seq", "that base with rank-8 LoRA adapters on the New Testament", None),
     "seq2seq_anki": ShippedConfig("translate_seq2seq", "the reference setup on your Tatoeba/Anki spa.txt", None),
     "compare_mt": ShippedConfig("compare_mt", "the five seq2seq runs against Apertium and Opus-MT", 3),
     "categorical_embeddings": ShippedConfig("categorical_embeddings", "8 numbers + a 2-D category embedding", 0.5),
