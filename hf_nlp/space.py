@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_nlp.config import from_dict, load_yaml
-from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
+from hf_nlp.data.spa_eng import BIBLE_BOOKS, SpaEngDataConfig, load_spa_eng
 from hf_nlp.errors import UserError
 from hf_nlp.evaluation.apertium import apertium_available, apertium_translate
 from hf_nlp.evaluation.translation import attention_heatmap
@@ -188,7 +188,7 @@ def describe_corpus(source: str) -> str:
     """A corpus in words: the Bible by name, a file by its name, anything else as a Hub dataset."""
     if source == "bible":
         return BIBLE
-    if source.startswith("bible_"):  # bible_old_testament, bible_new_testament
+    if source in BIBLE_BOOKS:  # bible_old_testament, bible_new_testament
         return f"{BIBLE} of the {source.removeprefix('bible_').replace('_', ' ').title()}"
     if Path(source).suffix:
         return f"the sentence pairs in `{Path(source).name}`"
@@ -212,7 +212,7 @@ def corpus_line(corpora: dict[str, SpaEngDataConfig], examples: bool) -> str:
     else:
         trained = "Models trained on " + "; ".join(f"{describe_corpus(source)} ({', '.join(names)})"
                                                    for source, names in by_source.items())
-    domain = ": Bible-domain sentences translate best." if all(source.startswith("bible") for source in by_source) else "."
+    domain = ": Bible-domain sentences translate best." if set(by_source) <= set(BIBLE_BOOKS) else "."
     held_out = " The test-split examples are sentences they never trained on." if examples else ""
     return trained + domain + held_out
 

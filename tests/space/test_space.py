@@ -147,6 +147,11 @@ def test_the_corpus_line_names_each_corpus_and_its_models():
     assert corpus_line({"a": bible, "b": anki}, examples=False) == (
         "Models trained on the World English Bible ↔ Reina-Valera 1909 verse pairs (a); "
         "the sentence pairs in `spa.txt` (b).")
+    old, new = (SpaEngDataConfig(source=f"bible_{half}_testament") for half in ("old", "new"))
+    assert corpus_line({"a": old, "b": new}, examples=False) == (
+        "Models trained on the World English Bible ↔ Reina-Valera 1909 verse pairs of the Old Testament (a); "
+        "the World English Bible ↔ Reina-Valera 1909 verse pairs of the New Testament (b): "
+        "Bible-domain sentences translate best.")
 
 
 def test_a_model_that_raises_shows_its_error_in_its_own_row(demo, monkeypatch):
