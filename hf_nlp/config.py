@@ -161,6 +161,18 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+def flatten_config(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested sections as one level of dotted keys: `{"train": {"seed": 1}}` -> `{"train.seed": 1}`."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            flat.update(flatten_config(value, name))
+        else:
+            flat[name] = value
+    return flat
+
+
 def save_config(config: Any, path: str | Path) -> None:
     write_text_atomic(path, yaml.safe_dump(to_dict(config), sort_keys=False))
 
@@ -268,4 +280,5 @@ def _type_name(hint: type) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, hint.__name__)
 
 
-__all__ = ["RunSection", "check_at_least", "check_positive", "check_fraction", "config_help", "parse_config", "from_dict", "load_yaml", "to_dict", "save_config"]
+__all__ = ["RunSection", "check_at_least", "check_positive", "check_fraction", "config_help", "parse_config", "from_dict", "load_yaml", "to_dict", "save_config",
+           "flatten_config"]

@@ -129,6 +129,11 @@ def write_report(
     """Write `report.md`, `metrics.json` and `all_results.json` into `run_dir`."""
     run_dir.mkdir(parents=True, exist_ok=True)
     results = {"metrics": metrics, "config": config, "environment": environment}
+    # The experiment trackers' runs of this run (folder, project, run id), as the training loop recorded
+    # them (`hf_nlp.training.tracking.TRACKERS_FILE`; this layer does not import the loop).
+    trackers = run_dir / "trackers.json"
+    if trackers.is_file():
+        results["trackers"] = json.loads(trackers.read_text(encoding="utf-8"))
     # Whole or absent: other runs and tools (`hf-nlp report`, cross-validation) read these back.
     write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     write_text_atomic(run_dir / "all_results.json", json.dumps(results, indent=2))

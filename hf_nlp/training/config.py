@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 
 from hf_nlp.config import check_at_least, check_fraction, check_positive
 from hf_nlp.errors import UserError
+from hf_nlp.training.tracking import tracker_names
 
 
 @dataclass
@@ -68,6 +69,14 @@ class TrainingConfig:
     overwrite: bool = False
     """Start afresh in a run folder that holds an earlier run: delete its checkpoints, log and best model."""
     progress_bar: bool = True
+    report_to: str = "none"
+    """Experiment trackers that receive the logged losses, learning rate, throughput and evaluations:
+    `none` (no package, account or network), `all` (every installed one) or a comma-separated list of
+    tensorboard, trackio, wandb, mlflow (docs: "Experiment tracking")."""
+    run_name: str | None = None
+    """The run's name in trackio, W&B and MLflow; null: the output folder as given (`runs/char_rnn_quick`)."""
+    tracker_project: str = "hf-nlp"
+    """The trackio or W&B project, or MLflow experiment, the run goes into."""
     dataloader_workers: int | None = None
     """Worker processes that build training batches, per training process; null: 0 on CPU (a worker
     would take a core from training) and 2 on CUDA (batches are collated while the GPU computes). A
@@ -95,6 +104,10 @@ class TrainingConfig:
         check_fraction("train", self, "warmup_ratio", "momentum")
         if not self.metric_for_best:
             raise UserError("`--train.metric_for_best` is empty; name a validation metric such as loss or accuracy.")
+        try:
+            tracker_names(self.report_to)
+        except ValueError as error:
+            raise UserError(f"`--{self.FLAG_SECTION}.report_to`: {error}.") from None
         if self.overwrite and self.resume_from is not None:
             raise UserError("`--train.overwrite true` starts afresh and `--train.resume_from` resumes; pass one of them.")
 

@@ -63,7 +63,7 @@ from hf_nlp.atomic import (
     write_json_atomic,
     write_text_atomic,
 )
-from hf_nlp.config import save_config, to_dict
+from hf_nlp.config import flatten_config, save_config, to_dict
 from hf_nlp.errors import (
     LostProcessError,
     UserError,
@@ -87,6 +87,7 @@ from hf_nlp.training.sharding import (
     scatter_optimizer_state,
     shard,
 )
+from hf_nlp.training.tracking import TENSORBOARD_DIR, TRACKERS_FILE, RunTrackers, resolve_trackers
 
 # transformers.Trainer's rule for parameters that never decay (besides those inside LayerNorm).
 NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
@@ -98,7 +99,7 @@ BEST_MODEL_DIR = "best_model"
 RESUMABLE_SETTINGS = frozenset({
     "output_dir", "num_epochs", "max_steps", "max_minutes", "eval_every", "eval_batch_size", "save_every",
     "keep_checkpoints", "early_stopping_patience", "log_every", "resume_from", "overwrite", "progress_bar",
-    "cpu_threads", "dataloader_workers"})
+    "cpu_threads", "dataloader_workers", "report_to", "run_name", "tracker_project"})
 """Training settings a resumed run may change (budget and bookkeeping); any other difference from the
 checkpoint's settings would make the resumed run differ from an uninterrupted one, so it is refused."""
 CHECKPOINT_PAUSE_ENV = "HF_NLP_TEST_CHECKPOINT_PAUSE"
@@ -188,6 +189,9 @@ class Trainer:
         self._processing_class: Any = None
         self._write_model: Callable[[torch.nn.Module, Path], None] | None = None
         self._sharded = False  # FSDP: set by `fit` (hf_nlp.training.sharding)
+        # Checked now (installed?), started by `_train` once it knows whether the run resumes.
+        self._tracker_names = resolve_trackers(config.report_to, f"--{config_section}.report_to")
+        self._trackers: RunTrackers | None = None
         if self.accelerator.is_main_process:
             check_writable(self.output_dir, f"pass a writable `--{config_section}.output_dir`")
             recover_folder(self.output_dir / BEST_MODEL_DIR)
@@ -273,6 +277,9 @@ class Trainer:
                 raise
             raise LostProcessError.of(lost, self._last_complete_checkpoint()) from None
         finally:
+            if self._trackers is not None:
+                self._trackers.finish()
+                self._trackers = None
             self._release_prepared()
 
     def _train(self, model, optimizer, scheduler, train_loader, eval_loader, total_steps: int) -> TrainResult:
@@ -283,6 +290,7 @@ class Trainer:
         else:
             self._clear_previous_run()
         self._window_loss = torch.tensor(self.state.window_loss, device=acc.device)  # float32, as the losses
+        self._start_trackers()
 
         progress = tqdm(
             total=total_steps,
@@ -292,6 +300,7 @@ class Trainer:
             dynamic_ncols=True,
         )
         started = time.monotonic() - self.state.train_seconds
+        timed = (time.monotonic(), 0)  # trackers' throughput: since when, over how many steps (training only)
         # A run that ended early (patience, time budget) stays ended when its command is rerun.
         stop_reason = self.state.stop_reason if self.state.stop_reason in ("early_stopping", "time_budget") \
             else "completed"
@@ -333,10 +342,15 @@ class Trainer:
                     logs = step % cfg.log_every == 0 or step == total_steps
                     evaluates = eval_loader is not None and cfg.eval_every and step % cfg.eval_every == 0
                     saves = cfg.save_every and step % cfg.save_every == 0
+                    timed = (timed[0], timed[1] + 1)
                     if logs:
                         mean_loss = self._mean_across_processes(self._window_loss / self.state.window_steps)
+                        # Throughput goes to the trackers only: the log stays the same, to the bit, however a
+                        # run was interrupted and resumed.
+                        examples = timed[1] * cfg.batch_size * cfg.gradient_accumulation_steps * acc.num_processes
                         self._log({"step": step, "epoch": self.state.epoch, "train_loss": mean_loss,
-                                   "lr": scheduler.get_last_lr()[0]})
+                                   "lr": scheduler.get_last_lr()[0]},
+                                  examples_per_second=examples / max(time.monotonic() - timed[0], 1e-9))
                         progress.set_postfix(loss=f"{mean_loss:.4f}")
                         self._window_loss.zero_()
                         self.state.window_steps = 0
@@ -346,6 +360,8 @@ class Trainer:
                         model.train()
                     if saves:
                         self._save_checkpoint(started)
+                    if logs or evaluates or saves:
+                        timed = (time.monotonic(), 0)
                     # Several processes must agree to stop, which reads a reduced tensor: only at steps
                     # that read the device anyway, so a Ctrl-C stops at the next logged, evaluated or
                     # saved step there (at the next step when the process runs alone).
@@ -357,8 +373,10 @@ class Trainer:
                     self.state.epoch += 1
                     self.state.batches_in_epoch = 0
                     self._carried = None
-                    if eval_loader is not None and not cfg.eval_every and self._evaluate_and_select(model, eval_loader):
-                        stop_reason = "early_stopping"
+                    if eval_loader is not None and not cfg.eval_every:
+                        if self._evaluate_and_select(model, eval_loader):
+                            stop_reason = "early_stopping"
+                        timed = (time.monotonic(), 0)
         progress.close()
         if stop_reason == "interrupted":
             self._save_checkpoint(started)
@@ -570,7 +588,7 @@ class Trainer:
         if self.run_config is not None:
             run = to_dict(self.run_config)
             for section in self.resume_sections:
-                settings.update(_flatten(run.get(section, {}), section))
+                settings.update(flatten_config(run.get(section, {}), section))
         return json.loads(json.dumps(settings))  # compared with what JSON gives back (tuples -> lists)
 
     def _choose_checkpoint(self) -> Path | None:
@@ -700,7 +718,8 @@ class Trainer:
         Only `overwrite` reaches a folder with checkpoints; otherwise this clears what a run killed
         before its first checkpoint left (its log, a half-written checkpoint)."""
         if self.accelerator.is_main_process:
-            stale = [p for p in (self._checkpoint_root(), self.output_dir / METRICS_LOG) if p.exists()]
+            stale = [p for p in (self._checkpoint_root(), self.output_dir / METRICS_LOG,
+                                 self.output_dir / TENSORBOARD_DIR, self.output_dir / TRACKERS_FILE) if p.exists()]
             if self.config.overwrite and (self.output_dir / BEST_MODEL_DIR).exists():
                 stale.append(self.output_dir / BEST_MODEL_DIR)
             if stale and self.config.overwrite:
@@ -738,11 +757,25 @@ class Trainer:
     def _last_eval_step(self) -> int | None:
         return next((entry["step"] for entry in reversed(self.history) if "eval_count" in entry), None)
 
-    def _log(self, entry: dict[str, Any]) -> None:
+    def _log(self, entry: dict[str, Any], **tracked_only: float) -> None:
+        """Append `entry` to the history and `metrics.jsonl`; the trackers get it with `tracked_only`."""
         self.history.append(entry)
         if self.accelerator.is_main_process:
             with (self.output_dir / METRICS_LOG).open("a") as log:
                 log.write(json.dumps(entry) + "\n")
+        if self._trackers is not None:
+            self._trackers.log({**entry, **tracked_only}, step=entry["step"])
+
+    def _start_trackers(self) -> None:
+        """One tracker run per training, on the main process; a resumed training continues it."""
+        if not self._tracker_names or not self.accelerator.is_main_process:
+            return
+        cfg = self.config
+        hyperparameters = flatten_config(to_dict(self.run_config)) if self.run_config is not None \
+            else flatten_config(to_dict(cfg), self.config_section)
+        resumed_at = self.state.global_step if self._resume_folder is not None else None
+        self._trackers = RunTrackers(self._tracker_names, self.output_dir, cfg.run_name or self.output_dir.as_posix(),
+                                     cfg.tracker_project, hyperparameters, resumed_at)
 
     def _mean_across_processes(self, value: torch.Tensor) -> float:
         """The mean of a 0-d device tensor over the processes, read once."""
@@ -836,16 +869,6 @@ def _pause_for_fault_injection() -> None:
     seconds = os.environ.get(CHECKPOINT_PAUSE_ENV)
     if seconds:
         time.sleep(float(seconds))
-
-
-def _flatten(values: dict[str, Any], prefix: str) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}.{key}"))
-        else:
-            flat[f"{prefix}.{key}"] = value
-    return flat
 
 
 def _load_weights(model: torch.nn.Module, path: Path) -> None:

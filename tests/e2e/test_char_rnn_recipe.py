@@ -38,7 +38,7 @@ def tiny_run(tiny_text_file, tmp_path_factory) -> tuple[Path, dict]:
     from recipes.char_rnn import main
 
     run_dir = tmp_path_factory.mktemp("char_rnn") / "run"
-    metrics = main(tiny_args(tiny_text_file, run_dir))
+    metrics = main(tiny_args(tiny_text_file, run_dir, "--train.report_to", "tensorboard"))
     return run_dir, metrics
 
 
@@ -57,6 +57,20 @@ def test_recipe_writes_model_report_and_metrics(tiny_run):
     assert sorted(saved["samples"]) == ["0.2", "0.5", "1.0"] and all(saved["samples"].values())
     assert saved["wall_minutes"] >= saved["train_minutes"] > 0
     assert metrics["train_steps"] == 150
+
+
+def test_the_run_names_its_tracker_runs_and_tensorboard_holds_its_curves(tiny_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir, _ = tiny_run
+    trackers = json.loads((run_dir / "all_results.json").read_text())["trackers"]
+    assert trackers == {"tensorboard": {"log_dir": str(run_dir / "tensorboard")}}
+    events = EventAccumulator(trackers["tensorboard"]["log_dir"])
+    events.Reload()
+    logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert {e.step: e.value for e in events.Scalars("eval/loss")} == pytest.approx(
+        {line["step"]: line["eval_loss"] for line in logged if "eval_loss" in line})
+    assert len(events.Scalars("train/loss")) == 150 // 5
 
 
 def test_config_is_saved_beside_every_checkpoint(tiny_run):
