@@ -9,8 +9,10 @@ or a local folder) measured when its weights load, else its published Tatoeba fi
 measured on two backends: transformers `generate()` in float32, and CTranslate2 (float32 and
 int8 conversions, `hf-nlp translate --backend ctranslate2`). Each: BLEU and chrF (sacrebleu, same
 standardisation for every system), the reference's token accuracy where the model reports it,
-sentences/s and target tokens/s on this machine, training time and parameters. Writes `comparison.md` / `.json` and
-example translations side by side.
+sentences/s and target tokens/s on this machine, training time and parameters; and sacrebleu's paired
+bootstrap of every measured system against a baseline (`--baseline`, default the first measured): the
+95 % interval of its BLEU and chrF and the p-value of its difference, with sacrebleu's signatures.
+Writes `comparison.md` / `.json` and example translations side by side.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from hf_nlp.config import check_at_least, parse_config, to_dict
 from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.apertium import APERTIUM_INSTALL, apertium_available, apertium_translate
-from hf_nlp.evaluation.translation import translation_scores
+from hf_nlp.evaluation.translation import paired_bootstrap, translation_scores
 from hf_nlp.generation.ctranslate2_backend import (
     CT2_INSTALL,
     ctranslate2_available,
@@ -63,11 +65,17 @@ class CompareConfig:
     max_test_sentences: int | None = None
     """Score only the first N test pairs; null = all."""
     examples: list[str] = field(default_factory=lambda: list(EXAMPLES))
+    baseline: str | None = None
+    """The system every other is tested against, by its label in the example translations (e.g.
+    `LSTM(512) encoder–decoder, greedy`); null: the first measured."""
+    bootstrap_resamples: int = 1000
+    """Resampled test sets of the paired bootstrap (sacrebleu's default)."""
     output_dir: str = "reports/translation"
     cpu_threads: int | None = None
 
     def __post_init__(self) -> None:
-        check_at_least("", self, 1, "num_beams", "max_new_tokens", "batch_size", "max_test_sentences", "cpu_threads")
+        check_at_least("", self, 1, "num_beams", "max_new_tokens", "batch_size", "max_test_sentences", "cpu_threads",
+                       "bootstrap_resamples")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -80,7 +88,8 @@ def main(argv: list[str] | None = None) -> dict:
     sentences = sources + cfg.examples  # examples ride along in the same calls, scored on `sources` only
 
     rows: list[dict] = []
-    outputs: dict[str, list[str]] = {}
+    outputs: dict[str, list[str]] = {}  # label -> translations of `sentences`
+    row_labels: list[str | None] = []  # per row: its label in `outputs` (None: published figures)
     notes: list[str] = []
     if cfg.ctranslate2 and not ctranslate2_available():
         notes.append(f"CTranslate2 is not installed (`{CT2_INSTALL}`); no ctranslate2 rows.")
@@ -92,7 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
             for decoding, beams in _decodings(cfg):
                 translations = translate(sentences, beams)
                 rows.append(_row(system, kind, decoding, backend, translations, references, extra))
-                outputs[f"{label}, {decoding}" + ("" if backend == TRANSFORMERS else f", {backend}")] = translations.texts
+                row_labels.append(f"{label}, {decoding}" + ("" if backend == TRANSFORMERS else f", {backend}"))
+                outputs[row_labels[-1]] = translations.texts
 
     for run in cfg.runs:
         run_dir = Path(run)
@@ -115,6 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
                          "backend": "", "BLEU": OPUS_MT_PUBLISHED["bleu"], "chrF": OPUS_MT_PUBLISHED["chrf"],
                          "token accuracy": "", "sentences/s": "", "tokens/s": "", "training min": "", "parameters": "",
                          "test set": OPUS_MT_PUBLISHED["test set"]})
+            row_labels.append(None)
         else:
             parameters = sum(p.numel() for p in model.parameters())
             measure(f"Opus-MT `{cfg.opus_mt}`", "production", "Opus-MT", cfg.opus_mt, model, tokenizer,
@@ -124,6 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
         if apertium_available():
             translations = apertium_translate(sentences)
             rows.append(_row("Apertium eng-spa", "rule-based", "rules", "apertium", translations, references, {}))
+            row_labels.append("Apertium")
             outputs["Apertium"] = translations.texts
         else:
             notes.append(f"Apertium is not installed (`{APERTIUM_INSTALL}`); no row.")
@@ -131,7 +143,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise UserError("nothing to compare: no finished run, no Opus-MT and no Apertium; train a model with "
                         "recipes/translate_seq2seq.py first.")
 
-    report = {"test_sentences": count, "rows": rows, "notes": notes,
+    significance = _significance(outputs, references, rows, row_labels, cfg)
+    report = {"test_sentences": count, "rows": rows, "notes": notes, "significance": significance,
               "examples": side_by_side(sentences, references + [""] * len(cfg.examples), outputs,
                                         list(range(min(6, count))) + list(range(count, len(sentences)))),
               "config": to_dict(cfg), "environment": environment_info(), "wall_minutes": (time.monotonic() - started) / 60}
@@ -139,6 +152,27 @@ def main(argv: list[str] | None = None) -> dict:
     print(markdown_table(rows))
     print(f"report: {path}")
     return report
+
+
+def _significance(outputs: dict[str, list[str]], references: list[str], rows: list[dict],
+                  row_labels: list[str | None], cfg: CompareConfig) -> dict | None:
+    """The paired bootstrap of every measured system against the baseline, added to its row as the 95 %
+    interval's half-width and the p-value (None with fewer than two measured systems)."""
+    if cfg.baseline is not None and cfg.baseline not in outputs:
+        raise UserError(f"`--baseline {cfg.baseline}` is not a measured system; use one of: "
+                        + "; ".join(f"`{label}`" for label in outputs) + ".")
+    if len(outputs) < 2:
+        return None
+    baseline = cfg.baseline or next(iter(outputs))
+    scored = {label: texts[: len(references)] for label, texts in outputs.items()}  # not the examples
+    tested = paired_bootstrap(scored, references, baseline, cfg.bootstrap_resamples)
+    for row, label in zip(rows, row_labels, strict=True):
+        result = tested["systems"].get(label, {})
+        row["BLEU ±"] = result["bleu"]["ci"] if result else ""
+        row["chrF ±"] = result["chrf"]["ci"] if result else ""
+        row["p (BLEU / chrF)"] = "" if not result else "baseline" if label == baseline else \
+            f"{result['bleu']['p_value']:.4f} / {result['chrf']['p_value']:.4f}"
+    return tested
 
 
 def _run_name(run_dir: Path) -> str:

@@ -39,6 +39,49 @@ def translation_scores(hypotheses: Sequence[str], references: Sequence[str]) -> 
     }
 
 
+def paired_bootstrap(systems: dict[str, Sequence[str]], references: Sequence[str], baseline: str,
+                     resamples: int = 1000) -> dict:
+    """sacrebleu's paired bootstrap resampling (Koehn 2004; `sacrebleu --paired-bs`) of every system in
+    `systems` (name -> hypotheses, one per reference) against `baseline`, for BLEU and chrF, after the
+    same standardisation as `translation_scores`.
+
+    Per system and metric: `score` on the whole test set, `mean` and `ci` (the half-width of the 95 %
+    interval of the score over the resampled test sets), and `p_value` (none for the baseline; 1 for a
+    system whose output is the baseline's): the chance of a difference at least this large were the
+    two systems equally good. Also each metric's
+    sacrebleu signature (with the resample count and seed, sacrebleu's fixed 12345 unless
+    SACREBLEU_SEED says otherwise), so the figures can be reproduced. chrF is on a 0-1 scale."""
+    from sacrebleu.metrics import BLEU, CHRF
+    from sacrebleu.significance import PairedTest
+
+    if baseline not in systems:
+        raise ValueError(f"baseline {baseline!r} is not one of the systems {list(systems)}")
+    names = [baseline, *(name for name in systems if name != baseline)]
+    standardized = [[standardize_for_scoring(r) for r in references]]
+    named = [(name, [standardize_for_scoring(h) for h in systems[name]]) for name in names]
+    metrics = {"bleu": BLEU(), "chrf": CHRF()}
+    signatures, scores = PairedTest(named, metrics, standardized, test_type="bs", n_samples=resamples)()
+    # `scores` holds the system names, then one column per metric, named by sacrebleu (`BLEU`, `chrF2`),
+    # in the order of `metrics`.
+    columns = [column for column in scores if column != "System"]
+    scale = {"bleu": 1.0, "chrf": 0.01}
+    # sacrebleu counts only resampled differences strictly above the real one, so a system whose output
+    # is the baseline's, word for word, gets its smallest p (1/1001): "significant" with no difference at
+    # all. Such a system gets p = 1 here.
+    same_output = {name for name, hypotheses in named[1:] if hypotheses == named[0][1]}
+    results = {name: {} for name in names}
+    for key, column in zip(metrics, columns, strict=True):
+        for name, result in zip(names, scores[column], strict=True):
+            p_value = 1.0 if name in same_output else result.p_value
+            # (sacrebleu's resampled figures are numpy floats: as plain floats they go to JSON)
+            results[name][key] = {"score": float(result.score) * scale[key], "mean": float(result.mean) * scale[key],
+                                  "ci": float(result.ci) * scale[key],
+                                  "p_value": None if p_value is None else float(p_value)}
+    return {"baseline": baseline, "resamples": resamples, "sentences": len(references),
+            "signatures": {key: str(signatures[column]) for key, column in zip(metrics, columns, strict=True)},
+            "systems": results}
+
+
 def plot_attention(weights, source_tokens: list[str], target_tokens: list[str], path: Path, title: str = "") -> Path:
     """weights `(T, S)`: one row per generated token, one column per source token."""
     import matplotlib

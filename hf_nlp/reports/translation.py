@@ -71,6 +71,17 @@ def side_by_side(sentences: list[str], references: list[str], outputs: dict[str,
             for i in indices]
 
 
+def _significance_lines(significance: dict | None) -> list[str]:
+    if significance is None:
+        return []
+    return [
+        f"Paired bootstrap against `{significance['baseline']}` (sacrebleu, {significance['resamples']:,} resampled "
+        "test sets, `sacrebleu --paired-bs`): ± is the half-width of the 95 % interval of the system's score; p is the "
+        "chance of a difference at least this large between two equally good systems (below 0.05: the difference "
+        "is unlikely to be the luck of the test sentences). Signatures: BLEU "
+        f"`{significance['signatures']['bleu']}`, chrF `{significance['signatures']['chrf']}`.", ""]
+
+
 def write_mt_comparison(output_dir: Path, report: dict) -> Path:
     """`comparison.json` and `comparison.md` of the `compare_mt` recipe, from its structured `report` (rows,
     notes, examples, and the `config` it ran with)."""
@@ -90,6 +101,7 @@ def write_mt_comparison(output_dir: Path, report: dict) -> Path:
         f"{cfg['batch_size']}, {cfg['num_beams']} beams for beam rows; backend `ctranslate2 int8` is the Marian model "
         "converted by CTranslate2 with int8 weights (`hf-nlp translate --backend ctranslate2`).", "",
         markdown_table(report["rows"]), "",
+        *_significance_lines(report.get("significance")),
         *(f"- {note}" for note in report["notes"]), "",
         "## Example translations", "", examples, "",
         f"Wall time {report['wall_minutes']:.1f} min.", "",

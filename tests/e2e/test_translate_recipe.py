@@ -140,6 +140,24 @@ def test_compare_mt_reports_our_runs_a_marian_folder_and_missing_runs(toy_run, r
     assert "| system | kind | decoding | backend | BLEU | chrF |" in markdown and "I like soccer" in markdown
     assert json.loads((tmp_path / "comparison" / "comparison.json").read_text())["test_sentences"] == 40
 
+    # sacrebleu's paired bootstrap against the first measured system (ours, greedy): the random Marian is
+    # far worse (p < 0.05); the scores are the table's; each measured row has its interval.
+    significance = report["significance"]
+    assert significance["baseline"] == f"{ours['system']}, greedy"
+    assert "|bs:1000|seed:12345|" in significance["signatures"]["bleu"] and "nrefs:1" in significance["signatures"]["chrf"]
+    baseline = significance["systems"][significance["baseline"]]
+    assert baseline["bleu"]["p_value"] is None and baseline["bleu"]["score"] == pytest.approx(
+        rows[("trained here", "greedy", "transformers fp32")]["BLEU"])
+    random_marian = significance["systems"]["Opus-MT, beam 3"]
+    assert random_marian["bleu"]["p_value"] < 0.05 and random_marian["chrf"]["p_value"] < 0.05
+    assert random_marian["chrf"]["score"] == pytest.approx(opus_row["chrF"])
+    assert 0 < random_marian["bleu"]["ci"] < 50 and opus_row["BLEU ±"] == random_marian["bleu"]["ci"]
+    assert opus_row["p (BLEU / chrF)"] == (f"{random_marian['bleu']['p_value']:.4f} / "
+                                           f"{random_marian['chrf']['p_value']:.4f}")
+    assert rows[("trained here", "greedy", "transformers fp32")]["p (BLEU / chrF)"] == "baseline"
+    assert ours["p (BLEU / chrF)"] == "1.0000 / 1.0000"  # beam 3 translates every sentence as greedy does
+    assert "Paired bootstrap against" in markdown and "| BLEU ± | chrF ± | p (BLEU / chrF) |" in markdown
+
 
 def test_compare_mt_measures_a_marian_run_on_transformers_and_ctranslate2(marian_run, tmp_path):
     from recipes.compare_mt import main
