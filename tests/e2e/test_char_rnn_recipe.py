@@ -139,7 +139,8 @@ def test_two_cpu_processes_gather_every_eval_example_once(tiny_text_file, tmp_pa
     run_dir = tmp_path / "ddp"
     result = run_cli(
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "recipes/char_rnn.py",
-        *tiny_args(tiny_text_file, run_dir, "--train.max_steps", "10", "--train.eval_every", "5"),
+        *tiny_args(tiny_text_file, run_dir, "--train.max_steps", "10", "--train.eval_every", "5",
+                   "--train.report_to", "tensorboard"),
         env_extra={"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -150,6 +151,13 @@ def test_two_cpu_processes_gather_every_eval_example_once(tiny_text_file, tmp_pa
     evals = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if "eval_count" in line]
     assert [e["eval_count"] for e in evals] == [windows * WINDOW] * 2
     assert json.loads((run_dir / "all_results.json").read_text())["environment"]["num_processes"] == 2
+    # One tracker run for the two processes: one TensorBoard event file, holding each evaluation once.
+    assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    assert [event.step for event in events.Scalars("eval/count")] == [5, 10]
 
 
 def test_accelerate_launch_on_a_cpu_machine_trains_on_every_core(tiny_text_file, tmp_path):
