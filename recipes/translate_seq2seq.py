@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -29,7 +30,7 @@ from hf_nlp.config import check_at_least, check_fraction, parse_config, to_dict
 from hf_nlp.data.spa_eng import SpaEngDataConfig, encode_pairs, pair_lengths
 from hf_nlp.errors import UserError, exit_on_user_error
 from hf_nlp.evaluation.metrics import seq2seq_example_stats
-from hf_nlp.evaluation.translation import example_translations, score_test_translations
+from hf_nlp.evaluation.translation import decoded_scores, example_translations, score_test_translations
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder, load_model_and_tokenizer
 from hf_nlp.models.activation_checkpointing import enable_activation_checkpointing
 from hf_nlp.models.lora import LoraSettings, save_merged_with_adapter, with_lora
@@ -40,6 +41,8 @@ from hf_nlp.training.batch_step import StatelessStep
 from hf_nlp.training.config import TrainingConfig
 from hf_nlp.training.loop import Trainer
 
+DECODED_METRICS = ("bleu", "chrf")
+"""Validation metrics of decoded translations (`--decode.validation_sentences`), beside the loop's own."""
 MARIAN_LORA_TARGETS = ("q_proj", "v_proj")
 """LoRA's layers in a Marian model when `--model.lora.target_modules` is null: the query and value
 projections of every attention (peft's default for BART, Marian's sibling; it has none for Marian)."""
@@ -128,10 +131,16 @@ class DecodeConfig:
     """Translate only the first N test pairs for BLEU/chrF (token accuracy always uses all); null = all."""
     examples: list[str] = field(default_factory=lambda: list(ATTENTION_EXAMPLES))
     """Sentences translated in the report (and drawn as attention heatmaps)."""
+    validation_sentences: int = 0
+    """Validation pairs translated at every evaluation, scored as `eval_bleu` / `eval_chrf` (the
+    first N of the split, the same each time); needed by `--train.metric_for_best bleu|chrf`; 0: none."""
+    validation_beams: int = 1
+    """Beams for those translations (1: greedy, the cheapest)."""
 
     def __post_init__(self) -> None:
-        check_at_least("decode", self, 1, "num_beams", "max_new_tokens", "batch_size", "max_test_sentences")
-        check_at_least("decode", self, 0, "unk_penalty")
+        check_at_least("decode", self, 1, "num_beams", "max_new_tokens", "batch_size", "max_test_sentences",
+                       "validation_beams")
+        check_at_least("decode", self, 0, "unk_penalty", "validation_sentences")
 
 
 @dataclass
@@ -144,12 +153,18 @@ class TranslateRecipeConfig:
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     push_to_hub: PushConfig = field(default_factory=PushConfig)
 
+    def __post_init__(self) -> None:
+        if self.train.metric_for_best in DECODED_METRICS and not self.decode.validation_sentences:
+            raise UserError(f"`--train.metric_for_best {self.train.metric_for_best}` scores translations of "
+                            "validation pairs; pass how many with `--decode.validation_sentences` (e.g. 500).")
+
 
 def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     cfg = parse_config(TranslateRecipeConfig, sys.argv[1:] if argv is None else argv)
     check_push_target(cfg.push_to_hub)
-    trainer = Trainer(cfg.train, StatelessStep(seq2seq_example_stats), run_config=cfg)
+    trainer = Trainer(cfg.train, StatelessStep(seq2seq_example_stats), run_config=cfg,
+                      extra_metric_names=DECODED_METRICS)
     accelerator = trainer.accelerator
     data_started = time.monotonic()
     pretrained = cfg.model.architecture == "pretrained"
@@ -184,7 +199,8 @@ def main(argv: list[str] | None = None) -> dict:
     trained_parameters = model.num_parameters(only_trainable=True)
     lengths = pair_lengths(encoded["train"])
     result = trainer.fit(model, encoded["train"], encoded["validation"], collate_fn=collate, lengths=lengths,
-                         processing_class=tokenizer, write_model=save_merged_with_adapter if lora else None)
+                         processing_class=tokenizer, write_model=save_merged_with_adapter if lora else None,
+                         extra_metrics=validation_decoding(corpus["validation"], tokenizer, cfg.decode))
 
     # A LoRA run's best model is saved merged: a plain seq2seq model.
     best = (AutoModelForSeq2SeqLM if lora else type(model)).from_pretrained(result.best_model_dir)
@@ -217,6 +233,17 @@ def main(argv: list[str] | None = None) -> dict:
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return metrics
+
+
+def validation_decoding(validation, tokenizer, cfg: DecodeConfig):
+    """What scores the model's translations of the first `validation_sentences` validation pairs at each
+    evaluation (None when it is 0)."""
+    count = min(cfg.validation_sentences, len(validation))
+    if not count:
+        return None
+    sources, references = list(validation["en"][:count]), list(validation["es"][:count])
+    return partial(decoded_scores, tokenizer=tokenizer, sources=sources, references=references,
+                   num_beams=cfg.validation_beams, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens)
 
 
 def build_model(cfg: ModelConfig, tokenizer, target_vocab_size: int):

@@ -39,6 +39,16 @@ def translation_scores(hypotheses: Sequence[str], references: Sequence[str]) -> 
     }
 
 
+def decoded_scores(model, tokenizer, sources: Sequence[str], references: Sequence[str], num_beams: int = 1,
+                   batch_size: int = 64, max_new_tokens: int = 60) -> dict[str, float]:
+    """BLEU and chrF of `model`'s translations of `sources` (batched `generate()`, as `translate_texts`):
+    what a translation run is selected by when `--train.metric_for_best` is `bleu` or `chrf`."""
+    translations = translate_texts(model, tokenizer, sources, batch_size=batch_size, num_beams=num_beams,
+                                   max_new_tokens=max_new_tokens, progress=False)
+    scores = translation_scores(translations.texts, references)
+    return {"bleu": scores["bleu"], "chrf": scores["chrf"]}
+
+
 def paired_bootstrap(systems: dict[str, Sequence[str]], references: Sequence[str], baseline: str,
                      resamples: int = 1000) -> dict:
     """sacrebleu's paired bootstrap resampling (Koehn 2004; `sacrebleu --paired-bs`) of every system in

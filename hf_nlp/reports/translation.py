@@ -6,7 +6,13 @@ import json
 from pathlib import Path
 
 from hf_nlp.atomic import write_text_atomic
-from hf_nlp.reports.writing import environment_info, markdown_table, plot_loss_curve, write_report
+from hf_nlp.reports.writing import (
+    environment_info,
+    markdown_table,
+    plot_eval_metric,
+    plot_loss_curve,
+    write_report,
+)
 
 
 def describe_model(model: dict) -> str:
@@ -53,6 +59,10 @@ def write_translation_report(run_dir: Path, config: dict, metrics: dict, samples
                 f"({metrics['stop_reason']}), best at step {metrics['best_step']}; training "
                 f"{metrics['train_minutes']:.1f} min ({metrics['train_pairs_per_s']:.0f} pairs/s), wall "
                 f"{metrics['wall_minutes']:.1f} min on {num_processes} process(es).\n\n![curves](loss_curve.png)")
+    if any("eval_bleu" in entry for entry in history):  # translations decoded at each evaluation
+        plot_eval_metric(history, "bleu", run_dir / "validation_bleu.png", "validation BLEU")
+        training += (f" Validation BLEU of {config['decode']['validation_sentences']:,} decoded pairs at each evaluation "
+                     f"(best model by `{config['train']['metric_for_best']}`):\n\n![validation BLEU](validation_bleu.png)")
     examples = markdown_table([{k: v for k, v in row.items() if k != "heatmap"} for row in metrics["examples"]])
     examples += "".join(f"\n\n![{row['English']}]({row['heatmap']})" for row in metrics["examples"] if "heatmap" in row)
     write_report(

@@ -76,6 +76,26 @@ def plot_loss_curve(history: list[dict[str, Any]], path: Path, metric: str = "lo
     return path
 
 
+def plot_eval_metric(history: list[dict[str, Any]], metric: str, path: Path, label: str) -> Path:
+    """Validation `metric` (logged as `eval_<metric>`) against optimizer steps, alone on its own scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(h["step"], h[f"eval_{metric}"]) for h in history if f"eval_{metric}" in h]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    if points:
+        ax.plot(*zip(*points, strict=True), marker="o")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_confusion_matrix(confusion, class_names: list[str], path: Path) -> Path:
     """Counts per (true, predicted) class, annotated."""
     import matplotlib

@@ -156,18 +156,21 @@ class Trainer:
         run_config: Any = None,
         config_section: str = "train",
         resume_sections: Sequence[str] = ("data", "model"),
+        extra_metric_names: Sequence[str] = (),
     ):
         """`step` runs the model on a batch and scores it (`hf_nlp.training.batch_step`); `run_config`
         (a dataclass) is saved as `config.yaml` beside every checkpoint and the best model.
         `config_section` is the flag prefix of `config` in the recipe's config (named in messages);
         `resume_sections` are the sections of `run_config` a resumed run must leave unchanged.
+        `extra_metric_names` are the metrics `fit(extra_metrics=...)` adds to each evaluation (e.g. a
+        translation's BLEU), which `metric_for_best` may name besides the step's own.
 
         The run folder is checked here, before the recipe loads any data: it must be writable, and a
         checkpoint in it is chosen (and its settings compared) now, so a run that cannot resume fails
         in seconds, not after the corpus is built."""
         if config.mixed_precision == "fp16" and not torch.cuda.is_available():
             raise UserError("fp16 needs a GPU; use `--train.mixed_precision bf16` (or `no`) on CPU.")
-        known = step.metric_names
+        known = step.metric_names and (*step.metric_names, *extra_metric_names)
         if known and config.metric_for_best not in known:
             raise UserError(f"`--{config_section}.metric_for_best {config.metric_for_best}` is not an evaluation metric of "
                             f"this recipe; use one of {', '.join(known)}.")
@@ -189,6 +192,7 @@ class Trainer:
         self._processing_class: Any = None
         self._write_model: Callable[[torch.nn.Module, Path], None] | None = None
         self._sharded = False  # FSDP: set by `fit` (hf_nlp.training.sharding)
+        self._extra_metrics: Callable[[torch.nn.Module], dict[str, float]] | None = None
         # Checked now (installed?), started by `_train` once it knows whether the run resumes.
         self._tracker_names = resolve_trackers(config.report_to, f"--{config_section}.report_to")
         self._trackers: RunTrackers | None = None
@@ -210,6 +214,7 @@ class Trainer:
         lengths: Sequence[int] | np.ndarray | None = None,
         processing_class: Any = None,
         write_model: Callable[[torch.nn.Module, Path], None] | None = None,
+        extra_metrics: Callable[[torch.nn.Module], dict[str, float]] | None = None,
     ) -> TrainResult:
         """Train on `train_dataset`, evaluating on `eval_dataset`. With `lengths` (one per training
         example, a list or an array) batches group examples of similar length (transformers' order,
@@ -217,9 +222,13 @@ class Trainer:
         (`collate_fn`) pads little. `train_dataset` may be a stream (see the module docstring).
         `processing_class` (a tokenizer) is saved with every best model, in the same atomic write.
         `write_model(model, folder)` writes the best model's own files (default: `save_pretrained`, or
-        the weights alone for a plain module), e.g. a LoRA model merged and its adapter apart."""
+        the weights alone for a plain module), e.g. a LoRA model merged and its adapter apart.
+        `extra_metrics(model)` adds metrics to every evaluation that the per-batch statistics cannot give
+        (e.g. BLEU of decoded translations): called on the main process with the unwrapped model in eval
+        mode, its result is sent to every process, which all select the same best model."""
         cfg, acc = self.config, self.accelerator
         self._write_model = write_model
+        self._extra_metrics = extra_metrics
         pin = self._pin_memory()
         self._processing_class = processing_class
         self._stream = train_dataset if isinstance(train_dataset, IterableDataset) else None
@@ -245,6 +254,9 @@ class Trainer:
                 raise UserError("the training set is smaller than one batch; lower `--train.batch_size` or add data.")
         eval_loader = self._eval_loader(eval_dataset, collate_fn) if eval_dataset is not None else None
         self._sharded = fsdp_requested(acc)
+        if self._sharded and extra_metrics is not None:
+            raise UserError("metrics from decoded outputs (BLEU, chrF) need the whole model on one process, which a "
+                            "sharded run does not have; select by loss or accuracy under FSDP.")
         if self._sharded and write_model is not None:
             raise UserError("this model writes its own files (LoRA: merged weights and the adapter), which a sharded "
                             "run cannot; train it without FSDP (adapters are small enough for plain DDP).")
@@ -469,6 +481,8 @@ class Trainer:
         """Evaluate, keep the best model, and return True when early stopping should fire."""
         cfg = self.config
         metrics = self._run_eval(model, eval_loader)
+        if self._extra_metrics is not None:
+            metrics.update(self._run_extra_metrics(model))
         self._log({"step": self.state.global_step, "epoch": self.state.epoch, **{f"eval_{k}": v for k, v in metrics.items()}})
         if cfg.metric_for_best not in metrics:
             raise UserError(
@@ -486,6 +500,18 @@ class Trainer:
             self.state.evals_without_improvement += 1
         patience = cfg.early_stopping_patience
         return patience is not None and self.state.evals_without_improvement >= patience
+
+    def _run_extra_metrics(self, model) -> dict[str, float]:
+        """`fit`'s `extra_metrics`, computed once by the main process and sent to every process."""
+        values: list[Any] = [None]
+        if self.accelerator.is_main_process:
+            module = self._module(model)
+            module.eval()
+            with torch.no_grad():
+                values = [{name: float(value) for name, value in self._extra_metrics(module).items()}]
+        if self.accelerator.num_processes > 1:
+            values = broadcast_object_list(values)
+        return values[0]
 
     def _save_best(self, model) -> None:
         """Write the best model (weights, its tokenizer, config.yaml, a manifest) beside `best_model/` and

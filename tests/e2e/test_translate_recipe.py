@@ -13,6 +13,7 @@ import pytest
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from hf_nlp.data.spa_eng import SpaEngDataConfig, load_spa_eng
+from hf_nlp.errors import UserError
 from tests.conftest import REPO_ROOT, cli_in_process
 
 WORDS = "a b c d e f g h i j".split()
@@ -42,6 +43,7 @@ def toy_run(reversal_file, tmp_path_factory) -> tuple[Path, dict]:
         "--data.max_train_pairs", "null", *SPLITS, "--model.hidden_size", "64", "--model.embedding_size", "16",
         "--train.num_epochs", "6", "--train.learning_rate", "0.005", "--train.output_dir", str(run_dir),
         "--train.progress_bar", "false", "--decode.examples", '["a b c", "j i h g"]',
+        "--train.metric_for_best", "bleu", "--decode.validation_sentences", "50",  # chosen by decoded BLEU
     ])
     return run_dir, metrics
 
@@ -61,6 +63,54 @@ def test_recipe_learns_to_reverse_and_writes_its_report(toy_run, reversal_file):
     saved = json.loads((run_dir / "metrics.json").read_text())
     unique_pairs = len(set(reversal_file.read_text().splitlines()))  # duplicates are kept once
     assert saved["split_sizes"] == {"train": unique_pairs - 200, "validation": 100, "test": 100}
+
+
+def test_the_best_model_is_chosen_by_the_bleu_of_decoded_validation_pairs(toy_run, reversal_file):
+    from hf_nlp.evaluation.translation import translation_scores
+    from hf_nlp.generation.translate import translate_texts
+
+    run_dir, metrics = toy_run
+    evaluations = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+                   if "eval_count" in line]
+    assert len(evaluations) == 6 and all(0 <= e["eval_bleu"] < 100.001 and 0 <= e["eval_chrf"] < 1.000001 for e in evaluations)
+    best = max(evaluations, key=lambda e: e["eval_bleu"])  # the first of equal ones, as the loop keeps it
+    assert metrics["best_step"] == best["step"]
+    assert (run_dir / "validation_bleu.png").is_file() and "validation_bleu.png" in (run_dir / "report.md").read_text()
+    # The logged BLEU is the saved best model's greedy BLEU on the first 50 validation pairs.
+    validation = load_spa_eng(SpaEngDataConfig(source=str(reversal_file), test_size=100, validation_size=100))["validation"]
+    model = AutoModelForSeq2SeqLM.from_pretrained(run_dir / "best_model")
+    tokenizer = AutoTokenizer.from_pretrained(run_dir / "best_model")
+    texts = translate_texts(model, tokenizer, list(validation["en"][:50]), num_beams=1, max_new_tokens=60,
+                            progress=False).texts
+    assert translation_scores(texts, list(validation["es"][:50]))["bleu"] == pytest.approx(best["eval_bleu"])
+
+
+def test_two_processes_select_the_same_model_by_bleu(reversal_file, tmp_path):
+    """The main process decodes, the other gets its scores: both pick the same best step and finish."""
+    run_dir = tmp_path / "ddp"
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29641",
+         "recipes/translate_seq2seq.py", "--config", str(REPO_ROOT / "recipes/configs/seq2seq_quick.yaml"),
+         "--data.source", str(reversal_file), *SPLITS, "--data.max_train_pairs", "600", "--model.hidden_size", "32",
+         "--model.embedding_size", "8", "--train.num_epochs", "2", "--train.output_dir", str(run_dir),
+         "--train.progress_bar", "false", "--train.metric_for_best", "bleu", "--decode.validation_sentences", "20",
+         "--decode.max_test_sentences", "20"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    evaluations = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+                   if "eval_bleu" in line]
+    assert len(evaluations) == 2
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["best_step"] == max(evaluations, key=lambda e: e["eval_bleu"])["step"]
+
+
+def test_selecting_by_bleu_needs_decoded_validation_pairs(reversal_file):
+    from recipes.translate_seq2seq import main
+
+    with pytest.raises(UserError, match=r"^`--train.metric_for_best chrf` scores translations of validation pairs; "
+                                        r"pass how many with `--decode.validation_sentences`"):
+        main(["--data.source", str(reversal_file), "--train.metric_for_best", "chrf"])
 
 
 def test_saved_model_loads_with_auto_classes_and_translates(toy_run, reversal_file):
