@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import math
 from pathlib import Path
 from typing import Any
 
 from hf_nlp.atomic import write_json_atomic
 from hf_nlp.errors import UserError
-
-logger = logging.getLogger(__name__)
 
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb", "mlflow": "mlflow"}
 """Supported trackers and the package each needs (the `trackers` extra installs tensorboard and trackio)."""
@@ -95,7 +92,6 @@ class RunTrackers:
                  hyperparameters: dict[str, Any], resumed_at: int | None):
         """`hyperparameters` (the run's flattened config) are stored when a tracker run starts, not again when
         a resumed training continues it; `resumed_at` is the checkpoint's step, or None for a new run."""
-        self.output_dir = output_dir
         saved = _read_saved_runs(output_dir) if resumed_at is not None else {}
         self.trackers = []
         for name in names:
@@ -109,8 +105,8 @@ class RunTrackers:
                 raise UserError(f"the {name} tracker did not start ({type(error).__name__}: {error}); fix its "
                                 "setup or leave it out of `--train.report_to`.") from None
             self.trackers.append(tracker)
-        self.runs = {tracker.name: _run_record(tracker, output_dir, project) for tracker in self.trackers}
-        write_json_atomic(output_dir / TRACKERS_FILE, self.runs)
+        write_json_atomic(output_dir / TRACKERS_FILE,
+                          {tracker.name: _run_record(tracker, output_dir, project) for tracker in self.trackers})
 
     def log(self, entry: dict[str, Any], step: int) -> None:
         scalars = tracker_scalars(entry)
