@@ -236,13 +236,16 @@ def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
 def report_command(args: argparse.Namespace) -> None:
     from hf_nlp.reports.suite import suite_report  # lazy: loaded by this verb only
 
-    path = suite_report([Path(d) for d in args.runs], Path(args.output))
+    path = suite_report([Path(d) for d in args.runs], Path(args.output), update=args.update)
     sys.stdout.write(f"{path}\n")
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", help="run folders, or folders to search for finished runs")
     parser.add_argument("--output", default="reports", help="folder for report.md, report.json and PNGs")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the runs of the report already in --output that these runs do not replace "
+                             "(a run is named by its folder): regenerate one family's table from its runs alone")
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
@@ -425,6 +428,34 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = "Any other `--section.key VALUE` overrides the config, e.g. --train.max_steps 50."
 
 
+def search_command(args: argparse.Namespace) -> None:
+    from hf_nlp.search import Search, read_space, run_search  # lazy: loaded by this verb only
+
+    recipe = _recipe(args.recipe)
+    config = _config_path(args.config, recipe)
+    output = Path(args.output or f"runs/search_{Path(config).stem}")
+    search = Search(recipe, str(config), read_space(Path(args.space)), args.overrides, output,
+                    num_processes=args.num_processes, seed=args.seed)
+    summary = run_search(search, args.trials)
+    best = summary["best"]
+    sys.stdout.write(f"{output / 'trials.md'}\n" + (f"best: trial {best['trial']}, {summary['metric']} "
+                                                     f"{best['value']:.4f}; {best['config']}\n" if best else ""))
+
+
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.allow_abbrev = False  # `--train.x` must never be read as an abbreviation of a flag here
+    parser.add_argument("recipe", help="a recipe name (`hf-nlp recipes` lists them)")
+    parser.add_argument("--config", default=None, help="the base config: a shipped config's name or a YAML path")
+    parser.add_argument("--space", required=True, help="YAML file of `key: {type: float|int|categorical, ...}`")
+    parser.add_argument("--trials", type=POSITIVE, required=True,
+                        help="trials to finish (completed or pruned), counting those of a resumed study")
+    parser.add_argument("--output", default=None,
+                        help="folder of the study (study.db), its trials and results (default: runs/search_CONFIG)")
+    parser.add_argument("--num-processes", type=POSITIVE, default=None, help="processes per trial (default: 1)")
+    parser.add_argument("--seed", type=int, default=42, help="the sampler's seed")
+    parser.epilog = "Any other `--section.key VALUE` overrides the base config for every trial."
+
+
 def config_command(args: argparse.Namespace) -> None:
     import shutil
 
@@ -457,6 +488,8 @@ SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {
                 recipes_command),
     "train": ("train a recipe through accelerate launch, writing runs/ under the current directory",
               add_train_arguments, train_command),
+    "search": ("hyper-parameter search with optuna: each trial a recipe run, scored on validation",
+               add_search_arguments, search_command),
     "config": ("copy a shipped recipe config to edit (hf-nlp config copy NAME [DEST])", add_config_arguments,
                config_command),
     "generate": ("generate text with a causal LM (char-RNN)", add_generate_arguments, generate_command),
@@ -489,7 +522,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, (help_text, add_arguments, _) in SUBCOMMANDS.items():
         add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     args, extra = parser.parse_known_args(argv)
-    if args.command == "train":
+    if args.command in ("train", "search"):
         args.overrides = extra  # `--section.key VALUE` pairs, checked against the recipe's config
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -173,6 +173,16 @@ def flatten_config(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def override_flags(values: dict[str, Any]) -> list[str]:
+    """`--key value` flags that `parse_config` reads back as `values` (dotted keys): each value written
+    as YAML flow (`null`, `true`, `[0.2, 0.5]`), which is how a flag's value is parsed."""
+    flags = []
+    for key, value in values.items():
+        text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+        flags += [f"--{key}", text.removesuffix("\n...").removesuffix("...").strip()]
+    return flags
+
+
 def save_config(config: Any, path: str | Path) -> None:
     write_text_atomic(path, yaml.safe_dump(to_dict(config), sort_keys=False))
 

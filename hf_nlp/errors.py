@@ -25,6 +25,11 @@ forbidden folder): the machine's state, not a bug, so one sentence rather than a
 F = TypeVar("F", bound=Callable[..., object])
 
 
+class TrainingOnlyFinished(Exception):
+    """Raised by the loop after training when `--train.validation_only true`: the recipe stops there,
+    before anything scores the test split (hyper-parameter search trials). The entry point exits 0."""
+
+
 class UserError(Exception):
     """A mistake the user can fix (bad path, bad config key, empty input, missing package).
 
@@ -47,6 +52,8 @@ def exit_on_user_error(main: F) -> F:
             code = EXIT_LOST_PROCESS if isinstance(error, LostProcessError) else EXIT_USER_ERROR
         except KeyboardInterrupt:
             message, code = "interrupted\n", EXIT_INTERRUPTED
+        except TrainingOnlyFinished as finished:
+            message, code = f"{finished}\n", 0
         except Exception as error:
             lost = lost_process_reason(error)
             reason = write_failure_reason(error)

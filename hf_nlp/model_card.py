@@ -77,7 +77,7 @@ def model_family(model_dir: Path) -> tuple[str, str]:
         raise UserError(f"`{model_dir}` has no config.json; pass a run folder or a saved model folder.")
     config = read_json_file(config_path, "restore it from a copy, or train the model again")
     architecture = (config.get("architectures") or ["?"])[0]
-    if architecture.endswith("ForCausalLM"):
+    if architecture.endswith(("ForCausalLM", "LMHeadModel")):  # ours, and GPT-2's name for the same head
         return "lm", architecture
     if architecture.endswith(("ForSeq2SeqLM", "MTModel", "ForConditionalGeneration")):
         return "translation", architecture

@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 TRAIN_HINTS = {
     "runs/char_rnn_quick": "accelerate launch recipes/char_rnn.py --config recipes/configs/char_rnn_quick.yaml",
     "runs/char_rnn_stateful": "accelerate launch recipes/char_rnn.py --config recipes/configs/char_rnn_stateful.yaml",
+    "runs/char_gpt2_quick": "accelerate launch recipes/char_rnn.py --config recipes/configs/char_gpt2_quick.yaml",
     "runs/sentiment_rnn": "accelerate launch recipes/sentiment_rnn.py --config recipes/configs/sentiment_rnn.yaml",
     "runs/finetune_encoder_use": "accelerate launch recipes/finetune_encoder.py --config "
                                  "recipes/configs/finetune_encoder_use.yaml",
@@ -69,7 +70,8 @@ BIBLE = "the World English Bible ↔ Reina-Valera 1909 verse pairs"
 @dataclass
 class SpaceConfig:
     shakespeare: dict[str, str] = field(default_factory=lambda: {
-        "stateless (char_rnn_quick)": "runs/char_rnn_quick", "stateful (char_rnn_stateful)": "runs/char_rnn_stateful"})
+        "stateless (char_rnn_quick)": "runs/char_rnn_quick", "stateful (char_rnn_stateful)": "runs/char_rnn_stateful",
+        "GPT-2 (char_gpt2_quick)": "runs/char_gpt2_quick"})
     sentiment: dict[str, str] = field(default_factory=lambda: {
         "GRU (sentiment_rnn)": "runs/sentiment_rnn", "USE + head (finetune_encoder_use)": "runs/finetune_encoder_use",
         "MiniLM fine-tuned": "runs/finetune_encoder_minilm_full"})

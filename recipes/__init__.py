@@ -56,6 +56,8 @@ CONFIGS: dict[str, ShippedConfig] = {
     "char_rnn_fast": ShippedConfig("char_rnn", "reference GRU at batch 256 with bf16 autocast (val. loss 1.49)", 3),
     "char_rnn": ShippedConfig("char_rnn", "the reference setup: batch 32, 10 epochs, capped at 60 min", 60),
     "char_rnn_stateful": ShippedConfig("char_rnn", "stateful training: state carried across batches", 11),
+    "char_gpt2_quick": ShippedConfig("char_rnn", "a character-level GPT-2 (4 x 128) on the same windows", 11),
+    "char_gpt2_baby": ShippedConfig("char_rnn", "nanoGPT's baby GPT (6 x 384, context 256), for one GPU", None),
     "sentiment_rnn": ShippedConfig("sentiment_rnn", "GRU 128 with masking on 1,500 movie reviews", 2.5),
     "sentiment_rnn_no_mask": ShippedConfig("sentiment_rnn", "the same GRU without masking (the failure mode)", 1.5),
     "sentiment_rnn_tweets": ShippedConfig("sentiment_rnn", "bidirectional GRU on 38k three-class tweets", 15),

@@ -1,4 +1,5 @@
-"""Char-RNN on Shakespeare (Géron, Hands-On ML ch. 16), trained from scratch with the shared loop.
+"""Char-RNN on Shakespeare (Géron, Hands-On ML ch. 16), trained from scratch with the shared loop; or,
+with `--model.architecture gpt2`, a character-level GPT-2 (nanoGPT's baby GPT) on the same windows.
 
     accelerate launch recipes/char_rnn.py --config recipes/configs/char_rnn_quick.yaml
     python recipes/char_rnn.py --config recipes/configs/char_rnn.yaml --model.hidden_size 256
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from transformers import AutoModelForCausalLM, PreTrainedModel
+
 from hf_nlp.config import check_at_least, check_fraction, parse_config, to_dict
 from hf_nlp.data.char_windows import CharWindows, evaluation_heads, window_datasets
 from hf_nlp.data.shakespeare import ShakespeareDataConfig
@@ -24,6 +27,7 @@ from hf_nlp.evaluation.metrics import bits_per_char, causal_lm_example_stats, pe
 from hf_nlp.generation.sampling import encode_prompt, generate_text, sampling_config
 from hf_nlp.hub import PushConfig, check_push_target, finish_model_folder
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
+from hf_nlp.models.char_transformer import char_gpt2, shift_labels_forward
 from hf_nlp.models.recurrent_state import StatefulRNNStep
 from hf_nlp.reports.char_rnn import write_char_rnn_report
 from hf_nlp.text.char_corpus import load_char_corpus
@@ -35,15 +39,34 @@ from hf_nlp.training.loop import Trainer
 
 @dataclass
 class ModelConfig:
+    architecture: Literal["rnn", "gpt2"] = "rnn"
+    """`rnn` (Embedding -> `cell_type` layers -> Linear) or `gpt2`: transformers' GPT-2 from scratch,
+    `hidden_size` wide, `num_layers` blocks of `num_heads` heads, reading `data.window` characters."""
     cell_type: Literal["gru", "lstm", "rnn"] = "gru"
     embedding_size: int = 16
+    """RNN only: GPT-2's embeddings are `hidden_size` wide."""
     hidden_size: int = 128
     num_layers: int = 1
+    num_heads: int = 4
+    """GPT-2 only: attention heads per block; `hidden_size` must be a multiple of it."""
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        check_at_least("model", self, 1, "embedding_size", "hidden_size", "num_layers")
+        check_at_least("model", self, 1, "embedding_size", "hidden_size", "num_layers", "num_heads")
         check_fraction("model", self, "dropout")
+        if self.architecture == "gpt2" and self.hidden_size % self.num_heads:
+            raise UserError(f"`--model.hidden_size` {self.hidden_size} is not a multiple of `--model.num_heads` "
+                            f"{self.num_heads}; GPT-2 splits its width across the heads, so pick sizes that divide.")
+
+    def build(self, tokenizer, context: int) -> PreTrainedModel:
+        """A new model for `tokenizer`'s characters; GPT-2 reads at most `context` (the window) at once."""
+        if self.architecture == "gpt2":
+            return char_gpt2(len(tokenizer), tokenizer.pad_token_id, context, self.hidden_size, self.num_layers,
+                             self.num_heads, self.dropout)
+        return CharRNNForCausalLM(CharRNNConfig(
+            vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, cell_type=self.cell_type,
+            embedding_size=self.embedding_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
+            dropout=self.dropout))
 
 
 @dataclass
@@ -71,12 +94,18 @@ class CharRNNRecipeConfig:
     samples: SampleConfig = field(default_factory=SampleConfig)
     push_to_hub: PushConfig = field(default_factory=PushConfig)
 
+    def __post_init__(self) -> None:
+        if self.model.architecture == "gpt2" and self.data.stateful:
+            raise UserError("`--data.stateful true` carries an RNN's state across batches, and GPT-2 has none; "
+                            "train GPT-2 statelessly (`--data.stateful false`) or use `--model.architecture rnn`.")
+
 
 def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     cfg = parse_config(CharRNNRecipeConfig, sys.argv[1:] if argv is None else argv)
     check_push_target(cfg.push_to_hub)
-    stateless = StatelessStep(causal_lm_example_stats)
+    stateless = StatelessStep(causal_lm_example_stats,
+                              forward=shift_labels_forward if cfg.model.architecture == "gpt2" else None)
     trainer = Trainer(cfg.train, StatefulRNNStep(causal_lm_example_stats) if cfg.data.stateful else stateless,
                       run_config=cfg)
     accelerator = trainer.accelerator
@@ -90,11 +119,10 @@ def main(argv: list[str] | None = None) -> dict:
     train_set, valid_set, test_set = window_datasets(ids, cfg.data.window, cfg.data.stateful, cfg.train.batch_size,
                                                      accelerator.num_processes)
 
-    model_config = CharRNNConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **to_dict(cfg.model))
-    model = CharRNNForCausalLM(model_config)
+    model = cfg.model.build(tokenizer, context=cfg.data.window)
     result = trainer.fit(model, train_set, valid_set, shuffle=not cfg.data.stateful, processing_class=tokenizer)
 
-    best = CharRNNForCausalLM.from_pretrained(result.best_model_dir)
+    best = AutoModelForCausalLM.from_pretrained(result.best_model_dir)
     evaluations = {"validation": trainer.evaluate(best, valid_set), "test": trainer.evaluate(best, test_set)}
     if cfg.data.stateful:
         # The stateless protocol too (windows read from a zero state), comparable with stateless runs.

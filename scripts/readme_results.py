@@ -33,8 +33,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- results:(?P<key>[\w:.-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=key) -->)", re.DOTALL)
 
 COLUMNS = {
-    "lm": ["run", "model", "stateful", "steps", "train min", "validation loss", "test loss", "bits/char (val.)",
-           "validation loss, independent windows", "first step below the reference"],
+    "lm": ["run", "model", "stateful", "parameters", "steps", "train min", "validation loss", "test loss",
+           "bits/char (val.)", "validation loss, independent windows", "first step below the reference",
+           "train min to val. loss 1.7"],
     "classification": ["model", "run", "test accuracy", "test macro-F1", "valid. accuracy", "train min",
                        "reference, IMDb"],
     "translation": ["system", "run", "test token accuracy", "BLEU greedy", "BLEU beam 3", "chrF beam 3",

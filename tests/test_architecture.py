@@ -13,7 +13,7 @@ Read from the source (AST), nothing is executed. Layers, lowest first:
     runs        what a saved run was: its config, data and provenance
     evaluation  metrics, scoring of saved models, baselines
     reports     report files built from structured results
-    apps        cli, space, space_card, launch, recipes: may import anything
+    apps        cli, space, space_card, launch, search, recipes: may import anything
 
 A module may import its own layer and the layers its row allows below; anything else is an upward
 (or sideways) edge that makes a contributor learn the whole package to change one part.
@@ -51,6 +51,7 @@ LAYER_OF = {  # longest matching prefix wins
     "hf_nlp.space": "apps",
     "hf_nlp.space_card": "apps",
     "hf_nlp.launch": "apps",
+    "hf_nlp.search": "apps",
     "hf_nlp.recipes": "apps",
 }
 ALLOWED = {

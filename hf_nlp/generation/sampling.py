@@ -1,7 +1,9 @@
 """Text generation with greedy, temperature, top-k and nucleus (top-p) decoding.
 
 All of it is `model.generate()` with a `GenerationConfig`: our RNNs carry their state in the
-generation cache, so the prompt is read once and each new token costs one step.
+generation cache, so the prompt is read once and each new token costs one step. A model with a
+bounded context (GPT-2's learned positions: `max_position_embeddings`) writes texts longer than its
+context in segments, each started from the end of the last (`generate_sliding`).
 """
 
 from __future__ import annotations
@@ -70,5 +72,63 @@ def generate_text(
         torch.manual_seed(seed)
     config = copy.deepcopy(config)
     config.pad_token_id = tokenizer.pad_token_id
-    output = model.generate(input_ids, generation_config=config, streamer=streamer)  # (1, T + new)
-    return prompt + tokenizer.decode(output[0, input_ids.shape[1] :], skip_special_tokens=True)
+    context = getattr(model.config, "max_position_embeddings", None)
+    if context is not None and input_ids.shape[1] + config.max_new_tokens > context:
+        new_ids = generate_sliding(model, input_ids, config, context, streamer)
+    else:
+        new_ids = model.generate(input_ids, generation_config=config, streamer=streamer)[0, input_ids.shape[1] :]
+    return prompt + tokenizer.decode(new_ids, skip_special_tokens=True)
+
+
+def generate_sliding(
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    config: GenerationConfig,
+    context: int,
+    streamer: BaseStreamer | None = None,
+) -> torch.Tensor:
+    """`(new,)` ids continuing `input_ids` `(1, T)` for a model that reads at most `context` tokens.
+
+    nanoGPT crops its input to the last `context` tokens at every step, which re-reads the whole context
+    for each new character. Here `generate()` runs with its cache until the context is full, then starts
+    again from the last half of it: a new segment's first step reads `context // 2` tokens, every other
+    step one, and each character still sees at least half a context. The streamer sees one prompt, the
+    new tokens and one end, as from a single `generate()` call."""
+    keep = max(context // 2, 1)
+    ids = input_ids[:, -(context - 1) :]  # a prompt longer than the context is read from its end
+    segment_streamer = _Continued(streamer) if streamer is not None else None
+    pieces, remaining = [], config.max_new_tokens
+    while remaining > 0:
+        segment = copy.deepcopy(config)
+        segment.max_new_tokens = min(remaining, context - ids.shape[1])
+        output = model.generate(ids, generation_config=segment, streamer=segment_streamer)  # (1, len + new)
+        new = output[:, ids.shape[1] :]
+        pieces.append(new)
+        remaining -= new.shape[1]
+        if new.shape[1] < segment.max_new_tokens:  # stopped early (an end-of-text token)
+            break
+        ids = output[:, -keep:]
+    if streamer is not None:
+        streamer.end()
+    return torch.cat(pieces, dim=1)[0]
+
+
+class _Continued(BaseStreamer):
+    """Passes several `generate()` calls to `streamer` as one: each later call's prompt (the first
+    `put`, the end of text already streamed) and every call's `end()` are held back."""
+
+    def __init__(self, streamer: BaseStreamer):
+        self.streamer = streamer
+        self.calls = 0
+        self.prompt_next = True
+
+    def put(self, value: torch.Tensor) -> None:
+        if self.prompt_next:
+            self.prompt_next = False
+            self.calls += 1
+            if self.calls > 1:
+                return
+        self.streamer.put(value)
+
+    def end(self) -> None:
+        self.prompt_next = True

@@ -28,6 +28,8 @@ FAMILY_TITLES = {"lm": "Char-RNN language models", "classification": "Text class
                  "translation": "English→Spanish translators"}
 # Géron's char-RNN (Keras, GRU 128 x 2, 10 epochs): validation loss in nats per character.
 REFERENCE_LM_LOSS = 1.5477
+# The validation loss every shipped char model reaches: the time to it compares RNNs and transformers.
+LM_TIME_TO_LOSS = 1.7
 # Géron's validation token accuracies on Tatoeba/Anki spa-eng, per architecture.
 REFERENCE_TRANSLATION = {"plain": 0.683, "bidirectional": 0.7025, "attention": 0.711, "transformer": 0.728}
 
@@ -66,18 +68,35 @@ def _environment(run: dict) -> dict[str, Any]:
 def lm_rows(run: dict) -> list[dict[str, Any]]:
     metrics, config = run["metrics"], run["config"]
     model, data = config["model"], config["data"]
-    rows = [{"run": run["run"], "model": f"{model.get('cell_type', 'gru').upper()} {model['hidden_size']} x "
-                                         f"{model['num_layers']}", "stateful": data.get("stateful", False),
+    log = Path(run["path"]) / "metrics.jsonl"
+    rows = [{"run": run["run"], "model": lm_model_name(model), "stateful": data.get("stateful", False),
              "data": f"{data['source']} ({metrics['split_chars']['train']:,} train chars)",
+             "parameters": metrics.get("parameters"),
              "steps": metrics["train_steps"], "train min": metrics["train_minutes"],
+             f"train min to val. loss {LM_TIME_TO_LOSS}": _minutes_to(log, LM_TIME_TO_LOSS, metrics),
              "validation loss": metrics["validation"]["loss"], "test loss": metrics["test"]["loss"],
              "bits/char (val.)": metrics["validation"]["bits_per_char"], "test accuracy": metrics["test"]["accuracy"],
              "reference (val. loss)": REFERENCE_LM_LOSS, **_environment(run)}]
     if "validation_stateless" in metrics:
         rows[0]["validation loss, independent windows"] = metrics["validation_stateless"]["loss"]
-    rows[0]["first step below the reference"] = _first_step_below(Path(run["path"]) / "metrics.jsonl",
-                                                                   REFERENCE_LM_LOSS)
+    rows[0]["first step below the reference"] = _first_step_below(log, REFERENCE_LM_LOSS)
     return rows
+
+
+def lm_model_name(model: dict) -> str:
+    """`GRU 128 x 1` or `GPT-2 128 x 4, 4 heads` (width x layers) from a char recipe's `model:` keys."""
+    if model.get("architecture") == "gpt2":
+        return f"GPT-2 {model['hidden_size']} x {model['num_layers']}, {model['num_heads']} heads"
+    return f"{model.get('cell_type', 'gru').upper()} {model['hidden_size']} x {model['num_layers']}"
+
+
+def _minutes_to(log: Path, loss: float, metrics: dict) -> float | None:
+    """Training minutes until the first evaluation below `loss`, at the run's mean pace (the log keeps
+    steps, not times, so that a resumed run writes it bit for bit as an uninterrupted one)."""
+    step = _first_step_below(log, loss)
+    if step is None or not metrics["train_steps"]:
+        return None
+    return metrics["train_minutes"] * step / metrics["train_steps"]
 
 
 def _first_step_below(log: Path, loss: float) -> int | None:
@@ -165,7 +184,12 @@ BAR_METRIC = {"lm": ("validation loss", True), "classification": ("test accuracy
 # --------------------------------------------------------------------------- report
 
 
-def suite_report(paths: list[Path], output_dir: Path) -> Path:
+def suite_report(paths: list[Path], output_dir: Path, update: bool = False) -> Path:
+    """Write `report.md`, `report.json` and the charts for the runs found under `paths` into `output_dir`.
+
+    `update`: keep the runs and rows of the `report.json` already in `output_dir` that these runs do not
+    replace (a run is named by its folder), so that one family can be rerun and its table regenerated
+    without the runs behind every other table (`scripts/reproduce.py --family`)."""
     runs, skipped = [], []
     for run_dir in find_runs(paths):
         run = read_run(run_dir)
@@ -188,9 +212,48 @@ def suite_report(paths: list[Path], output_dir: Path) -> Path:
                 continue  # same splits, same baseline: one row per corpus
             tables.setdefault(group, []).append(row)
         run["figures"] = _copy_figures(Path(run["path"]), figures_dir / slug(run["run"]))
+        metrics = run["metrics"]
+        run["wall_minutes"] = (metrics.get("wall_minutes") or metrics.get("run", {}).get("wall_minutes")
+                               or metrics.get("train_minutes"))
     for rows in tables.values():  # baselines last, after every trained model
         rows.sort(key=lambda row: row.get("kind") == "tfidf")
+    report = {"runs": [{k: run[k] for k in ("run", "path", "family", "architecture", "config", "environment",
+                                             "figures", "wall_minutes")} for run in runs],
+              "tables": tables, "skipped": skipped}
+    previous = output_dir / "report.json"
+    if update and previous.is_file():
+        report = merge_reports(read_json_file(previous, "delete it, or report every run without --update"), report)
+    write_text_atomic(output_dir / "report.json", json.dumps(report, indent=2, default=str))
+    path = output_dir / "report.md"
+    write_text_atomic(path, render_report(report, output_dir))
+    return path
 
+
+def merge_reports(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`old` with the runs of `new` in place: a replaced run's rows take its old rows' place in each
+    table, a run `old` lacks is added after the trained models, and `old`'s other runs stay as they were."""
+    replaced = {run["run"] for run in new["runs"]}
+    runs = [run for run in old["runs"] if run["run"] not in replaced] + new["runs"]
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for group in [*old["tables"], *(g for g in new["tables"] if g not in old["tables"])]:
+        new_rows, rows = new["tables"].get(group, []), []
+        for row in old["tables"].get(group, []):
+            if row.get("kind") == "tfidf" and any(r.get("kind") == "tfidf" for r in new_rows):
+                continue  # the baseline measured again on the same splits
+            if row["run"] in replaced:
+                rows += [r for r in new_rows if r["run"] == row["run"] and r not in rows]
+            else:
+                rows.append(row)
+        rows += [r for r in new_rows if r not in rows]
+        rows.sort(key=lambda row: row.get("kind") == "tfidf")
+        tables[group] = rows
+    skipped = [s for s in old.get("skipped", []) if not any(f"/{name}`" in s for name in replaced)]
+    return {"runs": runs, "tables": tables, "skipped": skipped + new.get("skipped", [])}
+
+
+def render_report(report: dict[str, Any], output_dir: Path) -> str:
+    """report.md from report.json's content; draws each table's bar chart into `output_dir`."""
+    runs, tables = report["runs"], report["tables"]
     parts = ["# hf-nlp evaluation report", "",
              f"{len(runs)} run(s). Figures from each run's `all_results.json` (test split unless stated); "
              "reference numbers are Géron's (Hands-On ML ch. 16, other corpora: context, not targets).", ""]
@@ -199,23 +262,20 @@ def suite_report(paths: list[Path], output_dir: Path) -> Path:
         title = FAMILY_TITLES[family] + (f" — `{group.split(':', 1)[1]}`" if ":" in group else "")
         metric, lower_is_better = BAR_METRIC[family]
         chart = _bar_chart(rows, metric, lower_is_better, output_dir / f"{slug(group)}.png", title)
-        columns = [k for k in rows[0] if k not in ("hardware", "versions", "kind", "confusion_png")]
+        columns = list(dict.fromkeys(k for row in rows for k in row
+                                     if k not in ("hardware", "versions", "kind", "confusion_png")))
         parts += [f"## {title}", "", render_table(rows, columns), "", f"![{metric}]({chart.name})", ""]
-    if skipped:
-        parts += ["Skipped: " + "; ".join(skipped) + ".", ""]
+    if report["skipped"]:
+        parts += ["Skipped: " + "; ".join(report["skipped"]) + ".", ""]
     parts += ["## Runs", ""]
     for run in runs:
         env = _environment(run)
+        wall = run.get("wall_minutes")
         parts += [f"### {run['run']} ({run['family']}, `{run['architecture']}`)", "",
-                  f"`{run['path']}` · {env['hardware']} · {env['versions']} · wall time "
-                  f"{run['metrics'].get('wall_minutes', run['metrics'].get('train_minutes', 0)):.1f} min", "",
+                  f"`{run['path']}` · {env['hardware']} · {env['versions']}"
+                  + (f" · wall time {wall:.1f} min" if wall is not None else ""), "",
                   " ".join(f"![{Path(f).stem}]({f})" for f in run["figures"]), ""]
-    report = {"runs": [{k: run[k] for k in ("run", "path", "family", "architecture", "config", "environment",
-                                             "figures")} for run in runs], "tables": tables, "skipped": skipped}
-    write_text_atomic(output_dir / "report.json", json.dumps(report, indent=2, default=str))
-    path = output_dir / "report.md"
-    write_text_atomic(path, "\n".join(parts))
-    return path
+    return "\n".join(parts)
 
 
 def render_table(rows: list[dict[str, Any]], columns: list[str]) -> str:

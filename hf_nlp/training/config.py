@@ -66,6 +66,10 @@ class TrainingConfig:
     resume_from: str | None = None
     """A checkpoint folder to resume exactly, or `latest`. Left null, a run folder that holds a
     checkpoint resumes from its newest complete one anyway (rerunning a command continues it)."""
+    validation_only: bool = False
+    """Stop once training is done: the best model is chosen on validation and saved, `validation.json`
+    written beside it, and nothing after that runs (no test scores, report or push). `hf-nlp search` runs
+    its trials so, which never scores the test split."""
     overwrite: bool = False
     """Start afresh in a run folder that holds an earlier run: delete its checkpoints, log and best model."""
     progress_bar: bool = True

@@ -66,6 +66,7 @@ from hf_nlp.atomic import (
 from hf_nlp.config import flatten_config, save_config, to_dict
 from hf_nlp.errors import (
     LostProcessError,
+    TrainingOnlyFinished,
     UserError,
     cannot_write,
     lost_process_reason,
@@ -96,10 +97,12 @@ logger = logging.getLogger(__name__)
 
 METRICS_LOG = "metrics.jsonl"
 BEST_MODEL_DIR = "best_model"
+VALIDATION_ONLY_FILE = "validation.json"
+"""What a `--train.validation_only` run chose (metric, best value and step), for `hf-nlp search`."""
 RESUMABLE_SETTINGS = frozenset({
     "output_dir", "num_epochs", "max_steps", "max_minutes", "eval_every", "eval_batch_size", "save_every",
     "keep_checkpoints", "early_stopping_patience", "log_every", "resume_from", "overwrite", "progress_bar",
-    "cpu_threads", "dataloader_workers", "report_to", "run_name", "tracker_project"})
+    "cpu_threads", "dataloader_workers", "report_to", "run_name", "tracker_project", "validation_only"})
 """Training settings a resumed run may change (budget and bookkeeping); any other difference from the
 checkpoint's settings would make the resumed run differ from an uninterrupted one, so it is refused."""
 CHECKPOINT_PAUSE_ENV = "HF_NLP_TEST_CHECKPOINT_PAUSE"
@@ -282,7 +285,7 @@ class Trainer:
         )
         self._training = (model, optimizer, scheduler)
         try:
-            return self._train(model, optimizer, scheduler, train_loader, eval_loader, total_steps)
+            result = self._train(model, optimizer, scheduler, train_loader, eval_loader, total_steps)
         except RuntimeError as error:
             lost = lost_process_reason(error)
             if lost is None:
@@ -293,6 +296,21 @@ class Trainer:
                 self._trackers.finish()
                 self._trackers = None
             self._release_prepared()
+        if cfg.validation_only:
+            self._stop_after_training(result)
+        return result
+
+    def _stop_after_training(self, result: TrainResult) -> None:
+        """`--train.validation_only`: write what the run chose on validation, then end the recipe."""
+        output = Path(self.config.output_dir)
+        if self.accelerator.is_main_process:
+            write_json_atomic(output / VALIDATION_ONLY_FILE, {
+                "metric": self.config.metric_for_best, "greater_is_better": self.config.greater_is_better,
+                "best_metric": result.best_metric, "best_step": result.best_step, "global_step": result.global_step,
+                "stop_reason": result.stop_reason, "train_minutes": result.train_seconds / 60})
+        self.accelerator.wait_for_everyone()
+        raise TrainingOnlyFinished(f"validation {self.config.metric_for_best} {result.best_metric} at step "
+                                   f"{result.best_step}; stopped before the test split (--train.validation_only)")
 
     def _train(self, model, optimizer, scheduler, train_loader, eval_loader, total_steps: int) -> TrainResult:
         """`fit` once everything is prepared: resume or start, run the steps, select the final model."""

@@ -134,6 +134,37 @@ def test_stateful_recipe_trains_and_generates_statelessly(tiny_text_file, tmp_pa
     assert json.loads((tmp_path / "run" / "all_results.json").read_text())["config"]["data"]["stateful"] is True
 
 
+def test_gpt2_trains_on_the_same_windows_and_generates_past_its_context(tiny_text_file, tmp_path, capsys):
+    from recipes.char_rnn import main
+
+    run_dir = tmp_path / "gpt2"
+    metrics = main(tiny_args(tiny_text_file, run_dir, "--model.architecture", "gpt2", "--model.num_layers", "2",
+                             "--model.num_heads", "4", "--train.learning_rate", "0.003"))
+    config = json.loads((run_dir / "best_model" / "config.json").read_text())
+    assert config["model_type"] == "gpt2" and config["n_positions"] == WINDOW and config["n_embd"] == 32
+    # Scored on exactly the windows and characters an RNN run is scored on, and learned from them.
+    assert metrics["validation"]["chars"] == ((2000 - WINDOW - 1) // WINDOW + 1) * WINDOW
+    assert metrics["validation"]["loss"] < 2.6 and metrics["train_steps"] == 150
+    # 40 new characters after a 17-character prompt is beyond the 20-character context: written in segments.
+    assert all(len(text) == len("to be or not to b") + 40 for text in metrics["samples"].values())
+    code, out, err = cli_in_process(["generate", "--model", str(run_dir), "--prompt", "First", "--max-new-tokens",
+                                     "60", "--temperature", "0.8", "--seed", "3"], capsys)
+    assert code == 0, err
+    assert out.startswith("First") and len(out.rstrip("\n")) == len("First") + 60
+    report = json.loads((run_dir / "all_results.json").read_text())
+    assert report["config"]["model"]["architecture"] == "gpt2"
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--data.stateful", "true"], "GPT-2 has none"),
+    (["--model.hidden_size", "30", "--model.num_heads", "4"], "is not a multiple of `--model.num_heads` 4"),
+])
+def test_gpt2_settings_it_cannot_take_are_one_sentence(tiny_text_file, tmp_path, capsys, extra, message):
+    code, _, err = cli_in_process(["train", "char_rnn", *tiny_args(tiny_text_file, tmp_path / "run")[0:2],
+                                   "--model.architecture", "gpt2", *extra], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
 def test_two_cpu_processes_gather_every_eval_example_once(tiny_text_file, tmp_path):
     """DDP on 2 CPU processes (gloo): eval counts equal the dataset's, despite an uneven last batch."""
     run_dir = tmp_path / "ddp"

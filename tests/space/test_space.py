@@ -65,6 +65,28 @@ def test_generation_streams_growing_text_from_the_prompt(demo):
     assert len(texts[-1]) == len("to be") + 12  # one character per token
 
 
+def test_a_gpt2_streams_text_longer_than_its_context(lm_run, tmp_path):
+    from transformers import AutoTokenizer
+
+    from hf_nlp.generation.sampling import generate_text, sampling_config
+    from hf_nlp.models.char_transformer import char_gpt2
+    from hf_nlp.space import Demo, SpaceConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(lm_run / "best_model")
+    model = char_gpt2(len(tokenizer), tokenizer.pad_token_id, context=8, hidden_size=16, num_layers=1, num_heads=2,
+                      dropout=0.0)
+    model.save_pretrained(tmp_path / "gpt2")
+    tokenizer.save_pretrained(tmp_path / "gpt2")
+    demo = Demo(SpaceConfig(shakespeare={"tiny GPT-2": str(tmp_path / "gpt2")}, sentiment={}, translate={},
+                            apertium=False))
+    texts = list(demo.generate("tiny GPT-2", "to be", 0.7, 0, 1.0, 30, seed=7))
+    # Streamed as one text across the segments the 8-character context needs: growing, never restarted,
+    # ending with the text generate_text returns (a random model may also draw special tokens, shown as "").
+    assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:], strict=False))
+    written = generate_text(model, tokenizer, "to be", sampling_config(30, temperature=0.7), seed=7)
+    assert texts[-1] == written and len(texts) > 3 and len(written) > len("to be") + 20
+
+
 def test_translation_rows_heatmap_and_notes(demo):
     rows, heatmap, note = demo.translate("a b c", 3)
     assert [row[1] for row in rows] == ["greedy", "beam 3"] and all(row[2] for row in rows)
