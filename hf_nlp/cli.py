@@ -236,7 +236,7 @@ def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
 def report_command(args: argparse.Namespace) -> None:
     from hf_nlp.reports.suite import suite_report  # lazy: loaded by this verb only
 
-    path = suite_report([Path(d) for d in args.runs], Path(args.output), update=args.update)
+    path = suite_report([Path(d) for d in args.runs], Path(args.output), update=args.update, baseline=args.baseline)
     sys.stdout.write(f"{path}\n")
 
 
@@ -246,6 +246,9 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--update", action="store_true",
                         help="keep the runs of the report already in --output that these runs do not replace "
                              "(a run is named by its folder): regenerate one family's table from its runs alone")
+    parser.add_argument("--baseline", default=None,
+                        help="the translation run (by folder name) the others are tested against with sacrebleu's "
+                             "paired bootstrap (default: the first run that saved its test translations)")
 
 
 def evaluate_command(args: argparse.Namespace) -> None:

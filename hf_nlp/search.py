@@ -14,7 +14,8 @@ run folder, config and log), run with `--train.validation_only true`: the loop p
 validation and the recipe stops before anything scores the test split, so the search never sees a test
 figure. The trial's score is its best validation `metric_for_best` (the config's; `greater_is_better`
 gives the direction). While a trial trains, each evaluation in its `metrics.jsonl` is reported to optuna,
-whose median pruner stops a trial that is worse than the median of earlier trials at the same step.
+whose median pruner stops a trial that is worse than the median of earlier trials at the same epoch
+(when the config evaluates once per epoch, so that trials of different batch sizes meet) or step.
 
 The study lives in `OUTPUT/study.db` (SQLite), so a search that was killed, even with kill -9, goes on
 where it stopped when the same command is run again: the trial that was running is run again with the
@@ -123,6 +124,9 @@ class Search:
     seed: int = 42
     final_section: str = "train"
     """The config section of the training whose model the recipe keeps (stopped there, validation only)."""
+    prune_by: str = "step"
+    """What evaluations are compared by across trials: `epoch` when the config evaluates once per epoch
+    (trials with different batch sizes then still meet at each epoch's end), else `step`."""
 
     def trial_args(self, params: dict[str, Any], run_dir: Path) -> list[str]:
         """The recipe's own arguments for a trial (what `hf-nlp train RECIPE` would be given)."""
@@ -152,15 +156,20 @@ def run_search(search: Search, trials: int) -> dict[str, Any]:
     search.final_section = "finetune" if getattr(resolved.model, "method", None) == "two_stage" else "train"
     final = getattr(resolved, search.final_section)
     metric, maximize = final.metric_for_best, final.greater_is_better
+    search.prune_by = "epoch" if not final.eval_every else "step"
     search.output.mkdir(parents=True, exist_ok=True)
     _check_same_search(search, metric, maximize)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name="search", storage=f"sqlite:///{search.output.resolve() / STUDY_FILE}", load_if_exists=True,
-        direction="maximize" if maximize else "minimize", sampler=optuna.samplers.TPESampler(seed=search.seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3))
+        direction="maximize" if maximize else "minimize",
+        # A trial is judged against at least two others that reached the same epoch or step.
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_min_trials=2))
     _requeue_interrupted(study)
+    # A sampler seeded alike in every process would draw the first trials' values again after a resume:
+    # its seed moves on with the trials the study already holds (still the same for the same history).
+    study.sampler = optuna.samplers.TPESampler(seed=search.seed + len(study.get_trials(deepcopy=False)))
 
     def objective(trial: optuna.Trial) -> float:
         params = {d.key: d.suggest(trial) for d in search.space}
@@ -204,13 +213,13 @@ def run_trial(search: Search, trial, params: dict[str, Any], run_dir: Path, metr
                                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
         reported, pruned = 0, False
         try:
-            while process.poll() is None or reported < _evaluations(log, metric, skip=0, count_only=True):
-                for step, value in _evaluations(log, metric, skip=reported):
+            while process.poll() is None or reported < len(_evaluations(log, metric, search.prune_by)):
+                for at, value in _evaluations(log, metric, search.prune_by)[reported:]:
                     reported += 1
-                    trial.report(value, step)
+                    trial.report(value, at)
                     if trial.should_prune():
                         pruned = True
-                        _say(f"  pruned at step {step}: {metric} {value:.4f}")
+                        _say(f"  pruned at {search.prune_by} {at}: {metric} {value:.4f}")
                         _stop(process)
                         break
                 if pruned:
@@ -293,8 +302,8 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def _evaluations(log: Path, metric: str, skip: int, count_only: bool = False):
-    """The `(step, eval_<metric>)` pairs of a run's log after the first `skip` (or how many there are)."""
+def _evaluations(log: Path, metric: str, by: str) -> list[tuple[int, float]]:
+    """The `(epoch or step, eval_<metric>)` pairs of a run's log so far."""
     key = f"eval_{metric}"
     pairs = []
     if log.is_file():
@@ -303,8 +312,8 @@ def _evaluations(log: Path, metric: str, skip: int, count_only: bool = False):
                 continue  # a line still being written
             entry = json.loads(line)
             if key in entry:
-                pairs.append((entry["step"], float(entry[key])))
-    return len(pairs) if count_only else pairs[skip:]
+                pairs.append((entry[by], float(entry[key])))
+    return pairs
 
 
 def _requeue_interrupted(study) -> None:

@@ -221,7 +221,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if accelerator.is_main_process:
         run_dir = Path(cfg.train.output_dir)
-        metrics["decoding"], samples = score_test_translations(best, tokenizer, corpus["test"], cfg.decode)
+        metrics["decoding"], samples = score_test_translations(best, tokenizer, corpus["test"], cfg.decode,
+                                                               save_to=run_dir)
         metrics["examples"] = example_translations(best, tokenizer, cfg.decode, run_dir)
         metrics["wall_minutes"] = (time.monotonic() - started) / 60
         write_translation_report(run_dir, to_dict(cfg), metrics, samples, result.history, accelerator.num_processes)

@@ -38,8 +38,8 @@ COLUMNS = {
            "train min to val. loss 1.7"],
     "classification": ["model", "run", "test accuracy", "test macro-F1", "valid. accuracy", "train min",
                        "reference, IMDb"],
-    "translation": ["system", "run", "test token accuracy", "BLEU greedy", "BLEU beam 3", "chrF beam 3",
-                    "sentences/s (beam)", "train min", "stop", "reference (val. token acc.)"],
+    "translation": ["system", "run", "test token accuracy", "BLEU greedy", "BLEU beam 3", "BLEU ±", "chrF beam 3",
+                    "p (BLEU / chrF)", "sentences/s (beam)", "train min", "stop", "reference (val. token acc.)"],
 }
 
 

@@ -9,12 +9,14 @@ reported on a 0–1 scale, as Opus-MT's published figures are.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import sacrebleu
 
+from hf_nlp.atomic import write_text_atomic
 from hf_nlp.generation.translate import translate_texts
 from hf_nlp.text.vectorize import STRIP_PUNCTUATION
 
@@ -132,9 +134,15 @@ def attention_heatmap(model, tokenizer, text: str, translation: str, path: Path)
                           tokenizer.convert_ids_to_tokens(target), Path(path), title=text)
 
 
-def score_test_translations(model, tokenizer, test, cfg) -> tuple[dict, list[dict]]:
+TEST_TRANSLATIONS = "test_translations.jsonl"
+"""A translation run's test set as decoded: one JSON line per sentence (`en`, `reference`, then each decoding's
+output), so that `hf-nlp report` can test runs against each other sentence by sentence."""
+
+
+def score_test_translations(model, tokenizer, test, cfg, save_to: Path | None = None) -> tuple[dict, list[dict]]:
     """BLEU / chrF / sentences per second of greedy and beam-search translations of the test set (`en` / `es`
-    columns), decoded as `cfg` (a translation recipe's `decode:` section) says; and the first 8 as samples."""
+    columns), decoded as `cfg` (a translation recipe's `decode:` section) says; and the first 8 as samples.
+    `save_to`: a run folder, where every sentence and its translations go to `TEST_TRANSLATIONS`."""
     count = len(test) if cfg.max_test_sentences is None else min(cfg.max_test_sentences, len(test))
     sources, references = list(test["en"][:count]), list(test["es"][:count])
     decoding, outputs = {}, {}
@@ -147,7 +155,20 @@ def score_test_translations(model, tokenizer, test, cfg) -> tuple[dict, list[dic
         outputs[name] = translations.texts
     samples = [{"English": sources[i], "reference": references[i], **{k: v[i] for k, v in outputs.items()}}
                for i in range(min(8, count))]
+    if save_to is not None:
+        lines = (json.dumps({"en": sources[i], "reference": references[i], **{k: v[i] for k, v in outputs.items()}},
+                            ensure_ascii=False) for i in range(count))
+        write_text_atomic(save_to / TEST_TRANSLATIONS, "".join(line + "\n" for line in lines))
     return decoding, samples
+
+
+def read_test_translations(run_dir: Path) -> dict[str, list[str]] | None:
+    """A run's `TEST_TRANSLATIONS` as columns (`en`, `reference`, one per decoding), or None without the file."""
+    path = run_dir / TEST_TRANSLATIONS
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return {key: [row[key] for row in rows] for key in (rows[0] if rows else {})}
 
 
 def example_translations(model, tokenizer, cfg, run_dir: Path) -> list[dict]:

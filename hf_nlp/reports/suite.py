@@ -19,9 +19,11 @@ from typing import Any
 
 from hf_nlp.atomic import write_text_atomic
 from hf_nlp.errors import UserError
+from hf_nlp.evaluation.translation import paired_bootstrap, read_test_translations
 from hf_nlp.manifest import read_json_file
 from hf_nlp.model_card import model_family
 from hf_nlp.reports.classification import REFERENCE_IMDB, VS_TFIDF, slug, vs_tfidf_cell
+from hf_nlp.reports.translation import significance_lines
 from hf_nlp.reports.writing import markdown_table
 
 FAMILY_TITLES = {"lm": "Char-RNN language models", "classification": "Text classifiers",
@@ -184,12 +186,14 @@ BAR_METRIC = {"lm": ("validation loss", True), "classification": ("test accuracy
 # --------------------------------------------------------------------------- report
 
 
-def suite_report(paths: list[Path], output_dir: Path, update: bool = False) -> Path:
+def suite_report(paths: list[Path], output_dir: Path, update: bool = False, baseline: str | None = None) -> Path:
     """Write `report.md`, `report.json` and the charts for the runs found under `paths` into `output_dir`.
 
     `update`: keep the runs and rows of the `report.json` already in `output_dir` that these runs do not
     replace (a run is named by its folder), so that one family can be rerun and its table regenerated
-    without the runs behind every other table (`scripts/reproduce.py --family`)."""
+    without the runs behind every other table (`scripts/reproduce.py --family`).
+    `baseline`: the translation run the others are tested against (default: the first that saved its
+    test translations; see `translation_significance`)."""
     runs, skipped = [], []
     for run_dir in find_runs(paths):
         run = read_run(run_dir)
@@ -217,9 +221,11 @@ def suite_report(paths: list[Path], output_dir: Path, update: bool = False) -> P
                                or metrics.get("train_minutes"))
     for rows in tables.values():  # baselines last, after every trained model
         rows.sort(key=lambda row: row.get("kind") == "tfidf")
+    significance = translation_significance(runs, tables.get("translation", []), baseline)
     report = {"runs": [{k: run[k] for k in ("run", "path", "family", "architecture", "config", "environment",
                                              "figures", "wall_minutes")} for run in runs],
-              "tables": tables, "skipped": skipped}
+              "tables": tables, "skipped": skipped,
+              "significance": {"translation": significance} if significance else {}}
     previous = output_dir / "report.json"
     if update and previous.is_file():
         report = merge_reports(read_json_file(previous, "delete it, or report every run without --update"), report)
@@ -227,6 +233,39 @@ def suite_report(paths: list[Path], output_dir: Path, update: bool = False) -> P
     path = output_dir / "report.md"
     write_text_atomic(path, render_report(report, output_dir))
     return path
+
+
+def translation_significance(runs: list[dict], rows: list[dict], baseline: str | None,
+                             resamples: int = 1000) -> dict | None:
+    """sacrebleu's paired bootstrap of the beam-search test translations of every translation run that saved
+    them (`test_translations.jsonl`), against `baseline`, when they translated the same test sentences; each
+    run's row gains `BLEU ±` / `chrF ±` (the 95 % interval's half-width) and `p (BLEU / chrF)`. None when
+    fewer than two runs can be compared."""
+    outputs: dict[str, list[str]] = {}
+    test: tuple[list[str], list[str]] | None = None
+    for run in runs:
+        saved = read_test_translations(Path(run["path"])) if run["family"] == "translation" else None
+        if saved is None:
+            continue
+        if test is None:
+            test = (saved["en"], saved["reference"])
+        elif (saved["en"], saved["reference"]) != test:  # another test set: not comparable sentence by sentence
+            continue
+        outputs[run["run"]] = saved[next((k for k in saved if k.startswith("beam")), "greedy")]
+    if baseline is not None and baseline not in outputs:
+        raise UserError(f"`--baseline {baseline}` is not a translation run with saved test translations here; use "
+                        f"one of: {', '.join(outputs) or 'none (rerun the translation runs to save them)'}.")
+    if len(outputs) < 2 or test is None:
+        return None
+    baseline = baseline or next(iter(outputs))
+    tested = paired_bootstrap(outputs, test[1], baseline, resamples)
+    for row in rows:
+        result = tested["systems"].get(row["run"])
+        if result is not None:
+            row["BLEU ±"], row["chrF ±"] = result["bleu"]["ci"], result["chrf"]["ci"]
+            row["p (BLEU / chrF)"] = "baseline" if row["run"] == baseline else \
+                f"{result['bleu']['p_value']:.4f} / {result['chrf']['p_value']:.4f}"
+    return tested
 
 
 def merge_reports(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -248,7 +287,8 @@ def merge_reports(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         rows.sort(key=lambda row: row.get("kind") == "tfidf")
         tables[group] = rows
     skipped = [s for s in old.get("skipped", []) if not any(f"/{name}`" in s for name in replaced)]
-    return {"runs": runs, "tables": tables, "skipped": skipped + new.get("skipped", [])}
+    significance = {**old.get("significance", {}), **new.get("significance", {})}
+    return {"runs": runs, "tables": tables, "skipped": skipped + new.get("skipped", []), "significance": significance}
 
 
 def render_report(report: dict[str, Any], output_dir: Path) -> str:
@@ -264,7 +304,8 @@ def render_report(report: dict[str, Any], output_dir: Path) -> str:
         chart = _bar_chart(rows, metric, lower_is_better, output_dir / f"{slug(group)}.png", title)
         columns = list(dict.fromkeys(k for row in rows for k in row
                                      if k not in ("hardware", "versions", "kind", "confusion_png")))
-        parts += [f"## {title}", "", render_table(rows, columns), "", f"![{metric}]({chart.name})", ""]
+        parts += [f"## {title}", "", render_table(rows, columns), "",
+                  *significance_lines(report.get("significance", {}).get(group)), f"![{metric}]({chart.name})", ""]
     if report["skipped"]:
         parts += ["Skipped: " + "; ".join(report["skipped"]) + ".", ""]
     parts += ["## Runs", ""]

@@ -81,7 +81,7 @@ def side_by_side(sentences: list[str], references: list[str], outputs: dict[str,
             for i in indices]
 
 
-def _significance_lines(significance: dict | None) -> list[str]:
+def significance_lines(significance: dict | None) -> list[str]:
     if significance is None:
         return []
     return [
@@ -111,7 +111,7 @@ def write_mt_comparison(output_dir: Path, report: dict) -> Path:
         f"{cfg['batch_size']}, {cfg['num_beams']} beams for beam rows; backend `ctranslate2 int8` is the Marian model "
         "converted by CTranslate2 with int8 weights (`hf-nlp translate --backend ctranslate2`).", "",
         markdown_table(report["rows"]), "",
-        *_significance_lines(report.get("significance")),
+        *significance_lines(report.get("significance")),
         *(f"- {note}" for note in report["notes"]), "",
         "## Example translations", "", examples, "",
         f"Wall time {report['wall_minutes']:.1f} min.", "",

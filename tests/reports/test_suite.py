@@ -52,3 +52,38 @@ def test_nothing_to_report_is_one_sentence(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code, _, err = cli_in_process(["report", str(tmp_path / "empty"), "--output", str(tmp_path / "out")], capsys)
     assert code == 2 and "no finished runs" in err and len(err.splitlines()) == 1
+
+
+def test_translation_runs_are_tested_against_a_baseline_sentence_by_sentence(translator_run, tmp_path, capsys):
+    import shutil
+
+    from hf_nlp.evaluation.translation import TEST_TRANSLATIONS, paired_bootstrap, read_test_translations
+
+    saved = read_test_translations(translator_run)
+    assert saved is not None and len(saved["en"]) == 20 and set(saved) == {"en", "reference", "greedy", "beam 3"}
+    # A second system on the same test sentences: the run's folder with every beam output replaced by the reference.
+    other = tmp_path / "runs" / "perfect"
+    shutil.copytree(translator_run, other)
+    lines = [json.loads(line) for line in (other / TEST_TRANSLATIONS).read_text().splitlines()]
+    (other / TEST_TRANSLATIONS).write_text("".join(json.dumps({**line, "beam 3": line["reference"]}) + "\n"
+                                                   for line in lines))
+    out = tmp_path / "report"
+    code, _, err = cli_in_process(["report", str(translator_run), str(other), "--output", str(out),
+                                   "--baseline", translator_run.name], capsys)
+    assert code == 0, err[-2000:]
+    data = json.loads((out / "report.json").read_text())
+    rows = {row["run"]: row for row in data["tables"]["translation"]}
+    expected = paired_bootstrap({translator_run.name: saved["beam 3"], "perfect": saved["reference"]},
+                                saved["reference"], translator_run.name)
+    assert data["significance"]["translation"] == json.loads(json.dumps(expected))
+    for name, row in rows.items():
+        assert row["BLEU ±"] == expected["systems"][name]["bleu"]["ci"]
+        assert row["chrF ±"] == expected["systems"][name]["chrf"]["ci"]
+    assert rows[translator_run.name]["p (BLEU / chrF)"] == "baseline"
+    bleu_p = expected["systems"]["perfect"]["bleu"]["p_value"]
+    assert rows["perfect"]["p (BLEU / chrF)"].startswith(f"{bleu_p:.4f} / ")
+    assert expected["signatures"]["bleu"] in (out / "report.md").read_text()
+
+    code, _, err = cli_in_process(["report", str(translator_run), str(other), "--output", str(out),
+                                   "--baseline", "nope"], capsys)
+    assert code == 2 and "`--baseline nope` is not a translation run" in err and err.count("\n") == 1
