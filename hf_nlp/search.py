@@ -211,11 +211,14 @@ def run_trial(search: Search, trial, params: dict[str, Any], run_dir: Path, metr
         # carries on from that checkpoint in the same folder.
         process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=output,
                                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
-        reported, pruned = 0, False
+        reported, reported_at, pruned = 0, set(), False
         try:
             while process.poll() is None or reported < len(_evaluations(log, metric, search.prune_by)):
                 for at, value in _evaluations(log, metric, search.prune_by)[reported:]:
                     reported += 1
+                    if at in reported_at:
+                        continue  # the loop's final evaluation, in the epoch whose end it already scored
+                    reported_at.add(at)
                     trial.report(value, at)
                     if trial.should_prune():
                         pruned = True
