@@ -181,9 +181,8 @@ def run_search(search: Search, trials: int) -> dict[str, Any]:
     while (done := len(study.get_trials(deepcopy=False, states=finished))) < trials:
         _say(f"trial {done + 1}/{trials}")
         study.optimize(objective, n_trials=1)
-        summary = write_results(search, study, metric, maximize)
-    summary = write_results(search, study, metric, maximize)
-    return summary
+        write_results(search, study, metric, maximize)  # after every trial: a killed search leaves them current
+    return write_results(search, study, metric, maximize)
 
 
 def run_trial(search: Search, trial, params: dict[str, Any], run_dir: Path, metric: str) -> float:
