@@ -117,7 +117,9 @@ def test_a_search_killed_with_sigkill_resumes_its_interrupted_trial(toy, tmp_pat
     output = tmp_path / "search"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     command = search_command(csv, space, output, 3)
-    command[command.index("--train.num_epochs") + 1] = "6"
+    # Long enough that the kill lands while trial 1 trains (6 toy epochs could be over, checkpoint and all,
+    # before the search is killed; a SIGTERM after the loop has nothing left to save).
+    command[command.index("--train.num_epochs") + 1] = "25"
     search = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
     second = output / "trial_1" / "metrics.jsonl"
     deadline = time.monotonic() + 300
@@ -149,7 +151,7 @@ def test_a_search_killed_with_sigkill_resumes_its_interrupted_trial(toy, tmp_pat
     assert values[2] == values[1]
     assert values[3] not in (values[0], values[1])  # the resumed sampler draws new values, not the first ones again
     steps = [step for step, _ in accuracies(output / "trial_1")]
-    assert steps == sorted(set(steps)) and len(steps) == 6  # resumed in its folder: each epoch once
+    assert steps == sorted(set(steps)) and len(steps) == 25  # resumed in its folder: each epoch once
 
 
 def test_a_bad_space_is_one_sentence_before_any_trial(toy, tmp_path, capsys):
