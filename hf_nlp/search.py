@@ -212,8 +212,10 @@ def run_trial(search: Search, trial, params: dict[str, Any], run_dir: Path, metr
                                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
         reported, reported_at, pruned = 0, set(), False
         try:
-            while process.poll() is None or reported < len(_evaluations(log, metric, search.prune_by)):
-                for at, value in _evaluations(log, metric, search.prune_by)[reported:]:
+            while True:
+                exited = process.poll() is not None  # before reading: an exited run's log is complete
+                evaluations = _evaluations(log, metric, search.prune_by)  # the log read once per poll
+                for at, value in evaluations[reported:]:
                     reported += 1
                     if at in reported_at:
                         continue  # the loop's final evaluation, in the epoch whose end it already scored
@@ -224,7 +226,7 @@ def run_trial(search: Search, trial, params: dict[str, Any], run_dir: Path, metr
                         _say(f"  pruned at {search.prune_by} {at}: {metric} {value:.4f}")
                         _stop(process)
                         break
-                if pruned:
+                if pruned or exited:
                     break
                 time.sleep(POLL_SECONDS)
         except BaseException:
