@@ -50,6 +50,9 @@ class ModelConfig:
     num_heads: int = 4
     """GPT-2 only: attention heads per block; `hidden_size` must be a multiple of it."""
     dropout: float = 0.0
+    rnn_backend: Literal["auto", "fused", "torch"] = "auto"
+    """Which code runs the GRU / LSTM: `fused` C++ layers on CPU (built on first use), `torch` (PyTorch's own;
+    always on GPU), or `auto` (fused on CPU when it builds). The weights are the same either way."""
 
     def __post_init__(self) -> None:
         check_at_least("model", self, 1, "embedding_size", "hidden_size", "num_layers", "num_heads")
@@ -66,7 +69,7 @@ class ModelConfig:
         return CharRNNForCausalLM(CharRNNConfig(
             vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, cell_type=self.cell_type,
             embedding_size=self.embedding_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
-            dropout=self.dropout))
+            dropout=self.dropout, rnn_backend=self.rnn_backend))
 
 
 @dataclass

@@ -63,6 +63,9 @@ class ModelConfig:
     dropout: float = 0.0
     masking: bool = True
     """False feeds the padding through the GRU before the final state (the reference's failure mode)."""
+    rnn_backend: Literal["auto", "fused", "torch"] = "auto"
+    """Which code runs the GRU / LSTM: `fused` C++ layers on CPU (built on first use), `torch` (PyTorch's own;
+    always on GPU), or `auto` (fused on CPU when it builds). The weights are the same either way."""
 
     def __post_init__(self) -> None:
         check_at_least("model", self, 1, "embedding_size", "hidden_size", "num_layers")

@@ -89,6 +89,9 @@ class ModelConfig:
     """Luong's score: `dot` (h · k) or `general` (h · W k)."""
     attention_size: int = 128
     dropout: float = 0.0
+    rnn_backend: Literal["auto", "fused", "torch"] = "auto"
+    """Which code runs the GRU / LSTM: `fused` C++ layers on CPU (built on first use), `torch` (PyTorch's own;
+    always on GPU), or `auto` (fused on CPU when it builds). The weights are the same either way."""
     transformer_layers: int = 3
     """Marian only: encoder layers, and as many decoder layers."""
     transformer_heads: int = 4

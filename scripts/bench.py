@@ -26,6 +26,7 @@ from hf_nlp.reports.writing import environment_info  # noqa: E402
 from scripts import (  # noqa: E402
     bench_char_rnn,
     bench_compile,
+    bench_fused_rnn,
     bench_keras,
     bench_marian,
     bench_peak,
@@ -46,6 +47,7 @@ SECTIONS = {
     "scaling": bench_scaling.main,
     "scale": bench_scale.main,
     "compile": bench_compile.main,
+    "fused": bench_fused_rnn.main,
 }
 QUICK = {
     "peak": ["--sizes", "512", "1024", "--repeats", "3"],
@@ -59,6 +61,7 @@ QUICK = {
     "scale": ["--base-mb", "0.1", "--base-pairs", "5000", "--base-reviews", "300", "--factors", "1", "10", "--steps", "5",
               "--eval-chars", "10000", "--repeats", "1"],
     "compile": ["--workloads", "char_rnn", "--steps", "5", "--warmup", "3"],
+    "fused": ["--steps", "20", "--repeats", "1", "--train-pairs", "200", "--sentiment-source", "tweets"],
 }
 
 

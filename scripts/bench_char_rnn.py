@@ -42,9 +42,9 @@ VOCAB = 40
 REFERENCE_BATCH = 32
 
 
-def make_model(hidden_size: int) -> CharRNNForCausalLM:
+def make_model(hidden_size: int, rnn_backend: str = "auto") -> CharRNNForCausalLM:
     torch.manual_seed(0)
-    return CharRNNForCausalLM(CharRNNConfig(vocab_size=VOCAB, hidden_size=hidden_size))
+    return CharRNNForCausalLM(CharRNNConfig(vocab_size=VOCAB, hidden_size=hidden_size, rnn_backend=rnn_backend))
 
 
 def make_windows(window: int) -> CharWindows:

@@ -15,16 +15,25 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from hf_nlp.models.fused_rnn import FusedGRU, FusedLSTM, set_rnn_backend
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, find `scripts`
 from scripts import bench_peak  # noqa: E402
 
 
 def training_flops(model: torch.nn.Module, batch: dict) -> int:
-    """FLOPs of one forward + backward pass of `model` on `batch` (matmuls: what the peak measures)."""
+    """FLOPs of one forward + backward pass of `model` on `batch` (matmuls: what the peak measures).
+
+    The count runs the recurrent layers on PyTorch's backend: the fused kernels do the same matmuls
+    inside a C++ extension, where FlopCounterMode cannot see them."""
+    backends = {module: module.backend for module in model.modules() if isinstance(module, (FusedGRU, FusedLSTM))}
+    set_rnn_backend(model, "torch")
     model.train()
     with FlopCounterMode(display=False) as counter:
         model(**batch).loss.backward()
     model.zero_grad(set_to_none=True)
+    for module, backend in backends.items():
+        module.backend = backend
     return counter.get_total_flops()
 
 

@@ -48,21 +48,31 @@ NAIVE_LENGTH = 500
 # --------------------------------------------------------------------------- 1. GRU: padding layouts
 
 
-def gru_epoch_seconds(data: Dataset, tokenizer, layout: str, batch_size: int) -> float:
-    """Seconds for one training epoch of the reference GRU (Trainer.fit, setup included)."""
-    torch.manual_seed(0)
-    model = RNNForSequenceClassification(RNNClassifierConfig(vocab_size=len(tokenizer), pad_token_id=0, num_labels=2))
-    padding = {"padding": "max_length", "max_length": NAIVE_LENGTH} if layout == "pad_to_500" else {}
-    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt", **padding)
-    lengths = [len(ids) for ids in data["input_ids"]] if layout == "length_grouped" else None
-    return timed_fit(model, data, collate, lengths, batch_size=batch_size, num_epochs=1, optimizer="nadam")
-
-
-def bench_gru(source: str, batch_size: int, repeats: int, keras: bool) -> dict:
+def tokenized_reviews(source: str) -> tuple[Dataset, object]:
+    """The training reviews as token ids (cut to 500 tokens) and the reference's 1,000-word tokenizer."""
     corpus = load_sentiment(source)
     tokenizer = TextVectorization(max_tokens=1000).adapt(corpus["train"]["text"]).to_tokenizer()
     data = corpus["train"].map(lambda b: tokenizer(b["text"], truncation=True, max_length=NAIVE_LENGTH),
                                batched=True, remove_columns=["text"]).rename_column("label", "labels")
+    return data, tokenizer
+
+
+def gru_epoch_seconds(data: Dataset, tokenizer, layout: str, batch_size: int, rnn_backend: str = "auto",
+                      masking: bool = True, num_epochs: int = 1) -> float:
+    """Seconds for `num_epochs` training epochs of the reference GRU (Trainer.fit, setup included)."""
+    torch.manual_seed(0)
+    num_labels = data.features["labels"].num_classes if hasattr(data.features["labels"], "num_classes") else 2
+    model = RNNForSequenceClassification(RNNClassifierConfig(vocab_size=len(tokenizer), pad_token_id=0,
+                                                             num_labels=num_labels, rnn_backend=rnn_backend,
+                                                             masking=masking))
+    padding = {"padding": "max_length", "max_length": NAIVE_LENGTH} if layout == "pad_to_500" else {}
+    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt", **padding)
+    lengths = [len(ids) for ids in data["input_ids"]] if layout == "length_grouped" else None
+    return timed_fit(model, data, collate, lengths, batch_size=batch_size, num_epochs=num_epochs, optimizer="nadam")
+
+
+def bench_gru(source: str, batch_size: int, repeats: int, keras: bool) -> dict:
+    data, tokenizer = tokenized_reviews(source)
     layouts = {"pad_to_500": "every batch padded to 500", "dynamic_padding": "dynamic padding",
                "length_grouped": "dynamic padding, length-grouped"}
     seconds: dict[str, list[float]] = {name: [] for name in layouts.values()}

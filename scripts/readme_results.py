@@ -8,7 +8,9 @@ table of `reports/report.json` (written by `hf-nlp report`): `lm`, `classificati
 `reports/translation/comparison.json` (written by `recipes/compare_mt.py`), and the LM table
 the reference's figure. KEY `performance` is the benchmark summary, from `reports/bench/bench.json`
 (written by `python scripts/bench.py --out reports/bench/bench.json`); KEY `scale` the corpus-size
-benchmark, `reports/bench/scale.json` (`python scripts/bench.py scale --out ...`). KEY `crossval:<name>` is a
+benchmark, `reports/bench/scale.json` (`python scripts/bench.py scale --out ...`); KEY `fused_rnn` the fused
+GRU/LSTM benchmark and its step profile, `reports/bench/fused_rnn.json` (`python scripts/bench.py peak fused --out
+...`). KEY `crossval:<name>` is a
 cross-validation summary, `reports/crossval/<name>.json` (written by `scripts/cross_validate.py
 ... --summary reports/crossval/<name>.json`).
 
@@ -73,6 +75,23 @@ def performance_table(bench: dict) -> str:
                          render_table(every, list(every[0])), "Settings:\n\n" + details])
 
 
+def fused_rnn_table(path: Path) -> str:
+    """The fused-layer benchmark as the performance tables, then where a char-RNN step's time goes."""
+    if not path.is_file():
+        raise SystemExit(f"A page asks for the fused RNN table but there is no {path}; run "
+                         f"`python scripts/bench.py peak fused --out {path}`.")
+    bench = json.loads(path.read_text())
+    profile = bench["sections"]["fused"].get("profile", {})
+    rows = [{"layer": name, "ms per step": f"{p['step_ms']:.1f}", "op calls per step": f"{p['calls']:,}",
+             "largest self times": "; ".join(f"{key} {100 * share:.0f} %" for key, share in p["top"][:5])}
+            for name, p in profile.items()]
+    parts = [performance_table(bench)]
+    if rows:
+        parts += ["Where one training step's time goes (char-RNN, batch 32, float32; `torch.profiler`, 5 steps):",
+                  render_table(rows, list(rows[0]))]
+    return "\n\n".join(parts)
+
+
 def _rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
@@ -133,6 +152,8 @@ def table(key: str, report: dict, comparison: dict | None, bench: dict | None = 
         return crossval_table(key.split(":", 1)[1], crossval_dir)
     if key == "scale":
         return scale_table(REPO_ROOT / "reports" / "bench" / "scale.json")
+    if key == "fused_rnn":
+        return fused_rnn_table(REPO_ROOT / "reports" / "bench" / "fused_rnn.json")
     if key == "performance":
         if bench is None:
             raise SystemExit("A page asks for the performance table but there is no bench JSON; run "

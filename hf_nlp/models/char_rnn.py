@@ -17,9 +17,10 @@ from torch import nn
 from transformers import DynamicCache, GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from hf_nlp.models.fused_rnn import RNN_BACKENDS, recurrent_layer
 from hf_nlp.models.recurrent_state import read_rnn_state, write_rnn_state
 
-RNN_CELLS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
+RNN_CELLS = ("gru", "lstm", "rnn")
 
 
 @strict
@@ -31,6 +32,8 @@ class CharRNNConfig(PreTrainedConfig):
     num_layers (`int`, defaults to 1): Stacked recurrent layers.
     cell_type (`str`, defaults to `"gru"`): `"gru"`, `"lstm"` or `"rnn"`.
     dropout (`float`, defaults to 0.0): Dropout between recurrent layers and before the output layer.
+    rnn_backend (`str`, defaults to `"auto"`): `"auto"`, `"fused"` or `"torch"`: which code runs the GRU / LSTM
+        on CPU (`fused_rnn.py`); the weights are the same either way.
     """
 
     model_type = "hf_nlp_char_rnn"
@@ -43,6 +46,7 @@ class CharRNNConfig(PreTrainedConfig):
     num_layers: int = 1
     cell_type: str = "gru"
     dropout: float = 0.0
+    rnn_backend: str = "auto"
     pad_token_id: int | None = 0
     use_cache: bool = True
     tie_word_embeddings: bool = False
@@ -50,6 +54,8 @@ class CharRNNConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         if self.cell_type not in RNN_CELLS:
             raise ValueError(f"cell_type must be one of {sorted(RNN_CELLS)}, got {self.cell_type!r}")
+        if self.rnn_backend not in RNN_BACKENDS:
+            raise ValueError(f"rnn_backend must be one of {list(RNN_BACKENDS)}, got {self.rnn_backend!r}")
         super().__post_init__(**kwargs)
 
     @property
@@ -76,12 +82,14 @@ class CharRNNForCausalLM(CharRNNPreTrainedModel, GenerationMixin):
     def __init__(self, config: CharRNNConfig):
         super().__init__(config)
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_size)
-        self.rnn = RNN_CELLS[config.cell_type](
+        self.rnn = recurrent_layer(
+            config.cell_type,
             config.embedding_size,
             config.hidden_size,
             num_layers=config.num_layers,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
             batch_first=True,
+            backend=config.rnn_backend,
         )
         self.dropout = nn.Dropout(config.dropout)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size)

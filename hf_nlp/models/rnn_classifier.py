@@ -18,7 +18,9 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-RNN_CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+from hf_nlp.models.fused_rnn import RNN_BACKENDS, recurrent_layer
+
+RNN_CELLS = ("gru", "lstm")
 
 
 @strict
@@ -32,6 +34,8 @@ class RNNClassifierConfig(PreTrainedConfig):
     bidirectional (`bool`, defaults to `False`): Read the text both ways and concatenate the final states.
     dropout (`float`, defaults to 0.0): Dropout on the embeddings, between layers and before the classifier.
     masking (`bool`, defaults to `True`): Keep padding out of the final state (False: the reference's failure mode).
+    rnn_backend (`str`, defaults to `"auto"`): `"auto"`, `"fused"` or `"torch"`: which code runs the recurrent
+        layers on CPU (`fused_rnn.py`); the weights are the same either way.
     """
 
     model_type = "hf_nlp_rnn_classifier"
@@ -45,11 +49,14 @@ class RNNClassifierConfig(PreTrainedConfig):
     bidirectional: bool = False
     dropout: float = 0.0
     masking: bool = True
+    rnn_backend: str = "auto"
     pad_token_id: int | None = 0
 
     def __post_init__(self, **kwargs):
         if self.cell_type not in RNN_CELLS:
             raise ValueError(f"cell_type must be one of {sorted(RNN_CELLS)}, got {self.cell_type!r}")
+        if self.rnn_backend not in RNN_BACKENDS:
+            raise ValueError(f"rnn_backend must be one of {list(RNN_BACKENDS)}, got {self.rnn_backend!r}")
         super().__post_init__(**kwargs)
 
 
@@ -61,8 +68,11 @@ class RNNForSequenceClassification(PreTrainedModel):
 
     def __init__(self, config: RNNClassifierConfig):
         super().__init__(config)
-        cell = RNN_CELLS[config.cell_type]
         between_layers = config.dropout if config.num_layers > 1 else 0.0
+
+        def cell(*args, **kwargs):
+            return recurrent_layer(config.cell_type, *args, backend=config.rnn_backend, **kwargs)
+
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
         self.forward_rnn = cell(config.embedding_size, config.hidden_size, config.num_layers,
                                 batch_first=True, dropout=between_layers)
@@ -105,14 +115,26 @@ class RNNForSequenceClassification(PreTrainedModel):
             last = lengths - 1  # (B,) index of the last real token
         else:
             last = torch.full_like(lengths, time - 1)  # read after the padding (the reference's mistake)
-        states = [_state_at(self.forward_rnn(embeddings)[0], last)]  # (B, H)
+        states = [self._final_state(self.forward_rnn, embeddings, lengths, last)]  # (B, H)
         if self.backward_rnn is not None:
             reversed_embeddings = _reverse_within_length(embeddings, lengths if self.config.masking else None)
-            states.append(_state_at(self.backward_rnn(reversed_embeddings)[0], last))
+            states.append(self._final_state(self.backward_rnn, reversed_embeddings, lengths, last))
         pooled = self.dropout(torch.cat(states, dim=-1))  # (B, directions * H)
         logits = self.classifier(pooled)  # (B, num_labels)
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+    def _final_state(self, rnn: nn.Module, embeddings: torch.Tensor, lengths: torch.Tensor,
+                     last: torch.Tensor) -> torch.Tensor:
+        """`(B, H)`: the last layer's state after each text's last real token (`last`)."""
+        if self.config.masking and rnn.uses_fused(embeddings):
+            # The fused kernel freezes each row's state at its length and skips the padding's steps.
+            _, state = rnn(embeddings, lengths=lengths)
+            return (state[0] if isinstance(state, tuple) else state)[-1]
+        # PyTorch's layer runs every position; the state wanted is the output at `last`
+        # (`pack_padded_sequence` would give the same, more slowly on CPU).
+        return _state_at(rnn(embeddings)[0], last)
 
 
 def _state_at(outputs: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -32,12 +32,12 @@ from dataclasses import dataclass
 import torch
 from huggingface_hub.dataclasses import strict
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import DynamicCache, GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import Seq2SeqLMOutput
 from transformers.utils import ModelOutput
 
 from hf_nlp.models.attention import ATTENTION_TYPES, LUONG_SCORES, SourceAttention
+from hf_nlp.models.fused_rnn import RNN_BACKENDS, FusedLSTM
 from hf_nlp.models.recurrent_state import read_rnn_state, write_rnn_state
 
 IGNORE_INDEX = -100
@@ -58,6 +58,8 @@ class Seq2SeqRNNConfig(PreTrainedConfig):
     luong_score (`str`, defaults to `"general"`): Luong's `"dot"` or `"general"` score.
     attention_size (`int`, defaults to 128): Width of Bahdanau's additive scoring layer.
     dropout (`float`, defaults to 0.0): Dropout on embeddings, between layers and before the output layer.
+    rnn_backend (`str`, defaults to `"auto"`): `"auto"`, `"fused"` or `"torch"`: which code runs the LSTMs on CPU
+        (`fused_rnn.py`); the weights are the same either way.
     """
 
     model_type = "hf_nlp_seq2seq_rnn"
@@ -74,6 +76,7 @@ class Seq2SeqRNNConfig(PreTrainedConfig):
     luong_score: str = "general"
     attention_size: int = 128
     dropout: float = 0.0
+    rnn_backend: str = "auto"
     pad_token_id: int | None = 0
     unk_token_id: int | None = 1
     bos_token_id: int | None = 2
@@ -96,6 +99,8 @@ class Seq2SeqRNNConfig(PreTrainedConfig):
             raise ValueError(f"bidirectional_states must be one of {BIDIRECTIONAL_STATES}, got {self.bidirectional_states!r}")
         if self.bidirectional and self.bidirectional_states == "concat" and self.hidden_size % 2:
             raise ValueError(f"concatenated bidirectional states need an even hidden_size, got {self.hidden_size}")
+        if self.rnn_backend not in RNN_BACKENDS:
+            raise ValueError(f"rnn_backend must be one of {list(RNN_BACKENDS)}, got {self.rnn_backend!r}")
         super().__post_init__(**kwargs)
 
     @property
@@ -158,8 +163,9 @@ class RNNEncoder(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
-        self.rnn = nn.LSTM(config.embedding_size, config.encoder_direction_size, config.num_layers, batch_first=True,
-                           bidirectional=config.bidirectional, dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.rnn = FusedLSTM(config.embedding_size, config.encoder_direction_size, config.num_layers, batch_first=True,
+                             bidirectional=config.bidirectional, dropout=config.dropout if config.num_layers > 1 else 0.0,
+                             backend=config.rnn_backend)
         self.dropout = nn.Dropout(config.dropout)
         projected = config.bidirectional and config.bidirectional_states == "project"
         self.state_projection = nn.Linear(2 * config.hidden_size, config.hidden_size) if projected else None
@@ -170,9 +176,8 @@ class RNNEncoder(nn.Module):
             attention_mask = (input_ids != self.config.pad_token_id).long()
         lengths = attention_mask.sum(dim=1).clamp(min=1)  # (B,)
         embeddings = self.dropout(self.embedding(input_ids))  # (B, S, E)
-        packed = pack_padded_sequence(embeddings, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_outputs, (hidden, cell) = self.rnn(packed)  # hidden, cell: (L * D, B, h)
-        outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=input_ids.shape[1])  # (B, S, K)
+        # Packed-sequence semantics: each row stops at its length (zero outputs after it).
+        outputs, (hidden, cell) = self.rnn(embeddings, lengths=lengths)  # (B, S, K); hidden, cell: (L * D, B, h)
         return Seq2SeqRNNEncoderOutput(
             last_hidden_state=outputs,
             final_hidden=self._decoder_state(hidden),
@@ -197,8 +202,8 @@ class RNNForSeq2SeqLM(Seq2SeqRNNPreTrainedModel, GenerationMixin):
         self.encoder = RNNEncoder(config)
         self.decoder_embedding = nn.Embedding(config.target_vocab_size, config.embedding_size,
                                               padding_idx=config.pad_token_id)
-        self.decoder_rnn = nn.LSTM(config.embedding_size, config.hidden_size, config.num_layers, batch_first=True,
-                                   dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.decoder_rnn = FusedLSTM(config.embedding_size, config.hidden_size, config.num_layers, batch_first=True,
+                                     dropout=config.dropout if config.num_layers > 1 else 0.0, backend=config.rnn_backend)
         self.attention = None if config.attention == "none" else SourceAttention(
             config.attention, config.hidden_size, config.encoder_output_size, config.attention_size, config.luong_score)
         self.dropout = nn.Dropout(config.dropout)

@@ -1,0 +1,221 @@
+"""The fused CPU GRU/LSTM layers (`hf_nlp/models/fused_rnn.py`) against PyTorch's own.
+
+"Equal" here means: the largest difference is at most 1e-5 of the largest magnitude of PyTorch's
+tensor (its outputs, states or gradients), in float32. Both sides round differently (one GEMM for
+all input projections, vector exp/tanh), so elementwise relative error on values near zero is not
+a meaningful target; measured against float64, the fused gradients are as close as PyTorch's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from hf_nlp.errors import UserError
+from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
+from hf_nlp.models.fused_rnn import FusedGRU, FusedLSTM, fused_extension
+from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
+from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.skipif(fused_extension() is None, reason="the fused kernels did not build (no C++ compiler)")
+
+CELLS = {"gru": (FusedGRU, nn.GRU), "lstm": (FusedLSTM, nn.LSTM)}
+
+
+def assert_equal(actual: torch.Tensor, expected: torch.Tensor, tolerance: float = 1e-5) -> None:
+    scale = expected.abs().max().item()
+    error = (actual.float() - expected.float()).abs().max().item()
+    assert error <= tolerance * max(scale, 1e-12), f"max difference {error:.3g} against a scale of {scale:.3g}"
+
+
+def states(state) -> tuple[torch.Tensor, ...]:
+    return state if isinstance(state, tuple) else (state,)
+
+
+def weighted_loss(outputs: torch.Tensor, state) -> torch.Tensor:
+    """A loss that gives every output position and every final state a different gradient."""
+    weights = torch.linspace(-1, 1, outputs.numel()).view_as(outputs)
+    return (outputs * weights).sum() + sum((s ** 2).sum() for s in states(state))
+
+
+def run(module, x, hx, **kwargs):
+    x = x.clone().requires_grad_()
+    hx = None if hx is None else tuple(h.clone().requires_grad_() for h in hx)
+    outputs, state = module(x, hx if hx is None or len(hx) == 2 else hx[0], **kwargs)
+    weighted_loss(outputs, state).backward()
+    grads = [x.grad] + ([h.grad for h in hx] if hx is not None else [])
+    return outputs, states(state), grads, {name: p.grad for name, p in module.named_parameters()}
+
+
+def make_pair(cell: str, layers: int, bidirectional: bool, batch_first: bool, sizes=(6, 8)):
+    fused_class, torch_class = CELLS[cell]
+    reference = torch_class(*sizes, layers, batch_first=batch_first, bidirectional=bidirectional)
+    fused = fused_class(*sizes, layers, batch_first=batch_first, bidirectional=bidirectional, backend="fused")
+    fused.load_state_dict(reference.state_dict())  # the same weights, the same names
+    return fused, reference
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize(("layers", "bidirectional", "batch_first", "initial_state"),
+                         list(itertools.product([1, 2], [False, True], [True, False], [True, False])))
+def test_forward_and_backward_equal_pytorch(cell, layers, bidirectional, batch_first, initial_state):
+    torch.manual_seed(layers * 8 + bidirectional * 4 + batch_first * 2 + initial_state)
+    fused, reference = make_pair(cell, layers, bidirectional, batch_first)
+    batch, steps, directions = 5, 7, 2 if bidirectional else 1
+    x = torch.randn(batch, steps, 6) if batch_first else torch.randn(steps, batch, 6)
+    hx = None
+    if initial_state:
+        hx = tuple(torch.randn(layers * directions, batch, 8) for _ in range(2 if cell == "lstm" else 1))
+    got, want = run(fused, x, hx), run(reference, x, hx)
+    assert_equal(got[0], want[0])
+    for a, b in zip(got[1], want[1], strict=True):
+        assert_equal(a, b)
+    for a, b in zip(got[2], want[2], strict=True):
+        assert_equal(a, b)
+    assert got[3].keys() == want[3].keys()
+    for name in want[3]:
+        assert_equal(got[3][name], want[3][name])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_a_char_rnn_sized_window_equals_pytorch(cell):
+    """The sizes the recipes train (GRU 128 over a 100-step window), where rounding accumulates."""
+    torch.manual_seed(0)
+    fused, reference = make_pair(cell, 1, False, True, sizes=(16, 128))
+    x = torch.randn(32, 100, 16)
+    got, want = run(fused, x, None), run(reference, x, None)
+    assert_equal(got[0], want[0])
+    for name in want[3]:
+        assert_equal(got[3][name], want[3][name])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize(("layers", "bidirectional"), [(1, False), (2, True)])
+def test_lengths_give_packed_sequence_results(cell, layers, bidirectional):
+    """`lengths` on the fused path equals PyTorch's `pack_padded_sequence` path, gradients included."""
+    torch.manual_seed(3)
+    fused, _ = make_pair(cell, layers, bidirectional, True)
+    packed = CELLS[cell][0](6, 8, layers, batch_first=True, bidirectional=bidirectional, backend="torch")
+    packed.load_state_dict(fused.state_dict())
+    x = torch.randn(6, 9, 6)
+    lengths = torch.tensor([4, 9, 1, 7, 9, 2])  # unsorted, as batches come
+    got, want = run(fused, x, None, lengths=lengths), run(packed, x, None, lengths=lengths)
+    assert torch.all(got[0][2, 1:] == 0), "outputs past a row's length are zero"
+    assert_equal(got[0], want[0])
+    for a, b in zip(got[1], want[1], strict=True):
+        assert_equal(a, b)
+    assert_equal(got[2][0], want[2][0])
+    for name in want[3]:
+        assert_equal(got[3][name], want[3][name])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_bf16_autocast_stays_close_to_float32(cell):
+    """Under CPU bf16 autocast the GEMMs take bf16 operands (float32 accumulation): close to fp32, not equal."""
+    torch.manual_seed(1)
+    fused, reference = make_pair(cell, 1, False, True, sizes=(16, 64))
+    x = torch.randn(8, 20, 16)
+    want = run(reference, x, None)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = run(fused, x, None)
+    assert got[0].dtype == torch.float32
+    assert_equal(got[0], want[0], tolerance=3e-2)
+    for name in want[3]:
+        assert_equal(got[3][name], want[3][name], tolerance=5e-2)
+    assert not torch.equal(got[0], run(fused, x, None)[0]), "autocast changed nothing: bf16 was not used"
+
+
+def test_a_bf16_model_runs_and_returns_bf16():
+    fused, reference = make_pair("gru", 1, False, True, sizes=(16, 64))
+    x = torch.randn(4, 10, 16)
+    outputs, state = fused.to(torch.bfloat16)(x.to(torch.bfloat16))
+    assert outputs.dtype == state.dtype == torch.bfloat16
+    assert_equal(outputs, reference(x)[0], tolerance=3e-2)
+
+
+def test_a_checkpoint_trained_with_one_backend_loads_in_the_other(tmp_path):
+    torch.manual_seed(0)
+    trained = CharRNNForCausalLM(CharRNNConfig(vocab_size=20, hidden_size=32, num_layers=2, rnn_backend="torch"))
+    trained.save_pretrained(tmp_path)
+    loaded = CharRNNForCausalLM.from_pretrained(tmp_path, rnn_backend="fused")
+    assert loaded.rnn.backend == "fused" and isinstance(loaded.rnn, FusedGRU)
+    ids = torch.randint(1, 20, (3, 12))
+    assert_equal(loaded(ids).logits, trained(ids).logits)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_the_sentiment_grus_masking_runs_in_the_kernel_with_the_same_results(bidirectional):
+    """Fused: the state freezes at each text's length inside the kernel; PyTorch: the output at the last real
+    token is gathered. Same logits, same gradients."""
+    torch.manual_seed(2)
+    models = [RNNForSequenceClassification(RNNClassifierConfig(vocab_size=50, embedding_size=8, hidden_size=16,
+                                                               bidirectional=bidirectional, rnn_backend=backend))
+              for backend in ("fused", "torch")]
+    models[1].load_state_dict(models[0].state_dict())
+    ids = torch.randint(1, 50, (5, 11))
+    ids[0, 3:] = 0
+    ids[2, 7:] = 0
+    labels = torch.tensor([0, 1, 1, 0, 1])
+    results = []
+    for model in models:
+        output = model(ids, labels=labels)
+        output.loss.backward()
+        results.append((output.logits, {n: p.grad for n, p in model.named_parameters()}))
+    assert_equal(results[0][0], results[1][0])
+    for name, grad in results[1][1].items():
+        assert_equal(results[0][1][name], grad)
+
+
+def test_the_seq2seq_encoder_and_decoder_give_the_same_loss_on_both_backends():
+    torch.manual_seed(4)
+    models = [RNNForSeq2SeqLM(Seq2SeqRNNConfig(vocab_size=40, embedding_size=8, hidden_size=16, bidirectional=True,
+                                               attention="luong", rnn_backend=backend)) for backend in ("fused", "torch")]
+    models[1].load_state_dict(models[0].state_dict())
+    source = torch.randint(4, 40, (4, 9))
+    source[1, 5:] = 0
+    labels = torch.randint(4, 40, (4, 6))
+    losses = [model(input_ids=source, labels=labels).loss for model in models]
+    assert_equal(losses[0], losses[1])
+    for loss in losses:
+        loss.backward()
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        assert_equal(a.grad, b.grad)
+
+
+def test_an_unknown_backend_is_one_sentence():
+    with pytest.raises(UserError, match="rnn_backend must be one of auto, fused, torch"):
+        FusedGRU(4, 4, backend="cudnn")
+    with pytest.raises(ValueError, match="rnn_backend"):
+        CharRNNConfig(rnn_backend="cudnn")
+
+
+def test_without_a_compiler_auto_falls_back_with_a_notice_and_fused_is_an_error(tmp_path):
+    """A real failed build: no compiler on the PATH, a fresh extension cache."""
+    script = (
+        "import torch\n"
+        "from hf_nlp.errors import UserError\n"
+        "from hf_nlp.models.fused_rnn import FusedGRU\n"
+        "x = torch.randn(2, 3, 4)\n"
+        "auto = FusedGRU(4, 5, batch_first=True)\n"
+        "assert not auto.uses_fused(x)\n"
+        "auto(x)[0].sum().backward()\n"
+        "try:\n"
+        "    FusedGRU(4, 5, batch_first=True, backend='fused')(x)\n"
+        "except UserError as error:\n"
+        "    print('ERROR', error)\n"
+    )
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-compiler"), "TORCH_EXTENSIONS_DIR": str(tmp_path / "ext"),
+           "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    notices = [line for line in result.stderr.splitlines() if line.startswith("hf-nlp:")]
+    assert len(notices) == 1 and "did not build" in notices[0] and "PyTorch's layers" in notices[0]
+    assert "no C++ compiler" in notices[0] and "install g++" in notices[0]
+    assert "ERROR --model.rnn_backend fused needs the fused kernels, which did not build here" in result.stdout
