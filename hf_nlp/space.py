@@ -36,6 +36,7 @@ from hf_nlp.evaluation.translation import attention_heatmap
 from hf_nlp.generation.sampling import generate_text, sampling_config
 from hf_nlp.generation.translate import translate_texts
 from hf_nlp.hub import check_model_folder, load_model_and_tokenizer, resolve_model_dir
+from hf_nlp.models.fused_rnn import set_rnn_backend
 from hf_nlp.runs import load_run_config, reading_of_model
 from hf_nlp.text.long_texts import classify_texts
 from hf_nlp.text.sentence_embeddings import make_embedder
@@ -121,6 +122,9 @@ def load_models(entries: dict[str, str], auto_class: str, section: str) -> dict[
                 model, tokenizer = _load_embedding_head(source)
             else:
                 model, tokenizer = load_model_and_tokenizer(source, auto_class)
+                # The demo decodes one token at a time, where the fused CPU kernels gain nothing, and a
+                # fresh Space would spend a minute compiling them before its first answer.
+                set_rnn_backend(model, "torch")
             loaded[name] = LoadedModel(name, source, model, tokenizer)
         except Exception as error:  # noqa: BLE001  (any failure is this model's, shown in its row)
             hint = TRAIN_HINTS.get(source.rstrip("/"))

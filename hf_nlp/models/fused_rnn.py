@@ -146,6 +146,11 @@ class _FusedRNNMixin:
     backend: str = "auto"
     _is_lstm: bool
 
+    def __init__(self, *args, backend: str = "auto", **kwargs):
+        super().__init__(*args, **kwargs)  # nn.GRU / nn.LSTM's own arguments
+        check_backend(backend)
+        self.backend = backend
+
     def uses_fused(self, input: torch.Tensor | PackedSequence) -> bool:
         """Whether this forward pass runs the fused kernels (CPU, dense input, plain float weights)."""
         if self.backend == "torch" or isinstance(input, PackedSequence) or input.device.type != "cpu":
@@ -248,21 +253,11 @@ class FusedGRU(_FusedRNNMixin, nn.GRU):
 
     _is_lstm = False
 
-    def __init__(self, *args, backend: str = "auto", **kwargs):
-        super().__init__(*args, **kwargs)
-        check_backend(backend)
-        self.backend = backend
-
 
 class FusedLSTM(_FusedRNNMixin, nn.LSTM):
     """`nn.LSTM` with a fused CPU forward and backward (`backend`: auto, fused or torch)."""
 
     _is_lstm = True
-
-    def __init__(self, *args, backend: str = "auto", **kwargs):
-        super().__init__(*args, **kwargs)
-        check_backend(backend)
-        self.backend = backend
 
 
 def recurrent_layer(cell_type: str, *args, backend: str = "auto", **kwargs) -> nn.RNNBase:

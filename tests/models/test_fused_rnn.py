@@ -45,6 +45,17 @@ def weighted_loss(outputs: torch.Tensor, state) -> torch.Tensor:
     return (outputs * weights).sum() + sum((s ** 2).sum() for s in states(state))
 
 
+def assert_runs_equal(got, want) -> None:
+    """Outputs, final states, input (and state) gradients and every weight gradient, as `run` returns them."""
+    assert_equal(got[0], want[0])
+    for group in (1, 2):
+        for a, b in zip(got[group], want[group], strict=True):
+            assert_equal(a, b)
+    assert got[3].keys() == want[3].keys()
+    for name in want[3]:
+        assert_equal(got[3][name], want[3][name])
+
+
 def run(module, x, hx, **kwargs):
     x = x.clone().requires_grad_()
     hx = None if hx is None else tuple(h.clone().requires_grad_() for h in hx)
@@ -73,15 +84,7 @@ def test_forward_and_backward_equal_pytorch(cell, layers, bidirectional, batch_f
     hx = None
     if initial_state:
         hx = tuple(torch.randn(layers * directions, batch, 8) for _ in range(2 if cell == "lstm" else 1))
-    got, want = run(fused, x, hx), run(reference, x, hx)
-    assert_equal(got[0], want[0])
-    for a, b in zip(got[1], want[1], strict=True):
-        assert_equal(a, b)
-    for a, b in zip(got[2], want[2], strict=True):
-        assert_equal(a, b)
-    assert got[3].keys() == want[3].keys()
-    for name in want[3]:
-        assert_equal(got[3][name], want[3][name])
+    assert_runs_equal(run(fused, x, hx), run(reference, x, hx))
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
@@ -106,14 +109,9 @@ def test_lengths_give_packed_sequence_results(cell, layers, bidirectional):
     packed.load_state_dict(fused.state_dict())
     x = torch.randn(6, 9, 6)
     lengths = torch.tensor([4, 9, 1, 7, 9, 2])  # unsorted, as batches come
-    got, want = run(fused, x, None, lengths=lengths), run(packed, x, None, lengths=lengths)
+    got = run(fused, x, None, lengths=lengths)
     assert torch.all(got[0][2, 1:] == 0), "outputs past a row's length are zero"
-    assert_equal(got[0], want[0])
-    for a, b in zip(got[1], want[1], strict=True):
-        assert_equal(a, b)
-    assert_equal(got[2][0], want[2][0])
-    for name in want[3]:
-        assert_equal(got[3][name], want[3][name])
+    assert_runs_equal(got, run(packed, x, None, lengths=lengths))
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
