@@ -186,6 +186,7 @@ class _FusedRNNMixin:
         outputs, _ = pad_packed_sequence(outputs, batch_first=self.batch_first, total_length=total)
         return outputs, state
 
+    @torch.compiler.disable  # a pybind extension dynamo cannot trace: run it eagerly, without a warning
     def _fused_forward(self, input: torch.Tensor, hx, lengths: torch.Tensor | None):
         x = input if self.batch_first else input.transpose(0, 1)  # (B, T, I)
         unbatched = x.dim() == 2
