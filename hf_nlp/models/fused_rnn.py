@@ -46,8 +46,9 @@ LINK_FLAGS = ["-lmvec", "-lm"]
 VERBOSE_BUILD = "python -c 'import hf_nlp.models.fused_rnn as f; f.fused_extension(verbose=True)'"
 
 
-def _cpu_tag() -> str:
-    """A short id of this CPU's instruction sets: a -march=native build is only reused where it runs."""
+def _build_tag() -> str:
+    """A short id of this CPU's instruction sets, the source file and torch: a -march=native build is only
+    reused where it runs, and two checkouts (or a wheel beside a clone) never rebuild each other's."""
     flags = platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -56,7 +57,8 @@ def _cpu_tag() -> str:
                 break
     except OSError:
         pass
-    return hashlib.sha1(flags.encode()).hexdigest()[:8]
+    identity = "\n".join([flags, str(SOURCE.resolve()), SOURCE.read_text(), torch.__version__])
+    return hashlib.sha1(identity.encode()).hexdigest()[:10]
 
 
 @functools.cache
@@ -65,7 +67,7 @@ def fused_extension(verbose: bool = False) -> ModuleType | None:
     built. `verbose` shows the compiler's output."""
     from torch.utils import cpp_extension  # lazy: imports setuptools; only needed on the fused path
 
-    name = f"hf_nlp_fused_rnn_{_cpu_tag()}"
+    name = f"hf_nlp_fused_rnn_{_build_tag()}"
     started = time.perf_counter()
     try:
         module = cpp_extension.load(name=name, sources=[str(SOURCE)], extra_cflags=COMPILE_FLAGS,
@@ -98,16 +100,15 @@ class _FusedLayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, use_bf16, keep_for_backward):
         kernels = fused_extension()
-        keep = keep_for_backward
         weights = [w.float().contiguous() for w in (w_ih, w_hh, b_ih, b_hh)]
         x = x.float().contiguous()
         h0 = h0.float().contiguous()
         if c0 is None:
-            y, h_n, saved = kernels.gru_forward(x, h0, *weights, lengths, use_bf16, keep)
+            y, h_n, saved = kernels.gru_forward(x, h0, *weights, lengths, use_bf16, keep_for_backward)
             outputs = (y, h_n)
         else:
             c0 = c0.float().contiguous()
-            y, h_n, c_n, saved = kernels.lstm_forward(x, h0, c0, *weights, lengths, use_bf16, keep)
+            y, h_n, c_n, saved = kernels.lstm_forward(x, h0, c0, *weights, lengths, use_bf16, keep_for_backward)
             outputs = (y, h_n, c_n)
         ctx.is_lstm = c0 is not None
         ctx.use_bf16 = use_bf16
@@ -188,10 +189,11 @@ class _FusedRNNMixin:
 
     @torch.compiler.disable  # a pybind extension dynamo cannot trace: run it eagerly, without a warning
     def _fused_forward(self, input: torch.Tensor, hx, lengths: torch.Tensor | None):
-        x = input if self.batch_first else input.transpose(0, 1)  # (B, T, I)
-        unbatched = x.dim() == 2
+        unbatched = input.dim() == 2  # (T, I) whatever batch_first says, as for nn.GRU
         if unbatched:
-            x = x.unsqueeze(0)
+            x = input.unsqueeze(0)
+        else:
+            x = input if self.batch_first else input.transpose(0, 1)  # (B, T, I)
         batch, directions = x.shape[0], 2 if self.bidirectional else 1
         zeros = x.new_zeros(self.num_layers * directions, batch, self.hidden_size, dtype=torch.float32)
         if self._is_lstm:

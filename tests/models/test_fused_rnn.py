@@ -88,6 +88,20 @@ def test_forward_and_backward_equal_pytorch(cell, layers, bidirectional, batch_f
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_an_unbatched_sequence_equals_pytorch(cell, batch_first):
+    """A 2-D input is one sequence `(T, I)` whatever `batch_first` says, as for `nn.GRU`."""
+    torch.manual_seed(5)
+    fused, reference = make_pair(cell, 2, True, batch_first)
+    x = torch.randn(7, 6)
+    got, want = fused(x), reference(x)
+    assert got[0].shape == want[0].shape == (7, 16)
+    assert_equal(got[0], want[0])
+    for a, b in zip(states(got[1]), states(want[1]), strict=True):
+        assert_equal(a, b)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_a_char_rnn_sized_window_equals_pytorch(cell):
     """The sizes the recipes train (GRU 128 over a 100-step window), where rounding accumulates."""
     torch.manual_seed(0)
