@@ -131,8 +131,9 @@ class _FusedLayer(torch.autograd.Function):
         return dx, dh0, None, dw_ih, dw_hh, db_ih, db_hh, None, None, None
 
 
-def _reverse_within(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-    """`(B, T, K)`: each row's first `length` steps reversed, the padding left after them."""
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """`(B, T, K)`: each row's first `length` steps reversed, the padding left after them; with
+    `lengths=None` the whole padded row (padding first)."""
     if lengths is None:
         return x.flip(1)
     batch, steps = x.shape[:2]
@@ -222,10 +223,10 @@ class _FusedRNNMixin:
                     index = layer * directions + direction
                     suffix = f"_l{layer}" + ("_reverse" if direction else "")
                     weights = [getattr(self, name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-                    sequence = layer_input if direction == 0 else _reverse_within(layer_input, lengths)
+                    sequence = layer_input if direction == 0 else reverse_within_length(layer_input, lengths)
                     state = _FusedLayer.apply(sequence, h0[index], c0[index] if c0 is not None else None,
                                               *weights, kernel_lengths, use_bf16, keep)
-                    y = state[0] if direction == 0 else _reverse_within(state[0], lengths)
+                    y = state[0] if direction == 0 else reverse_within_length(state[0], lengths)
                     outputs.append(y)
                     final_h.append(state[1])
                     if self._is_lstm:
@@ -282,4 +283,4 @@ def set_rnn_backend(model: nn.Module, backend: str) -> nn.Module:
 
 
 __all__ = ["RNN_BACKENDS", "FusedGRU", "FusedLSTM", "check_backend", "fused_extension", "recurrent_layer",
-           "set_rnn_backend"]
+           "reverse_within_length", "set_rnn_backend"]

@@ -18,7 +18,7 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from hf_nlp.models.fused_rnn import RNN_BACKENDS, recurrent_layer
+from hf_nlp.models.fused_rnn import RNN_BACKENDS, recurrent_layer, reverse_within_length
 
 RNN_CELLS = ("gru", "lstm")
 
@@ -117,13 +117,12 @@ class RNNForSequenceClassification(PreTrainedModel):
             last = torch.full_like(lengths, time - 1)  # read after the padding (the reference's mistake)
         states = [self._final_state(self.forward_rnn, embeddings, lengths, last)]  # (B, H)
         if self.backward_rnn is not None:
-            reversed_embeddings = _reverse_within_length(embeddings, lengths if self.config.masking else None)
+            reversed_embeddings = reverse_within_length(embeddings, lengths if self.config.masking else None)
             states.append(self._final_state(self.backward_rnn, reversed_embeddings, lengths, last))
         pooled = self.dropout(torch.cat(states, dim=-1))  # (B, directions * H)
         logits = self.classifier(pooled)  # (B, num_labels)
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
-
 
     def _final_state(self, rnn: nn.Module, embeddings: torch.Tensor, lengths: torch.Tensor,
                      last: torch.Tensor) -> torch.Tensor:
@@ -141,17 +140,6 @@ def _state_at(outputs: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """outputs `(B, T, H)`, positions `(B,)` -> `(B, H)`: each sequence's output at its position."""
     index = positions.view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])  # (B, 1, H)
     return outputs.gather(1, index).squeeze(1)
-
-
-def _reverse_within_length(embeddings: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-    """Reverse each sequence's first `length` steps, leaving the padding after them; with
-    `lengths=None` reverse the whole padded row (padding first: the unmasked behaviour)."""
-    batch_size, time, _ = embeddings.shape
-    if lengths is None:
-        return embeddings.flip(1)
-    steps = torch.arange(time, device=embeddings.device).expand(batch_size, time)  # (B, T)
-    source = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (B, T)
-    return embeddings.gather(1, source.unsqueeze(-1).expand_as(embeddings))  # (B, T, E)
 
 
 __all__ = ["RNNClassifierConfig", "RNNForSequenceClassification"]
