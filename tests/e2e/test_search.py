@@ -100,15 +100,16 @@ def test_a_search_scores_trials_on_validation_and_writes_the_best_config(toy, tm
 def test_a_pruned_trial_is_stopped_while_it_trains(toy, tmp_path):
     csv, _ = toy
     search = Search("sentiment_rnn", CONFIG, [Dimension("model.hidden_size", "int", 4, 8)],
-                    [*overrides(csv), "--train.num_epochs", "40"], tmp_path)  # no early stopping: 40 epochs
-    # Prunes at the first report whatever the accuracy: the 40-epoch run must be stopped there.
+                    [*overrides(csv), "--train.num_epochs", "1000"], tmp_path)  # no early stopping: 1000 epochs
+    # Prunes at the first report whatever the accuracy: the 1000-epoch run must be stopped there. (With the
+    # fused GRU a toy epoch takes about 15 ms: 68 ran between the first report and the stop, 40 could all be over.)
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=2.0))
     trial = study.ask()
     started = time.monotonic()
     with pytest.raises(optuna.TrialPruned):
         run_trial(search, trial, {"model.hidden_size": 4}, tmp_path / "trial_0", "accuracy")
     steps = [step for step, _ in accuracies(tmp_path / "trial_0")]
-    assert steps and len(steps) < 40 and time.monotonic() - started < 120
+    assert steps and len(steps) < 1000 and time.monotonic() - started < 120
     assert not (tmp_path / "trial_0" / "validation.json").exists()
 
 
@@ -117,9 +118,11 @@ def test_a_search_killed_with_sigkill_resumes_its_interrupted_trial(toy, tmp_pat
     output = tmp_path / "search"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     command = search_command(csv, space, output, 3)
-    # Long enough that the kill lands while trial 1 trains (6 toy epochs could be over, checkpoint and all,
-    # before the search is killed; a SIGTERM after the loop has nothing left to save).
-    command[command.index("--train.num_epochs") + 1] = "25"
+    # Long enough that the kill lands while trial 1 trains: a toy epoch takes about 15 ms on the fused GRU,
+    # so 25 epochs could be over, checkpoint and all, before the search is killed (a SIGTERM after the loop
+    # has nothing left to save).
+    epochs = 120
+    command[command.index("--train.num_epochs") + 1] = str(epochs)
     search = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
     second = output / "trial_1" / "metrics.jsonl"
     deadline = time.monotonic() + 300
@@ -151,7 +154,7 @@ def test_a_search_killed_with_sigkill_resumes_its_interrupted_trial(toy, tmp_pat
     assert values[2] == values[1]
     assert values[3] not in (values[0], values[1])  # the resumed sampler draws new values, not the first ones again
     steps = [step for step, _ in accuracies(output / "trial_1")]
-    assert steps == sorted(set(steps)) and len(steps) == 25  # resumed in its folder: each epoch once
+    assert steps == sorted(set(steps)) and len(steps) == epochs  # resumed in its folder: each epoch once
 
 
 def test_a_bad_space_is_one_sentence_before_any_trial(toy, tmp_path, capsys):
