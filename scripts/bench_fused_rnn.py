@@ -7,7 +7,8 @@
 2. sentiment GRU training reviews/s over length-grouped batches, in steady state (three epochs minus
    one, halved, as Keras' warm `fit` is timed): PyTorch vs fused with masking, the fused one without
    masking (what masking costs inside the kernel), and Keras.
-3. seq2seq training pairs/s: the LSTM 512 encoder–decoder (bidirectional, Luong), length-grouped.
+3. seq2seq training pairs/s: the LSTM 512 encoder–decoder (bidirectional, Luong), length-grouped,
+   PyTorch vs fused in float32 and under bf16 autocast.
 4. Where one char-RNN training step's time goes (batch 32 float32), PyTorch's GRU and the fused
    one: torch.profiler self time per op, the largest first.
 
@@ -142,18 +143,20 @@ def bench_seq2seq(source: str, pairs: int, batch_size: int, repeats: int) -> dic
     lengths = [max(len(s), len(t)) for s, t in zip(data["input_ids"], data["labels"], strict=True)]
     config = Seq2SeqRNNConfig(vocab_size=len(tokenizer), target_vocab_size=target_size, hidden_size=512,
                               bidirectional=True, attention="luong")
-    seconds: dict[str, list[float]] = {"torch": [], "fused": []}
+    runs = {"PyTorch LSTM": ("torch", "no"), "fused LSTM": ("fused", "no"),
+            "PyTorch LSTM, bf16": ("torch", "bf16"), "fused LSTM, bf16": ("fused", "bf16")}
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        for backend in seconds:
+        for name, (backend, precision) in runs.items():
             torch.manual_seed(0)
             model = set_rnn_backend(RNNForSeq2SeqLM(config), backend)
             collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
-            seconds[backend].append(timed_fit(model, data, collate, lengths, batch_size=batch_size, num_epochs=1,
-                                              optimizer="nadam"))
-    rates = {"PyTorch LSTM": len(data) / min(seconds["torch"]), "fused LSTM": len(data) / min(seconds["fused"])}
+            seconds[name].append(timed_fit(model, data, collate, lengths, batch_size=batch_size, num_epochs=1,
+                                           optimizer="nadam", mixed_precision=precision))
+    rates = {name: len(data) / min(times) for name, times in seconds.items()}
     table = ratio_table("seq2seq training, fused LSTM", "pairs/s", rates, "PyTorch LSTM", "fused LSTM",
                         f"LSTM 512 encoder–decoder, bidirectional, Luong attention, {len(data):,} pairs of `{source}`, "
-                        f"length-grouped batches of {batch_size}, one epoch")
+                        f"length-grouped batches of {batch_size}, one epoch; float32 unless bf16 autocast is named")
     return {"table": table}
 
 

@@ -103,31 +103,33 @@ class _FusedLayer(torch.autograd.Function):
         weights = [w.float().contiguous() for w in (w_ih, w_hh, b_ih, b_hh)]
         x = x.float().contiguous()
         h0 = h0.float().contiguous()
+        # `states`: in bf16, the rounded state each step's GEMM read, (T, B, H), reused by the backward pass.
         if c0 is None:
-            y, h_n, saved = kernels.gru_forward(x, h0, *weights, lengths, use_bf16, keep_for_backward)
+            y, h_n, saved, states = kernels.gru_forward(x, h0, *weights, lengths, use_bf16, keep_for_backward)
             outputs = (y, h_n)
         else:
             c0 = c0.float().contiguous()
-            y, h_n, c_n, saved = kernels.lstm_forward(x, h0, c0, *weights, lengths, use_bf16, keep_for_backward)
+            y, h_n, c_n, saved, states = kernels.lstm_forward(x, h0, c0, *weights, lengths, use_bf16,
+                                                              keep_for_backward)
             outputs = (y, h_n, c_n)
         ctx.is_lstm = c0 is not None
         ctx.use_bf16 = use_bf16
-        ctx.save_for_backward(x, h0, c0 if c0 is not None else h0, weights[0], weights[1], y, saved, lengths)
+        ctx.save_for_backward(x, h0, c0 if c0 is not None else h0, weights[0], weights[1], y, saved, states, lengths)
         return outputs
 
     @staticmethod
     def backward(ctx, dy, dh_n, dc_n=None):
         kernels = fused_extension()
-        x, h0, c0, w_ih, w_hh, y, saved, lengths = ctx.saved_tensors
+        x, h0, c0, w_ih, w_hh, y, saved, states, lengths = ctx.saved_tensors
         dy = torch.zeros_like(y) if dy is None else dy.float().contiguous()
         dh_n = torch.zeros_like(h0) if dh_n is None else dh_n.float().contiguous()
         if ctx.is_lstm:
             dc_n = torch.zeros_like(h0) if dc_n is None else dc_n.float().contiguous()
             dx, dh0, dc0, dw_ih, dw_hh, db = kernels.lstm_backward(dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y, saved,
-                                                                   lengths, ctx.use_bf16)
+                                                                   states, lengths, ctx.use_bf16)
             return dx, dh0, dc0, dw_ih, dw_hh, db, db, None, None, None
-        dx, dh0, dw_ih, dw_hh, db_ih, db_hh = kernels.gru_backward(dy, dh_n, x, h0, w_ih, w_hh, y, saved, lengths,
-                                                                   ctx.use_bf16)
+        dx, dh0, dw_ih, dw_hh, db_ih, db_hh = kernels.gru_backward(dy, dh_n, x, h0, w_ih, w_hh, y, saved, states,
+                                                                   lengths, ctx.use_bf16)
         return dx, dh0, None, dw_ih, dw_hh, db_ih, db_hh, None, None, None
 
 

@@ -144,6 +144,28 @@ def test_bf16_autocast_stays_close_to_float32(cell):
     assert not torch.equal(got[0], run(fused, x, None)[0]), "autocast changed nothing: bf16 was not used"
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_bf16_with_wide_inputs_and_lengths_stays_close_to_float32(cell):
+    """bf16 on every GEMM (inputs 96 and 128 wide take the bf16 input products too), with lengths: a batch
+    padded past its longest row leaves a step with no row running, whose bf16 gate copies must be zeros."""
+    torch.manual_seed(4)
+    fused, _ = make_pair(cell, 2, True, True, sizes=(96, 64))
+    packed = CELLS[cell][0](96, 64, 2, batch_first=True, bidirectional=True, backend="torch")
+    packed.load_state_dict(fused.state_dict())
+    x = torch.randn(8, 13, 96)
+    lengths = torch.tensor([12, 3, 12, 7, 1, 9, 12, 5])  # no row reaches step 13
+    want = run(packed, x, None, lengths=lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = run(fused, x, None, lengths=lengths)
+    assert torch.all(got[0][1, 3:] == 0) and torch.all(got[2][0][4, 1:] == 0), "padding has no output, no gradient"
+    assert_equal(got[0], want[0], tolerance=3e-2)
+    assert_equal(got[2][0], want[2][0], tolerance=5e-2)
+    for name in want[3]:
+        assert torch.isfinite(got[3][name]).all(), name
+        assert_equal(got[3][name], want[3][name], tolerance=5e-2)
+    assert not torch.equal(got[2][0], run(fused, x, None, lengths=lengths)[2][0]), "autocast changed nothing"
+
+
 def test_a_bf16_model_runs_and_returns_bf16():
     fused, reference = make_pair("gru", 1, False, True, sizes=(16, 64))
     x = torch.randn(4, 10, 16)
