@@ -114,12 +114,13 @@ def test_a_char_rnn_sized_window_equals_pytorch(cell):
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-@pytest.mark.parametrize(("layers", "bidirectional"), [(1, False), (2, True)])
-def test_lengths_give_packed_sequence_results(cell, layers, bidirectional):
-    """`lengths` on the fused path equals PyTorch's `pack_padded_sequence` path, gradients included."""
+@pytest.mark.parametrize(("layers", "bidirectional", "hidden"), [(1, False, 8), (2, True, 8), (1, True, 40)])
+def test_lengths_give_packed_sequence_results(cell, layers, bidirectional, hidden):
+    """`lengths` on the fused path equals PyTorch's `pack_padded_sequence` path, gradients included. With 40
+    hidden units two threads share each step unevenly (24 and 16 units)."""
     torch.manual_seed(3)
-    fused, _ = make_pair(cell, layers, bidirectional, True)
-    packed = CELLS[cell][0](6, 8, layers, batch_first=True, bidirectional=bidirectional, backend="torch")
+    fused, _ = make_pair(cell, layers, bidirectional, True, sizes=(6, hidden))
+    packed = CELLS[cell][0](6, hidden, layers, batch_first=True, bidirectional=bidirectional, backend="torch")
     packed.load_state_dict(fused.state_dict())
     x = torch.randn(6, 9, 6)
     lengths = torch.tensor([4, 9, 1, 7, 9, 2])  # unsorted, as batches come

@@ -22,6 +22,7 @@
 // in time-major window buffers, so the recurrent weight gradient needs no conversion afterwards.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
+#include <omp.h>
 
 #include <cmath>
 #include <algorithm>
@@ -76,44 +77,13 @@ std::vector<int64_t> active_rows(const at::Tensor& lengths, int64_t batch, int64
   return active;
 }
 
-// Run `body(begin, end)` over rows, in parallel only when there is enough work to pay for it.
-template <typename F>
-void for_rows(int64_t rows, int64_t width, const F& body) {
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, width));
-  at::parallel_for(0, rows, grain, body);
-}
-
-// dst[rows x width] (contiguous bf16) = src's rows rounded; rows up to `zero_to` are zeroed.
-void round_rows(const float* src, int64_t ld_src, bf16* dst, int64_t rows, int64_t width, int64_t zero_to = 0) {
-  for_rows(rows, width, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b)
-      for (int64_t j = 0; j < width; ++j) dst[b * width + j] = bf16(src[b * ld_src + j]);
-  });
-  if (zero_to > rows) std::fill(dst + rows * width, dst + zero_to * width, bf16(0.f));
-}
-
-// out[rows x width] (row stride ldo) = src (contiguous bf16) widened to float32, plus beta * out.
-void widen_rows(const bf16* src, float beta, float* out, int64_t ldo, int64_t rows, int64_t width) {
-  for_rows(rows, width, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      float* row = out + b * ldo;
-      const bf16* from = src + b * width;
-      if (beta == 0.f) {
-        for (int64_t j = 0; j < width; ++j) row[j] = static_cast<float>(from[j]);
-      } else {
-        for (int64_t j = 0; j < width; ++j) row[j] = beta * row[j] + static_cast<float>(from[j]);
-      }
-    }
-  });
-}
-
 // Float32 buffers reused across calls. A batch-32 char-RNN forward writes ~13 MB of fresh tensors;
 // allocating them anew costs more in page faults and kernel zeroing than the gate loops themselves
 // (perf: about 40 % of the forward). A buffer is handed out again only when nothing else holds its
 // storage (autograd drops the saved tensors after the backward pass), so reuse is never visible.
 at::Tensor buffer(at::IntArrayRef shape, at::ScalarType dtype = at::kFloat) {
   static thread_local std::vector<at::Tensor> pool;
-  constexpr size_t kMaxBuffers = 16;
+  constexpr size_t kMaxBuffers = 24;
   int64_t numel = 1;
   for (auto size : shape) numel *= size;
   at::Tensor* spare = nullptr;
@@ -129,46 +99,87 @@ at::Tensor buffer(at::IntArrayRef shape, at::ScalarType dtype = at::kFloat) {
   return fresh.narrow(0, 0, numel).view(shape);
 }
 
-// The recurrent GEMM of one step, in float32 or with bfloat16 operands. In bf16 the caller rounds
-// the step's operand into a slot of a window buffer (which the weight gradient reuses) and the
-// bf16 product is widened back to float32 for the gate loop.
-struct RecurrentGemm {
-  bool use_bf16;
-  at::Tensor weight;       // (n, k) float32, contiguous
-  at::Tensor weight_bf16;  // the same in bfloat16, when use_bf16
-  at::Tensor product;      // (B, max(n, k)) bf16 scratch for the step's product
+// The hidden units split across the threads for a whole sequence. A thread owns units
+// [begin(k), begin(k) + size(k)): its share of every step's recurrent GEMM (its units' gate rows
+// forward, their gradient columns backward) and its units' gate loop, so a step costs one barrier
+// and no core waits on a serial gate loop or on a GEMM too small to split well (at batch 32 a
+// step's GEMM is ~3 MFLOP). oneDNN's RNN primitive splits the same way. Shares are multiples of 8.
+struct UnitSplit {
+  int64_t hidden;
+  int threads;
+  int64_t share;
 
-  RecurrentGemm(const at::Tensor& w, int64_t batch, bool bf) : use_bf16(bf), weight(w) {
-    if (use_bf16) {
-      weight_bf16 = w.to(at::kBFloat16).contiguous();
-      product = at::empty({batch * std::max(w.size(0), w.size(1))}, w.options().dtype(at::kBFloat16));
+  explicit UnitSplit(int64_t h) : hidden(h) {
+    const int64_t most = std::max<int64_t>(1, h / 8);
+    threads = static_cast<int>(std::min<int64_t>(std::max(1, at::get_num_threads()), most));
+    share = ((h + threads - 1) / threads + 7) / 8 * 8;
+    threads = static_cast<int>((h + share - 1) / share);
+  }
+  int64_t begin(int k) const { return k * share; }
+  int64_t size(int k) const { return std::min(share, hidden - k * share); }
+};
+
+// Rows `begin .. begin + size` of each of the `gates` blocks of W (gates * hidden, K): (gates * size, K).
+at::Tensor unit_rows(const at::Tensor& w, int64_t gates, int64_t hidden, int64_t begin, int64_t size) {
+  std::vector<at::Tensor> blocks;
+  for (int64_t g = 0; g < gates; ++g) blocks.push_back(w.narrow(0, g * hidden + begin, size));
+  return at::cat(blocks, 0).contiguous();
+}
+
+// One thread's share of the recurrent weight, in float32 and (when use_bf16) bf16, with its
+// scratch: the step's product in float32 and, in bf16, as oneDNN writes it.
+struct Share {
+  at::Tensor weight, weight_bf16, product, product_bf16;
+};
+
+// out[rows x n] (row stride ldo) = a[rows x k] (contiguous bf16) * w (k x n, any strides) + beta * out,
+// through oneDNN; `scratch` holds the bf16 product.
+void bf16_product(const bf16* a, int64_t rows, int64_t k, const at::Tensor& w, const at::Tensor& scratch, float beta,
+                  float* out, int64_t ldo) {
+  const int64_t n = w.size(1);
+  auto operand = at::from_blob(const_cast<bf16*>(a), {rows, k}, scratch.options());
+  auto result = scratch.narrow(0, 0, rows * n).view({rows, n});
+  at::mm_out(result, operand, w);
+  const bf16* from = result.data_ptr<bf16>();
+  for (int64_t b = 0; b < rows; ++b) {
+    float* row = out + b * ldo;
+    if (beta == 0.f) {
+      for (int64_t j = 0; j < n; ++j) row[j] = static_cast<float>(from[b * n + j]);
+    } else {
+      for (int64_t j = 0; j < n; ++j) row[j] = beta * row[j] + static_cast<float>(from[b * n + j]);
     }
   }
+}
 
-  // out[rows x n] = h[rows x k] * W^T: h in float32 (row stride ldh), or its rounded copy `h_bf16`
-  // ((rows, k), contiguous) in bf16.
-  void times_transposed(int64_t rows, const float* h, int64_t ldh, const bf16* h_bf16, float* out, int64_t ldo) {
-    const int64_t n = weight.size(0), k = weight.size(1);
-    if (!use_bf16) return mm_nt(rows, n, k, h, ldh, weight.data_ptr<float>(), k, 0.f, out, ldo);
-    bf16_product(h_bf16, rows, k, weight_bf16.t(), 0.f, out, ldo);
+// Per-thread shares for the forward pass: each thread's gate rows of W_hh, (gates * size, H).
+std::vector<Share> forward_shares(const UnitSplit& split, const at::Tensor& w_hh, int64_t gates, int64_t batch,
+                                  bool use_bf16) {
+  std::vector<Share> shares(split.threads);
+  for (int k = 0; k < split.threads; ++k) {
+    auto& s = shares[k];
+    s.weight = unit_rows(w_hh, gates, split.hidden, split.begin(k), split.size(k));
+    s.product = buffer({batch * gates * split.size(k)});
+    if (use_bf16) {
+      s.weight_bf16 = s.weight.to(at::kBFloat16).t();  // (H, gates * size), read transposed
+      s.product_bf16 = buffer({batch * gates * split.size(k)}, at::kBFloat16);
+    }
   }
+  return shares;
+}
 
-  // out[rows x k] = g[rows x n] (row stride ldg) * W + beta * out; in bf16 from g's copy `g_bf16`.
-  void times(int64_t rows, const float* g, int64_t ldg, const bf16* g_bf16, float beta, float* out, int64_t ldo) {
-    const int64_t n = weight.size(0), k = weight.size(1);
-    if (!use_bf16) return mm_nn(rows, k, n, g, ldg, weight.data_ptr<float>(), k, beta, out, ldo);
-    bf16_product(g_bf16, rows, n, weight_bf16, beta, out, ldo);
+// Per-thread shares for the backward pass: each thread's columns of W_hh, (gates * H, size).
+std::vector<Share> backward_shares(const UnitSplit& split, const at::Tensor& w_hh, int64_t batch, bool use_bf16) {
+  std::vector<Share> shares(split.threads);
+  for (int k = 0; k < split.threads; ++k) {
+    auto& s = shares[k];
+    s.weight = w_hh.narrow(1, split.begin(k), split.size(k)).contiguous();
+    if (use_bf16) {
+      s.weight_bf16 = s.weight.to(at::kBFloat16);
+      s.product_bf16 = buffer({batch * split.size(k)}, at::kBFloat16);
+    }
   }
-
- private:
-  void bf16_product(const bf16* a, int64_t rows, int64_t width, const at::Tensor& w, float beta, float* out,
-                    int64_t ldo) {
-    auto operand = at::from_blob(const_cast<bf16*>(a), {rows, width}, weight_bf16.options());
-    auto result = product.narrow(0, 0, rows * w.size(1)).view({rows, w.size(1)});
-    at::mm_out(result, operand, w);
-    widen_rows(result.data_ptr<bf16>(), beta, out, ldo, rows, w.size(1));
-  }
-};
+  return shares;
+}
 
 // bf16 pays for its conversions only when every side of the product is wide: the char-RNN's
 // 16-wide embeddings make its input-side GEMMs memory-bound, and faster in float32.
@@ -193,23 +204,27 @@ at::Tensor project_inputs(const at::Tensor& x, const at::Tensor& w_ih, const at:
   return projected.view({batch, time, w_ih.size(0)});
 }
 
-// The states each step started from, (B, T, H): h0, then the outputs of steps 0 .. T-2.
 // Bias gradients: each step's rows summed in float32 (at most B terms), the steps in float64. One
 // float32 sum over all B * T rows drifts by ~2e-5 of the result, several times PyTorch's own error.
+// Threads add disjoint column ranges.
 struct ColumnSums {
-  std::vector<float> step;
   std::vector<double> total;
-  explicit ColumnSums(int64_t width) : step(width), total(width, 0.0) {}
+  explicit ColumnSums(int64_t width) : total(width, 0.0) {}
 
-  void add_rows(const float* first, int64_t rows, int64_t stride) {
-    const int64_t width = static_cast<int64_t>(step.size());
-    std::fill(step.begin(), step.end(), 0.f);
-    for (int64_t b = 0; b < rows; ++b) {
-      const float* row = first + b * stride;
+  // Columns [begin, begin + size) of `rows` rows, `stride` apart.
+  void add_rows(const float* first, int64_t rows, int64_t stride, int64_t begin, int64_t size) {
+    constexpr int64_t kChunk = 64;
+    float step[kChunk];
+    for (int64_t c = begin; c < begin + size; c += kChunk) {
+      const int64_t width = std::min(kChunk, begin + size - c);
+      std::fill_n(step, width, 0.f);
+      for (int64_t b = 0; b < rows; ++b) {
+        const float* row = first + b * stride + c;
 #pragma GCC ivdep
-      for (int64_t j = 0; j < width; ++j) step[j] += row[j];
+        for (int64_t j = 0; j < width; ++j) step[j] += row[j];
+      }
+      for (int64_t j = 0; j < width; ++j) total[c + j] += step[j];
     }
-    for (int64_t j = 0; j < width; ++j) total[j] += step[j];
   }
 
   at::Tensor tensor() const {
@@ -219,11 +234,7 @@ struct ColumnSums {
   }
 };
 
-// Zero `rows` rows of `width` floats, `stride` apart: the padded positions a step skips.
-void zero_rows(float* first, int64_t rows, int64_t stride, int64_t width) {
-  for (int64_t b = 0; b < rows; ++b) std::fill_n(first + b * stride, width, 0.f);
-}
-
+// The states each step started from, (B, T, H): h0, then the outputs of steps 0 .. T-2.
 at::Tensor previous_states(const at::Tensor& h0, const at::Tensor& y) {
   auto states = buffer({y.size(0), y.size(1), y.size(2)});
   states.select(1, 0).copy_(h0);
@@ -231,20 +242,24 @@ at::Tensor previous_states(const at::Tensor& h0, const at::Tensor& y) {
   return states;
 }
 
+// The bf16 copies of the states each step starts from, (T, B, H) time-major (one step's slot is
+// contiguous for its GEMM), which the backward pass reuses for the recurrent weight gradient; two
+// slots, used in turn, when nothing is kept for a backward pass. Empty in float32.
+at::Tensor state_copies(const at::Tensor& h0, int64_t time, bool use_bf16, bool keep_for_backward) {
+  if (!use_bf16) return at::empty({0}, at::kBFloat16);
+  auto copies = buffer({keep_for_backward ? time : 2, h0.size(0), h0.size(1)}, at::kBFloat16);
+  copies.select(0, 0).copy_(h0);
+  return copies;
+}
+
+bf16* state_slot(const at::Tensor& copies, int64_t t, bool keep_for_backward) {
+  return copies.data_ptr<bf16>() + (keep_for_backward ? t : t % 2) * copies.size(1) * copies.size(2);
+}
+
 // The bf16 copies of the gate gradients each backward step makes for its GEMM, (T, B, G) time-major;
 // the recurrent weight gradient reuses them. Empty in float32.
 at::Tensor gate_copies(int64_t batch, int64_t time, int64_t gates, bool use_bf16) {
   return use_bf16 ? buffer({time, batch, gates}, at::kBFloat16) : at::empty({0}, at::kBFloat16);
-}
-
-// Step t's gate gradients (rows x G, row stride ld) rounded into their slot, the finished rows zeroed.
-const bf16* round_gates(const at::Tensor& copies, int64_t t, const float* gates, int64_t ld, int64_t rows,
-                        int64_t batch) {
-  if (copies.numel() == 0) return nullptr;
-  const int64_t width = copies.size(2);
-  bf16* slot = copies.data_ptr<bf16>() + t * batch * width;
-  round_rows(gates, ld, slot, rows, width, batch);
-  return slot;
 }
 
 // dx = dG W_ih and dW_ih = dG^T x over the whole window, dG (B, T, G) the input projections' gradient.
@@ -280,27 +295,61 @@ void check_inputs(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& w
   TORCH_CHECK(w_ih.is_contiguous() && w_hh.is_contiguous(), "weights must be contiguous");
 }
 
+// The forward step's GEMM for one thread: its units' pre-activations W_hh h (rows x gates * size)
+// into `share.product`, from the state the step starts from: h0 at t = 0, else the outputs of step
+// t - 1 (the rows running now were running then), or that state's bf16 copy.
+const float* forward_product(const Share& share, bool use_bf16, int64_t rows, int64_t hidden, const float* h,
+                             int64_t ldh, const bf16* h_bf16) {
+  float* out = share.product.data_ptr<float>();
+  const int64_t width = share.weight.size(0);
+  if (use_bf16) {
+    bf16_product(h_bf16, rows, hidden, share.weight_bf16, share.product_bf16, 0.f, out, width);
+  } else {
+    mm_nt(rows, width, hidden, h, ldh, share.weight.data_ptr<float>(), hidden, 0.f, out, width);
+  }
+  return out;
+}
+
+// The backward step's GEMM for one thread: dh[:rows, its units] = dG[:rows] W_hh[:, its units]
+// (+ beta dh), from the step's gate gradients dG (rows x G, row stride ld) or their bf16 copy.
+void backward_product(const Share& share, bool use_bf16, int64_t rows, const float* d_gates, int64_t ld,
+                      const bf16* d_gates_bf16, float beta, float* dh, int64_t ldh) {
+  const int64_t gates = share.weight.size(0), size = share.weight.size(1);
+  if (use_bf16) {
+    bf16_product(d_gates_bf16, rows, gates, share.weight_bf16, share.product_bf16, beta, dh, ldh);
+  } else {
+    mm_nn(rows, size, gates, d_gates, ld, share.weight.data_ptr<float>(), size, beta, dh, ldh);
+  }
+}
+
+// Rows [from, batch) of one step's thread's columns (`blocks` blocks of `size` from `begin`, each
+// block `hidden` wide) set to zero: the padded positions of a step, in float32 (row stride ld)...
+void zero_padded(float* step, int64_t from, int64_t batch, int64_t ld, int64_t blocks, int64_t hidden, int64_t begin,
+                 int64_t size) {
+  for (int64_t b = from; b < batch; ++b)
+    for (int64_t g = 0; g < blocks; ++g) std::fill_n(step + b * ld + g * hidden + begin, size, 0.f);
+}
+
+// ... and a bf16 slot's thread columns: rows [0, rows) rounded from `step` (row stride ld), the rest zero.
+void round_columns(const float* step, int64_t ld, bf16* slot, int64_t rows, int64_t batch, int64_t width,
+                   int64_t blocks, int64_t hidden, int64_t begin, int64_t size) {
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t g = 0; g < blocks; ++g) {
+      bf16* to = slot + b * width + g * hidden + begin;
+      if (b < rows) {
+        const float* from = step + b * ld + g * hidden + begin;
+        for (int64_t j = 0; j < size; ++j) to[j] = bf16(from[j]);
+      } else {
+        std::fill_n(to, size, bf16(0.f));
+      }
+    }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // GRU
 // ---------------------------------------------------------------------------------------------
-
-// The bf16 copies of the states each step starts from, (T, B, H) time-major (one step's slot is
-// contiguous for its GEMM); one slot only when nothing is kept for the backward pass. Empty in float32.
-at::Tensor state_copies(int64_t batch, int64_t time, int64_t hidden, bool use_bf16, bool keep_for_backward) {
-  if (!use_bf16) return at::empty({0}, at::kBFloat16);
-  return buffer({keep_for_backward ? time : 1, batch, hidden}, at::kBFloat16);
-}
-
-// Step t's GEMM operand in bf16: every row of the running state h (a finished row's frozen state
-// too, so that the weight gradient's GEMM reads only finite values), rounded into its slot.
-const bf16* round_state(const at::Tensor& copies, int64_t t, const float* h, int64_t batch, int64_t hidden) {
-  if (copies.numel() == 0) return nullptr;
-  bf16* slot = copies.data_ptr<bf16>() + (copies.size(0) == 1 ? 0 : t) * batch * hidden;
-  round_rows(h, hidden, slot, batch, hidden);
-  return slot;
-}
 
 // Returns (y (B, T, H), h_n (B, H), saved (B, T, 4H): r | z | n | W_hn h + b_hn per step,
 // states (T, B, H): the bf16 copies of the states each step started from, empty in float32).
@@ -310,52 +359,64 @@ std::vector<at::Tensor> gru_forward(const at::Tensor& x, const at::Tensor& h0, c
   check_inputs(x, h0, w_ih, w_hh, 3);
   const int64_t batch = x.size(0), time = x.size(1), hidden = w_hh.size(1);
   const auto active = active_rows(lengths, batch, time);
+  const UnitSplit split(hidden);
 
   auto gi = project_inputs(x, w_ih, b_ih, use_bf16);        // (B, T, 3H)
-  auto y = buffer({batch, time, hidden});   // zero past each row's length (below)
+  auto y = buffer({batch, time, hidden});                   // zero past each row's length (below)
   auto h = h0.clone();                                      // (B, H): the running state
-  auto gh = buffer({batch, 3 * hidden});    // (B, 3H): this step's W_hh h
   auto saved = buffer({batch, keep_for_backward ? time : 1, 4 * hidden});
-  auto states = state_copies(batch, time, hidden, use_bf16, keep_for_backward);
-  RecurrentGemm recurrent(w_hh, batch, use_bf16);
+  auto states = state_copies(h0, time, use_bf16, keep_for_backward);
+  const auto shares = forward_shares(split, w_hh, 3, batch, use_bf16);
 
   const float* gi_p = gi.data_ptr<float>();
   const float* bh = b_hh.data_ptr<float>();
+  const float* h0_p = h0.data_ptr<float>();
   float* y_p = y.data_ptr<float>();
   float* h_p = h.data_ptr<float>();
-  float* gh_p = gh.data_ptr<float>();
   float* s_p = saved.data_ptr<float>();
   const int64_t saved_t = keep_for_backward ? time : 1;
 
-  for (int64_t t = 0; t < time; ++t) {
-    const int64_t rows = active[t];
-    zero_rows(y_p + (rows * time + t) * hidden, batch - rows, time * hidden, hidden);
-    const bf16* h_bf16 = round_state(states, t, h_p, batch, hidden);
-    if (rows == 0) continue;
-    recurrent.times_transposed(rows, h_p, hidden, h_bf16, gh_p, 3 * hidden);
-    for_rows(rows, hidden, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        const float* gi_r = gi_p + (b * time + t) * 3 * hidden;
-        const float* gh_r = gh_p + b * 3 * hidden;
-        float* h_r = h_p + b * hidden;
-        float* y_r = y_p + (b * time + t) * hidden;
-        float* s_r = s_p + (b * saved_t + (keep_for_backward ? t : 0)) * 4 * hidden;
+#pragma omp parallel num_threads(split.threads)
+  {
+    const int k = omp_get_thread_num();
+    const int64_t begin = split.begin(k), size = split.size(k);
+    for (int64_t t = 0; t < time; ++t) {
+      const int64_t rows = active[t];
+      zero_padded(y_p + t * hidden, rows, batch, time * hidden, 1, hidden, begin, size);
+      if (rows > 0) {
+        const float* gh = forward_product(shares[k], use_bf16, rows, hidden, t == 0 ? h0_p : y_p + (t - 1) * hidden,
+                                          t == 0 ? hidden : time * hidden,
+                                          use_bf16 ? state_slot(states, t, keep_for_backward) : nullptr);
+        for (int64_t b = 0; b < rows; ++b) {
+          const float* gi_r = gi_p + (b * time + t) * 3 * hidden + begin;
+          const float* gh_r = gh + b * 3 * size;  // r | z | n of this thread's units
+          const float* bh_r = bh + begin;
+          float* h_r = h_p + b * hidden + begin;
+          float* y_r = y_p + (b * time + t) * hidden + begin;
+          float* s_r = s_p + (b * saved_t + (keep_for_backward ? t : 0)) * 4 * hidden + begin;
 #pragma GCC ivdep
-        for (int64_t j = 0; j < hidden; ++j) {
-          const float r = sigmoid(gi_r[j] + gh_r[j] + bh[j]);
-          const float z = sigmoid(gi_r[hidden + j] + gh_r[hidden + j] + bh[hidden + j]);
-          const float ghn = gh_r[2 * hidden + j] + bh[2 * hidden + j];
-          const float n = std::tanh(gi_r[2 * hidden + j] + r * ghn);
-          const float h_new = (1.f - z) * n + z * h_r[j];
-          h_r[j] = h_new;
-          y_r[j] = h_new;
-          s_r[j] = r;
-          s_r[hidden + j] = z;
-          s_r[2 * hidden + j] = n;
-          s_r[3 * hidden + j] = ghn;
+          for (int64_t j = 0; j < size; ++j) {
+            const float r = sigmoid(gi_r[j] + gh_r[j] + bh_r[j]);
+            const float z = sigmoid(gi_r[hidden + j] + gh_r[size + j] + bh_r[hidden + j]);
+            const float ghn = gh_r[2 * size + j] + bh_r[2 * hidden + j];
+            const float n = std::tanh(gi_r[2 * hidden + j] + r * ghn);
+            const float h_new = (1.f - z) * n + z * h_r[j];
+            h_r[j] = h_new;
+            y_r[j] = h_new;
+            s_r[j] = r;
+            s_r[hidden + j] = z;
+            s_r[2 * hidden + j] = n;
+            s_r[3 * hidden + j] = ghn;
+          }
         }
       }
-    });
+      // The next step's bf16 operand: every row's state (a finished row's frozen one too, so that
+      // the weight gradient's GEMM reads only finite values).
+      if (use_bf16 && t + 1 < time)
+        round_columns(h_p, hidden, state_slot(states, t + 1, keep_for_backward), batch, batch, hidden, 1, hidden,
+                      begin, size);
+#pragma omp barrier
+    }
   }
   return {y, h, saved, states};
 }
@@ -367,12 +428,13 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& dy, const at::Tensor& dh_
                                      const at::Tensor& lengths, bool use_bf16) {
   const int64_t batch = x.size(0), time = x.size(1), hidden = w_hh.size(1);
   const auto active = active_rows(lengths, batch, time);
+  const UnitSplit split(hidden);
 
   auto d_gi = buffer({batch, time, 3 * hidden});  // gradient of the input projections
   auto d_gh = buffer({batch, time, 3 * hidden});  // ... and of W_hh h + b_hh
   auto d_gh_bf16 = gate_copies(batch, time, 3 * hidden, use_bf16);
   auto dh = dh_n.defined() ? dh_n.clone() : at::zeros({batch, hidden}, x.options());  // (B, H)
-  RecurrentGemm recurrent(w_hh, batch, use_bf16);
+  const auto shares = backward_shares(split, w_hh, batch, use_bf16);
   ColumnSums db_ih(3 * hidden), db_hh(3 * hidden);
 
   const float* dy_p = dy.defined() ? dy.data_ptr<float>() : nullptr;
@@ -382,26 +444,28 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& dy, const at::Tensor& dh_
   float* dgi_p = d_gi.data_ptr<float>();
   float* dgh_p = d_gh.data_ptr<float>();
   float* dh_p = dh.data_ptr<float>();
+  const int64_t ld = time * 3 * hidden;  // row stride of one step's gate gradients
 
-  for (int64_t t = time - 1; t >= 0; --t) {
-    const int64_t rows = active[t];
-    zero_rows(dgi_p + (rows * time + t) * 3 * hidden, batch - rows, time * 3 * hidden, 3 * hidden);
-    zero_rows(dgh_p + (rows * time + t) * 3 * hidden, batch - rows, time * 3 * hidden, 3 * hidden);
-    if (rows == 0) {  // in bf16 the step's slot still needs its zeros
-      round_gates(d_gh_bf16, t, nullptr, 0, 0, batch);
-      continue;
-    }
-    for_rows(rows, hidden, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
+#pragma omp parallel num_threads(split.threads)
+  {
+    const int k = omp_get_thread_num();
+    const int64_t begin = split.begin(k), size = split.size(k);
+    for (int64_t t = time - 1; t >= 0; --t) {
+      const int64_t rows = active[t];
+      float* dgi_t = dgi_p + t * 3 * hidden;
+      float* dgh_t = dgh_p + t * 3 * hidden;
+      zero_padded(dgi_t, rows, batch, ld, 3, hidden, begin, size);
+      zero_padded(dgh_t, rows, batch, ld, 3, hidden, begin, size);
+      for (int64_t b = 0; b < rows; ++b) {
         const int64_t bt = b * time + t;
-        const float* dy_r = dy_p ? dy_p + bt * hidden : nullptr;
-        const float* h_prev = t == 0 ? h0_p + b * hidden : y_p + (bt - 1) * hidden;
-        const float* s_r = s_p + bt * 4 * hidden;
-        float* dgi_r = dgi_p + bt * 3 * hidden;
-        float* dgh_r = dgh_p + bt * 3 * hidden;
-        float* dh_r = dh_p + b * hidden;
+        const float* dy_r = dy_p ? dy_p + bt * hidden + begin : nullptr;
+        const float* h_prev = (t == 0 ? h0_p + b * hidden : y_p + (bt - 1) * hidden) + begin;
+        const float* s_r = s_p + bt * 4 * hidden + begin;
+        float* dgi_r = dgi_t + b * ld + begin;
+        float* dgh_r = dgh_t + b * ld + begin;
+        float* dh_r = dh_p + b * hidden + begin;
 #pragma GCC ivdep
-        for (int64_t j = 0; j < hidden; ++j) {
+        for (int64_t j = 0; j < size; ++j) {
           const float d = dh_r[j] + (dy_r ? dy_r[j] : 0.f);
           const float r = s_r[j], z = s_r[hidden + j], n = s_r[2 * hidden + j], ghn = s_r[3 * hidden + j];
           const float dn = d * (1.f - z) * (1.f - n * n);  // through tanh
@@ -416,11 +480,17 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& dy, const at::Tensor& dh_
           dh_r[j] = d * z;  // the direct path; the GEMM below adds the path through W_hh
         }
       }
-    });
-    const bf16* dgh_bf16 = round_gates(d_gh_bf16, t, dgh_p + t * 3 * hidden, time * 3 * hidden, rows, batch);
-    recurrent.times(rows, dgh_p + t * 3 * hidden, time * 3 * hidden, dgh_bf16, 1.f, dh_p, hidden);
-    db_ih.add_rows(dgi_p + t * 3 * hidden, rows, time * 3 * hidden);
-    db_hh.add_rows(dgh_p + t * 3 * hidden, rows, time * 3 * hidden);
+      bf16* slot = use_bf16 ? d_gh_bf16.data_ptr<bf16>() + t * batch * 3 * hidden : nullptr;
+      if (use_bf16) round_columns(dgh_t, ld, slot, rows, batch, 3 * hidden, 3, hidden, begin, size);
+      for (int64_t g = 0; g < 3; ++g) {
+        db_ih.add_rows(dgi_t, rows, ld, g * hidden + begin, size);
+        db_hh.add_rows(dgh_t, rows, ld, g * hidden + begin, size);
+      }
+#pragma omp barrier
+      // Every unit's gate gradients of step t are written: this thread's units of dh take the path
+      // through W_hh. The next step's gate loop reads only this thread's units.
+      if (rows > 0) backward_product(shares[k], use_bf16, rows, dgh_t, ld, slot, 1.f, dh_p + begin, hidden);
+    }
   }
 
   auto [dx, dw_ih] = input_gradients(d_gi, x, w_ih, use_bf16);
@@ -440,58 +510,68 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& x, const at::Tensor& h0, 
   check_inputs(x, h0, w_ih, w_hh, 4);
   const int64_t batch = x.size(0), time = x.size(1), hidden = w_hh.size(1);
   const auto active = active_rows(lengths, batch, time);
+  const UnitSplit split(hidden);
 
   auto gi = project_inputs(x, w_ih, b_ih, use_bf16);       // (B, T, 4H)
   auto y = buffer({batch, time, hidden});
   auto h = h0.clone();
   auto c = c0.clone();
-  auto gh = buffer({batch, 4 * hidden});
   auto saved = buffer({batch, keep_for_backward ? time : 1, 5 * hidden});
-  auto states = state_copies(batch, time, hidden, use_bf16, keep_for_backward);
-  RecurrentGemm recurrent(w_hh, batch, use_bf16);
+  auto states = state_copies(h0, time, use_bf16, keep_for_backward);
+  const auto shares = forward_shares(split, w_hh, 4, batch, use_bf16);
 
   const float* gi_p = gi.data_ptr<float>();
   const float* bh = b_hh.data_ptr<float>();
+  const float* h0_p = h0.data_ptr<float>();
   float* y_p = y.data_ptr<float>();
   float* h_p = h.data_ptr<float>();
   float* c_p = c.data_ptr<float>();
-  float* gh_p = gh.data_ptr<float>();
   float* s_p = saved.data_ptr<float>();
   const int64_t saved_t = keep_for_backward ? time : 1;
 
-  for (int64_t t = 0; t < time; ++t) {
-    const int64_t rows = active[t];
-    zero_rows(y_p + (rows * time + t) * hidden, batch - rows, time * hidden, hidden);
-    const bf16* h_bf16 = round_state(states, t, h_p, batch, hidden);
-    if (rows == 0) continue;
-    recurrent.times_transposed(rows, h_p, hidden, h_bf16, gh_p, 4 * hidden);
-    for_rows(rows, hidden, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        const float* gi_r = gi_p + (b * time + t) * 4 * hidden;
-        const float* gh_r = gh_p + b * 4 * hidden;
-        float* h_r = h_p + b * hidden;
-        float* c_r = c_p + b * hidden;
-        float* y_r = y_p + (b * time + t) * hidden;
-        float* s_r = s_p + (b * saved_t + (keep_for_backward ? t : 0)) * 5 * hidden;
+#pragma omp parallel num_threads(split.threads)
+  {
+    const int k = omp_get_thread_num();
+    const int64_t begin = split.begin(k), size = split.size(k);
+    for (int64_t t = 0; t < time; ++t) {
+      const int64_t rows = active[t];
+      zero_padded(y_p + t * hidden, rows, batch, time * hidden, 1, hidden, begin, size);
+      if (rows > 0) {
+        const float* gh = forward_product(shares[k], use_bf16, rows, hidden, t == 0 ? h0_p : y_p + (t - 1) * hidden,
+                                          t == 0 ? hidden : time * hidden,
+                                          use_bf16 ? state_slot(states, t, keep_for_backward) : nullptr);
+        for (int64_t b = 0; b < rows; ++b) {
+          const float* gi_r = gi_p + (b * time + t) * 4 * hidden + begin;
+          const float* gh_r = gh + b * 4 * size;  // i | f | g | o of this thread's units
+          const float* bh_r = bh + begin;
+          float* h_r = h_p + b * hidden + begin;
+          float* c_r = c_p + b * hidden + begin;
+          float* y_r = y_p + (b * time + t) * hidden + begin;
+          float* s_r = s_p + (b * saved_t + (keep_for_backward ? t : 0)) * 5 * hidden + begin;
 #pragma GCC ivdep
-        for (int64_t j = 0; j < hidden; ++j) {
-          const float i = sigmoid(gi_r[j] + gh_r[j] + bh[j]);
-          const float f = sigmoid(gi_r[hidden + j] + gh_r[hidden + j] + bh[hidden + j]);
-          const float g = std::tanh(gi_r[2 * hidden + j] + gh_r[2 * hidden + j] + bh[2 * hidden + j]);
-          const float o = sigmoid(gi_r[3 * hidden + j] + gh_r[3 * hidden + j] + bh[3 * hidden + j]);
-          const float c_new = f * c_r[j] + i * g;
-          const float h_new = o * std::tanh(c_new);
-          c_r[j] = c_new;
-          h_r[j] = h_new;
-          y_r[j] = h_new;
-          s_r[j] = i;
-          s_r[hidden + j] = f;
-          s_r[2 * hidden + j] = g;
-          s_r[3 * hidden + j] = o;
-          s_r[4 * hidden + j] = c_new;
+          for (int64_t j = 0; j < size; ++j) {
+            const float i = sigmoid(gi_r[j] + gh_r[j] + bh_r[j]);
+            const float f = sigmoid(gi_r[hidden + j] + gh_r[size + j] + bh_r[hidden + j]);
+            const float g = std::tanh(gi_r[2 * hidden + j] + gh_r[2 * size + j] + bh_r[2 * hidden + j]);
+            const float o = sigmoid(gi_r[3 * hidden + j] + gh_r[3 * size + j] + bh_r[3 * hidden + j]);
+            const float c_new = f * c_r[j] + i * g;
+            const float h_new = o * std::tanh(c_new);
+            c_r[j] = c_new;
+            h_r[j] = h_new;
+            y_r[j] = h_new;
+            s_r[j] = i;
+            s_r[hidden + j] = f;
+            s_r[2 * hidden + j] = g;
+            s_r[3 * hidden + j] = o;
+            s_r[4 * hidden + j] = c_new;
+          }
         }
       }
-    });
+      if (use_bf16 && t + 1 < time)
+        round_columns(h_p, hidden, state_slot(states, t + 1, keep_for_backward), batch, batch, hidden, 1, hidden,
+                      begin, size);
+#pragma omp barrier
+    }
   }
   return {y, h, c, saved, states};
 }
@@ -504,12 +584,13 @@ std::vector<at::Tensor> lstm_backward(const at::Tensor& dy, const at::Tensor& dh
                                       bool use_bf16) {
   const int64_t batch = x.size(0), time = x.size(1), hidden = w_hh.size(1);
   const auto active = active_rows(lengths, batch, time);
+  const UnitSplit split(hidden);
 
   auto d_gates = buffer({batch, time, 4 * hidden});  // pre-activation gradients
   auto d_gates_bf16 = gate_copies(batch, time, 4 * hidden, use_bf16);
   auto dh = dh_n.defined() ? dh_n.clone() : at::zeros({batch, hidden}, x.options());
   auto dc = dc_n.defined() ? dc_n.clone() : at::zeros({batch, hidden}, x.options());
-  RecurrentGemm recurrent(w_hh, batch, use_bf16);
+  const auto shares = backward_shares(split, w_hh, batch, use_bf16);
   ColumnSums db(4 * hidden);
 
   const float* dy_p = dy.defined() ? dy.data_ptr<float>() : nullptr;
@@ -518,25 +599,26 @@ std::vector<at::Tensor> lstm_backward(const at::Tensor& dy, const at::Tensor& dh
   float* dg_p = d_gates.data_ptr<float>();
   float* dh_p = dh.data_ptr<float>();
   float* dc_p = dc.data_ptr<float>();
+  const int64_t ld = time * 4 * hidden;
 
-  for (int64_t t = time - 1; t >= 0; --t) {
-    const int64_t rows = active[t];
-    zero_rows(dg_p + (rows * time + t) * 4 * hidden, batch - rows, time * 4 * hidden, 4 * hidden);
-    if (rows == 0) {  // in bf16 the step's slot still needs its zeros
-      round_gates(d_gates_bf16, t, nullptr, 0, 0, batch);
-      continue;
-    }
-    for_rows(rows, hidden, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
+#pragma omp parallel num_threads(split.threads)
+  {
+    const int k = omp_get_thread_num();
+    const int64_t begin = split.begin(k), size = split.size(k);
+    for (int64_t t = time - 1; t >= 0; --t) {
+      const int64_t rows = active[t];
+      float* dg_t = dg_p + t * 4 * hidden;
+      zero_padded(dg_t, rows, batch, ld, 4, hidden, begin, size);
+      for (int64_t b = 0; b < rows; ++b) {
         const int64_t bt = b * time + t;
-        const float* dy_r = dy_p ? dy_p + bt * hidden : nullptr;
-        const float* s_r = s_p + bt * 5 * hidden;
-        const float* c_prev = t == 0 ? c0_p + b * hidden : s_p + (bt - 1) * 5 * hidden + 4 * hidden;
-        float* dg_r = dg_p + bt * 4 * hidden;
-        float* dh_r = dh_p + b * hidden;
-        float* dc_r = dc_p + b * hidden;
+        const float* dy_r = dy_p ? dy_p + bt * hidden + begin : nullptr;
+        const float* s_r = s_p + bt * 5 * hidden + begin;
+        const float* c_prev = (t == 0 ? c0_p + b * hidden : s_p + (bt - 1) * 5 * hidden + 4 * hidden) + begin;
+        float* dg_r = dg_t + b * ld + begin;
+        float* dh_r = dh_p + b * hidden + begin;
+        float* dc_r = dc_p + b * hidden + begin;
 #pragma GCC ivdep
-        for (int64_t j = 0; j < hidden; ++j) {
+        for (int64_t j = 0; j < size; ++j) {
           const float d = dh_r[j] + (dy_r ? dy_r[j] : 0.f);
           const float i = s_r[j], f = s_r[hidden + j], g = s_r[2 * hidden + j], o = s_r[3 * hidden + j];
           const float tc = std::tanh(s_r[4 * hidden + j]);
@@ -548,10 +630,12 @@ std::vector<at::Tensor> lstm_backward(const at::Tensor& dy, const at::Tensor& dh
           dc_r[j] = dcell * f;
         }
       }
-    });
-    const bf16* dg_bf16 = round_gates(d_gates_bf16, t, dg_p + t * 4 * hidden, time * 4 * hidden, rows, batch);
-    recurrent.times(rows, dg_p + t * 4 * hidden, time * 4 * hidden, dg_bf16, 0.f, dh_p, hidden);
-    db.add_rows(dg_p + t * 4 * hidden, rows, time * 4 * hidden);
+      bf16* slot = use_bf16 ? d_gates_bf16.data_ptr<bf16>() + t * batch * 4 * hidden : nullptr;
+      if (use_bf16) round_columns(dg_t, ld, slot, rows, batch, 4 * hidden, 4, hidden, begin, size);
+      for (int64_t g = 0; g < 4; ++g) db.add_rows(dg_t, rows, ld, g * hidden + begin, size);
+#pragma omp barrier
+      if (rows > 0) backward_product(shares[k], use_bf16, rows, dg_t, ld, slot, 0.f, dh_p + begin, hidden);
+    }
   }
 
   auto [dx, dw_ih] = input_gradients(d_gates, x, w_ih, use_bf16);
