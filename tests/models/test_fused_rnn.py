@@ -254,3 +254,24 @@ def test_without_a_compiler_auto_falls_back_with_a_notice_and_fused_is_an_error(
     assert len(notices) == 1 and "did not build" in notices[0] and "PyTorch's layers" in notices[0]
     assert "no C++ compiler" in notices[0] and "install g++" in notices[0]
     assert "ERROR --model.rnn_backend fused needs the fused kernels, which did not build here" in result.stdout
+
+
+def test_a_thread_team_smaller_than_the_split_still_computes_every_unit():
+    """Each thread owns a share of the hidden units; when OpenMP grants fewer threads than asked for (here
+    OMP_THREAD_LIMIT=1 against 4 requested, as inside another parallel region), one thread takes every share.
+    The reference runs in float64: there PyTorch's own float32 LSTM (oneDNN) gets weight_hh's gradient wrong."""
+    script = (
+        "import torch\n"
+        "from tests.models.test_fused_rnn import make_pair, run, assert_runs_equal\n"
+        "torch.set_num_threads(4)\n"
+        "for cell in ('gru', 'lstm'):\n"
+        "    torch.manual_seed(0)\n"
+        "    fused, reference = make_pair(cell, 1, True, True, sizes=(6, 64))\n"
+        "    x = torch.randn(5, 9, 6)\n"
+        "    assert_runs_equal(run(fused, x, None), run(reference.double(), x.double(), None))\n"
+        "print('equal')\n"
+    )
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1", "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300,
+                            cwd=REPO_ROOT)
+    assert result.returncode == 0 and "equal" in result.stdout, result.stderr[-3000:]

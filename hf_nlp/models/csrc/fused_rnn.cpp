@@ -345,6 +345,74 @@ void round_columns(const float* step, int64_t ld, bf16* slot, int64_t rows, int6
     }
 }
 
+// The forward time loop the GRU and the LSTM share. Each step, for each share of hidden units a
+// thread owns: the padded outputs zeroed, the share's GEMM (from h0, the previous step's outputs,
+// or their bf16 copy), then `cell(t, rows, begin, size, gh)`, the cell's gate loop over the share;
+// then the next step's bf16 operand rounded from the running state h (a finished row's frozen state
+// too, so that the weight gradient's GEMM reads only finite values); then one barrier.
+template <typename Cell>
+void run_forward(const UnitSplit& split, const std::vector<Share>& shares, const std::vector<int64_t>& active,
+                 const at::Tensor& h0, float* y_p, const float* h_p, const at::Tensor& states, bool use_bf16,
+                 bool keep_for_backward, const Cell& cell) {
+  const int64_t batch = h0.size(0), hidden = h0.size(1), time = static_cast<int64_t>(active.size());
+  const float* h0_p = h0.data_ptr<float>();
+#pragma omp parallel num_threads(split.threads)
+  {
+    // Normally one share per thread; a smaller team (nested in another parallel region) takes several.
+    const int first = omp_get_thread_num(), team = omp_get_num_threads();
+    for (int64_t t = 0; t < time; ++t) {
+      const int64_t rows = active[t];
+      for (int k = first; k < split.threads; k += team) {
+        const int64_t begin = split.begin(k), size = split.size(k);
+        zero_padded(y_p + t * hidden, rows, batch, time * hidden, 1, hidden, begin, size);
+        if (rows > 0) {
+          const float* gh = forward_product(shares[k], use_bf16, rows, hidden, t == 0 ? h0_p : y_p + (t - 1) * hidden,
+                                            t == 0 ? hidden : time * hidden,
+                                            use_bf16 ? state_slot(states, t, keep_for_backward) : nullptr);
+          cell(t, rows, begin, size, gh);
+        }
+        if (use_bf16 && t + 1 < time)
+          round_columns(h_p, hidden, state_slot(states, t + 1, keep_for_backward), batch, batch, hidden, 1, hidden,
+                        begin, size);
+      }
+#pragma omp barrier
+    }
+  }
+}
+
+// The backward time loop the GRU and the LSTM share. Each step, for each share: `cell(t, rows, begin,
+// size)`, the cell's gate loop (its gate gradients, padded rows zeroed, bias sums), and, in bf16, the
+// share's columns of the gradients the recurrent GEMM reads (`d_gates`, (B, T, G)) rounded into their
+// time-major slot; one barrier (every unit's gate gradients of the step are written); then each
+// share's units of dh take the path through W_hh (dh = beta dh + dG W_hh). The next step's gate loop
+// reads only its own units of dh, so no second barrier is needed.
+template <typename Cell>
+void run_backward(const UnitSplit& split, const std::vector<Share>& shares, const std::vector<int64_t>& active,
+                  int64_t batch, const float* d_gates, const at::Tensor& d_gates_bf16, float beta, float* dh_p,
+                  bool use_bf16, const Cell& cell) {
+  const int64_t hidden = split.hidden, time = static_cast<int64_t>(active.size());
+  const int64_t width = shares[0].weight.size(0), ld = time * width;  // G, and one step's row stride
+#pragma omp parallel num_threads(split.threads)
+  {
+    const int first = omp_get_thread_num(), team = omp_get_num_threads();
+    for (int64_t t = time - 1; t >= 0; --t) {
+      const int64_t rows = active[t];
+      const float* dg_t = d_gates + t * width;
+      bf16* slot = use_bf16 ? d_gates_bf16.data_ptr<bf16>() + t * batch * width : nullptr;
+      for (int k = first; k < split.threads; k += team) {
+        const int64_t begin = split.begin(k), size = split.size(k);
+        cell(t, rows, begin, size);
+        if (use_bf16) round_columns(dg_t, ld, slot, rows, batch, width, width / hidden, hidden, begin, size);
+      }
+#pragma omp barrier
+      if (rows > 0) {
+        for (int k = first; k < split.threads; k += team)
+          backward_product(shares[k], use_bf16, rows, dg_t, ld, slot, beta, dh_p + split.begin(k), hidden);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -370,54 +438,36 @@ std::vector<at::Tensor> gru_forward(const at::Tensor& x, const at::Tensor& h0, c
 
   const float* gi_p = gi.data_ptr<float>();
   const float* bh = b_hh.data_ptr<float>();
-  const float* h0_p = h0.data_ptr<float>();
   float* y_p = y.data_ptr<float>();
   float* h_p = h.data_ptr<float>();
   float* s_p = saved.data_ptr<float>();
   const int64_t saved_t = keep_for_backward ? time : 1;
 
-#pragma omp parallel num_threads(split.threads)
-  {
-    const int k = omp_get_thread_num();
-    const int64_t begin = split.begin(k), size = split.size(k);
-    for (int64_t t = 0; t < time; ++t) {
-      const int64_t rows = active[t];
-      zero_padded(y_p + t * hidden, rows, batch, time * hidden, 1, hidden, begin, size);
-      if (rows > 0) {
-        const float* gh = forward_product(shares[k], use_bf16, rows, hidden, t == 0 ? h0_p : y_p + (t - 1) * hidden,
-                                          t == 0 ? hidden : time * hidden,
-                                          use_bf16 ? state_slot(states, t, keep_for_backward) : nullptr);
-        for (int64_t b = 0; b < rows; ++b) {
-          const float* gi_r = gi_p + (b * time + t) * 3 * hidden + begin;
-          const float* gh_r = gh + b * 3 * size;  // r | z | n of this thread's units
-          const float* bh_r = bh + begin;
-          float* h_r = h_p + b * hidden + begin;
-          float* y_r = y_p + (b * time + t) * hidden + begin;
-          float* s_r = s_p + (b * saved_t + (keep_for_backward ? t : 0)) * 4 * hidden + begin;
+  run_forward(split, shares, active, h0, y_p, h_p, states, use_bf16, keep_for_backward,
+              [&](int64_t t, int64_t rows, int64_t begin, int64_t size, const float* gh) {
+    for (int64_t b = 0; b < rows; ++b) {
+      const float* gi_r = gi_p + (b * time + t) * 3 * hidden + begin;
+      const float* gh_r = gh + b * 3 * size;  // r | z | n of this thread's units
+      const float* bh_r = bh + begin;
+      float* h_r = h_p + b * hidden + begin;
+      float* y_r = y_p + (b * time + t) * hidden + begin;
+      float* s_r = s_p + (b * saved_t + (keep_for_backward ? t : 0)) * 4 * hidden + begin;
 #pragma GCC ivdep
-          for (int64_t j = 0; j < size; ++j) {
-            const float r = sigmoid(gi_r[j] + gh_r[j] + bh_r[j]);
-            const float z = sigmoid(gi_r[hidden + j] + gh_r[size + j] + bh_r[hidden + j]);
-            const float ghn = gh_r[2 * size + j] + bh_r[2 * hidden + j];
-            const float n = std::tanh(gi_r[2 * hidden + j] + r * ghn);
-            const float h_new = (1.f - z) * n + z * h_r[j];
-            h_r[j] = h_new;
-            y_r[j] = h_new;
-            s_r[j] = r;
-            s_r[hidden + j] = z;
-            s_r[2 * hidden + j] = n;
-            s_r[3 * hidden + j] = ghn;
-          }
-        }
+      for (int64_t j = 0; j < size; ++j) {
+        const float r = sigmoid(gi_r[j] + gh_r[j] + bh_r[j]);
+        const float z = sigmoid(gi_r[hidden + j] + gh_r[size + j] + bh_r[hidden + j]);
+        const float ghn = gh_r[2 * size + j] + bh_r[2 * hidden + j];
+        const float n = std::tanh(gi_r[2 * hidden + j] + r * ghn);
+        const float h_new = (1.f - z) * n + z * h_r[j];
+        h_r[j] = h_new;
+        y_r[j] = h_new;
+        s_r[j] = r;
+        s_r[hidden + j] = z;
+        s_r[2 * hidden + j] = n;
+        s_r[3 * hidden + j] = ghn;
       }
-      // The next step's bf16 operand: every row's state (a finished row's frozen one too, so that
-      // the weight gradient's GEMM reads only finite values).
-      if (use_bf16 && t + 1 < time)
-        round_columns(h_p, hidden, state_slot(states, t + 1, keep_for_backward), batch, batch, hidden, 1, hidden,
-                      begin, size);
-#pragma omp barrier
     }
-  }
+  });
   return {y, h, saved, states};
 }
 
@@ -446,52 +496,41 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& dy, const at::Tensor& dh_
   float* dh_p = dh.data_ptr<float>();
   const int64_t ld = time * 3 * hidden;  // row stride of one step's gate gradients
 
-#pragma omp parallel num_threads(split.threads)
-  {
-    const int k = omp_get_thread_num();
-    const int64_t begin = split.begin(k), size = split.size(k);
-    for (int64_t t = time - 1; t >= 0; --t) {
-      const int64_t rows = active[t];
-      float* dgi_t = dgi_p + t * 3 * hidden;
-      float* dgh_t = dgh_p + t * 3 * hidden;
-      zero_padded(dgi_t, rows, batch, ld, 3, hidden, begin, size);
-      zero_padded(dgh_t, rows, batch, ld, 3, hidden, begin, size);
-      for (int64_t b = 0; b < rows; ++b) {
-        const int64_t bt = b * time + t;
-        const float* dy_r = dy_p ? dy_p + bt * hidden + begin : nullptr;
-        const float* h_prev = (t == 0 ? h0_p + b * hidden : y_p + (bt - 1) * hidden) + begin;
-        const float* s_r = s_p + bt * 4 * hidden + begin;
-        float* dgi_r = dgi_t + b * ld + begin;
-        float* dgh_r = dgh_t + b * ld + begin;
-        float* dh_r = dh_p + b * hidden + begin;
+  run_backward(split, shares, active, batch, dgh_p, d_gh_bf16, 1.f, dh_p, use_bf16,
+               [&](int64_t t, int64_t rows, int64_t begin, int64_t size) {
+    float* dgi_t = dgi_p + t * 3 * hidden;
+    float* dgh_t = dgh_p + t * 3 * hidden;
+    zero_padded(dgi_t, rows, batch, ld, 3, hidden, begin, size);
+    zero_padded(dgh_t, rows, batch, ld, 3, hidden, begin, size);
+    for (int64_t b = 0; b < rows; ++b) {
+      const int64_t bt = b * time + t;
+      const float* dy_r = dy_p ? dy_p + bt * hidden + begin : nullptr;
+      const float* h_prev = (t == 0 ? h0_p + b * hidden : y_p + (bt - 1) * hidden) + begin;
+      const float* s_r = s_p + bt * 4 * hidden + begin;
+      float* dgi_r = dgi_t + b * ld + begin;
+      float* dgh_r = dgh_t + b * ld + begin;
+      float* dh_r = dh_p + b * hidden + begin;
 #pragma GCC ivdep
-        for (int64_t j = 0; j < size; ++j) {
-          const float d = dh_r[j] + (dy_r ? dy_r[j] : 0.f);
-          const float r = s_r[j], z = s_r[hidden + j], n = s_r[2 * hidden + j], ghn = s_r[3 * hidden + j];
-          const float dn = d * (1.f - z) * (1.f - n * n);  // through tanh
-          const float dz = d * (h_prev[j] - n) * z * (1.f - z);
-          const float dr = dn * ghn * r * (1.f - r);
-          dgi_r[j] = dr;
-          dgi_r[hidden + j] = dz;
-          dgi_r[2 * hidden + j] = dn;
-          dgh_r[j] = dr;
-          dgh_r[hidden + j] = dz;
-          dgh_r[2 * hidden + j] = dn * r;
-          dh_r[j] = d * z;  // the direct path; the GEMM below adds the path through W_hh
-        }
+      for (int64_t j = 0; j < size; ++j) {
+        const float d = dh_r[j] + (dy_r ? dy_r[j] : 0.f);
+        const float r = s_r[j], z = s_r[hidden + j], n = s_r[2 * hidden + j], ghn = s_r[3 * hidden + j];
+        const float dn = d * (1.f - z) * (1.f - n * n);  // through tanh
+        const float dz = d * (h_prev[j] - n) * z * (1.f - z);
+        const float dr = dn * ghn * r * (1.f - r);
+        dgi_r[j] = dr;
+        dgi_r[hidden + j] = dz;
+        dgi_r[2 * hidden + j] = dn;
+        dgh_r[j] = dr;
+        dgh_r[hidden + j] = dz;
+        dgh_r[2 * hidden + j] = dn * r;
+        dh_r[j] = d * z;  // the direct path; the GEMM below adds the path through W_hh
       }
-      bf16* slot = use_bf16 ? d_gh_bf16.data_ptr<bf16>() + t * batch * 3 * hidden : nullptr;
-      if (use_bf16) round_columns(dgh_t, ld, slot, rows, batch, 3 * hidden, 3, hidden, begin, size);
-      for (int64_t g = 0; g < 3; ++g) {
-        db_ih.add_rows(dgi_t, rows, ld, g * hidden + begin, size);
-        db_hh.add_rows(dgh_t, rows, ld, g * hidden + begin, size);
-      }
-#pragma omp barrier
-      // Every unit's gate gradients of step t are written: this thread's units of dh take the path
-      // through W_hh. The next step's gate loop reads only this thread's units.
-      if (rows > 0) backward_product(shares[k], use_bf16, rows, dgh_t, ld, slot, 1.f, dh_p + begin, hidden);
     }
-  }
+    for (int64_t g = 0; g < 3; ++g) {
+      db_ih.add_rows(dgi_t, rows, ld, g * hidden + begin, size);
+      db_hh.add_rows(dgh_t, rows, ld, g * hidden + begin, size);
+    }
+  });
 
   auto [dx, dw_ih] = input_gradients(d_gi, x, w_ih, use_bf16);
   auto dw_hh = recurrent_weight_gradient(d_gh, d_gh_bf16, h0, y, states, use_bf16);
@@ -522,57 +561,41 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& x, const at::Tensor& h0, 
 
   const float* gi_p = gi.data_ptr<float>();
   const float* bh = b_hh.data_ptr<float>();
-  const float* h0_p = h0.data_ptr<float>();
   float* y_p = y.data_ptr<float>();
   float* h_p = h.data_ptr<float>();
   float* c_p = c.data_ptr<float>();
   float* s_p = saved.data_ptr<float>();
   const int64_t saved_t = keep_for_backward ? time : 1;
 
-#pragma omp parallel num_threads(split.threads)
-  {
-    const int k = omp_get_thread_num();
-    const int64_t begin = split.begin(k), size = split.size(k);
-    for (int64_t t = 0; t < time; ++t) {
-      const int64_t rows = active[t];
-      zero_padded(y_p + t * hidden, rows, batch, time * hidden, 1, hidden, begin, size);
-      if (rows > 0) {
-        const float* gh = forward_product(shares[k], use_bf16, rows, hidden, t == 0 ? h0_p : y_p + (t - 1) * hidden,
-                                          t == 0 ? hidden : time * hidden,
-                                          use_bf16 ? state_slot(states, t, keep_for_backward) : nullptr);
-        for (int64_t b = 0; b < rows; ++b) {
-          const float* gi_r = gi_p + (b * time + t) * 4 * hidden + begin;
-          const float* gh_r = gh + b * 4 * size;  // i | f | g | o of this thread's units
-          const float* bh_r = bh + begin;
-          float* h_r = h_p + b * hidden + begin;
-          float* c_r = c_p + b * hidden + begin;
-          float* y_r = y_p + (b * time + t) * hidden + begin;
-          float* s_r = s_p + (b * saved_t + (keep_for_backward ? t : 0)) * 5 * hidden + begin;
+  run_forward(split, shares, active, h0, y_p, h_p, states, use_bf16, keep_for_backward,
+              [&](int64_t t, int64_t rows, int64_t begin, int64_t size, const float* gh) {
+    for (int64_t b = 0; b < rows; ++b) {
+      const float* gi_r = gi_p + (b * time + t) * 4 * hidden + begin;
+      const float* gh_r = gh + b * 4 * size;  // i | f | g | o of this thread's units
+      const float* bh_r = bh + begin;
+      float* h_r = h_p + b * hidden + begin;
+      float* c_r = c_p + b * hidden + begin;
+      float* y_r = y_p + (b * time + t) * hidden + begin;
+      float* s_r = s_p + (b * saved_t + (keep_for_backward ? t : 0)) * 5 * hidden + begin;
 #pragma GCC ivdep
-          for (int64_t j = 0; j < size; ++j) {
-            const float i = sigmoid(gi_r[j] + gh_r[j] + bh_r[j]);
-            const float f = sigmoid(gi_r[hidden + j] + gh_r[size + j] + bh_r[hidden + j]);
-            const float g = std::tanh(gi_r[2 * hidden + j] + gh_r[2 * size + j] + bh_r[2 * hidden + j]);
-            const float o = sigmoid(gi_r[3 * hidden + j] + gh_r[3 * size + j] + bh_r[3 * hidden + j]);
-            const float c_new = f * c_r[j] + i * g;
-            const float h_new = o * std::tanh(c_new);
-            c_r[j] = c_new;
-            h_r[j] = h_new;
-            y_r[j] = h_new;
-            s_r[j] = i;
-            s_r[hidden + j] = f;
-            s_r[2 * hidden + j] = g;
-            s_r[3 * hidden + j] = o;
-            s_r[4 * hidden + j] = c_new;
-          }
-        }
+      for (int64_t j = 0; j < size; ++j) {
+        const float i = sigmoid(gi_r[j] + gh_r[j] + bh_r[j]);
+        const float f = sigmoid(gi_r[hidden + j] + gh_r[size + j] + bh_r[hidden + j]);
+        const float g = std::tanh(gi_r[2 * hidden + j] + gh_r[2 * size + j] + bh_r[2 * hidden + j]);
+        const float o = sigmoid(gi_r[3 * hidden + j] + gh_r[3 * size + j] + bh_r[3 * hidden + j]);
+        const float c_new = f * c_r[j] + i * g;
+        const float h_new = o * std::tanh(c_new);
+        c_r[j] = c_new;
+        h_r[j] = h_new;
+        y_r[j] = h_new;
+        s_r[j] = i;
+        s_r[hidden + j] = f;
+        s_r[2 * hidden + j] = g;
+        s_r[3 * hidden + j] = o;
+        s_r[4 * hidden + j] = c_new;
       }
-      if (use_bf16 && t + 1 < time)
-        round_columns(h_p, hidden, state_slot(states, t + 1, keep_for_backward), batch, batch, hidden, 1, hidden,
-                      begin, size);
-#pragma omp barrier
     }
-  }
+  });
   return {y, h, c, saved, states};
 }
 
@@ -601,42 +624,33 @@ std::vector<at::Tensor> lstm_backward(const at::Tensor& dy, const at::Tensor& dh
   float* dc_p = dc.data_ptr<float>();
   const int64_t ld = time * 4 * hidden;
 
-#pragma omp parallel num_threads(split.threads)
-  {
-    const int k = omp_get_thread_num();
-    const int64_t begin = split.begin(k), size = split.size(k);
-    for (int64_t t = time - 1; t >= 0; --t) {
-      const int64_t rows = active[t];
-      float* dg_t = dg_p + t * 4 * hidden;
-      zero_padded(dg_t, rows, batch, ld, 4, hidden, begin, size);
-      for (int64_t b = 0; b < rows; ++b) {
-        const int64_t bt = b * time + t;
-        const float* dy_r = dy_p ? dy_p + bt * hidden + begin : nullptr;
-        const float* s_r = s_p + bt * 5 * hidden + begin;
-        const float* c_prev = (t == 0 ? c0_p + b * hidden : s_p + (bt - 1) * 5 * hidden + 4 * hidden) + begin;
-        float* dg_r = dg_t + b * ld + begin;
-        float* dh_r = dh_p + b * hidden + begin;
-        float* dc_r = dc_p + b * hidden + begin;
+  run_backward(split, shares, active, batch, dg_p, d_gates_bf16, 0.f, dh_p, use_bf16,
+               [&](int64_t t, int64_t rows, int64_t begin, int64_t size) {
+    float* dg_t = dg_p + t * 4 * hidden;
+    zero_padded(dg_t, rows, batch, ld, 4, hidden, begin, size);
+    for (int64_t b = 0; b < rows; ++b) {
+      const int64_t bt = b * time + t;
+      const float* dy_r = dy_p ? dy_p + bt * hidden + begin : nullptr;
+      const float* s_r = s_p + bt * 5 * hidden + begin;
+      const float* c_prev = (t == 0 ? c0_p + b * hidden : s_p + (bt - 1) * 5 * hidden + 4 * hidden) + begin;
+      float* dg_r = dg_t + b * ld + begin;
+      float* dh_r = dh_p + b * hidden + begin;
+      float* dc_r = dc_p + b * hidden + begin;
 #pragma GCC ivdep
-        for (int64_t j = 0; j < size; ++j) {
-          const float d = dh_r[j] + (dy_r ? dy_r[j] : 0.f);
-          const float i = s_r[j], f = s_r[hidden + j], g = s_r[2 * hidden + j], o = s_r[3 * hidden + j];
-          const float tc = std::tanh(s_r[4 * hidden + j]);
-          const float dcell = dc_r[j] + d * o * (1.f - tc * tc);
-          dg_r[j] = dcell * g * i * (1.f - i);
-          dg_r[hidden + j] = dcell * c_prev[j] * f * (1.f - f);
-          dg_r[2 * hidden + j] = dcell * i * (1.f - g * g);
-          dg_r[3 * hidden + j] = d * tc * o * (1.f - o);
-          dc_r[j] = dcell * f;
-        }
+      for (int64_t j = 0; j < size; ++j) {
+        const float d = dh_r[j] + (dy_r ? dy_r[j] : 0.f);
+        const float i = s_r[j], f = s_r[hidden + j], g = s_r[2 * hidden + j], o = s_r[3 * hidden + j];
+        const float tc = std::tanh(s_r[4 * hidden + j]);
+        const float dcell = dc_r[j] + d * o * (1.f - tc * tc);
+        dg_r[j] = dcell * g * i * (1.f - i);
+        dg_r[hidden + j] = dcell * c_prev[j] * f * (1.f - f);
+        dg_r[2 * hidden + j] = dcell * i * (1.f - g * g);
+        dg_r[3 * hidden + j] = d * tc * o * (1.f - o);
+        dc_r[j] = dcell * f;
       }
-      bf16* slot = use_bf16 ? d_gates_bf16.data_ptr<bf16>() + t * batch * 4 * hidden : nullptr;
-      if (use_bf16) round_columns(dg_t, ld, slot, rows, batch, 4 * hidden, 4, hidden, begin, size);
-      for (int64_t g = 0; g < 4; ++g) db.add_rows(dg_t, rows, ld, g * hidden + begin, size);
-#pragma omp barrier
-      if (rows > 0) backward_product(shares[k], use_bf16, rows, dg_t, ld, slot, 0.f, dh_p + begin, hidden);
     }
-  }
+    for (int64_t g = 0; g < 4; ++g) db.add_rows(dg_t, rows, ld, g * hidden + begin, size);
+  });
 
   auto [dx, dw_ih] = input_gradients(d_gates, x, w_ih, use_bf16);
   auto dw_hh = recurrent_weight_gradient(d_gates, d_gates_bf16, h0, y, states, use_bf16);
