@@ -113,6 +113,7 @@ def test_a_pruned_trial_is_stopped_while_it_trains(toy, tmp_path):
     assert not (tmp_path / "trial_0" / "validation.json").exists()
 
 
+@pytest.mark.slow  # the default run stays under 15 minutes on 2 cores; CI runs the slow tier too
 def test_a_search_killed_with_sigkill_resumes_its_interrupted_trial(toy, tmp_path):
     csv, space = toy
     output = tmp_path / "search"
