@@ -19,7 +19,7 @@ from torch import nn
 
 from hf_nlp.errors import UserError
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
-from hf_nlp.models.fused_rnn import FusedGRU, FusedLSTM, fused_extension
+from hf_nlp.models.fused_rnn import FusedGRU, FusedLSTM, fused_extension, projects_per_token, run_on_tokens
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
 from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
 from tests.conftest import REPO_ROOT
@@ -127,6 +127,70 @@ def test_lengths_give_packed_sequence_results(cell, layers, bidirectional, hidde
     got = run(fused, x, None, lengths=lengths)
     assert torch.all(got[0][2, 1:] == 0), "outputs past a row's length are zero"
     assert_runs_equal(got, run(packed, x, None, lengths=lengths))
+
+
+def run_tokens(module, embedding, ids, **kwargs):
+    """`run` for a layer fed token ids: outputs, final states, and the gradients of the layer and the embedding."""
+    outputs, state = module(ids, None, embedding=embedding, **kwargs)
+    weighted_loss(outputs, state).backward()
+    grads = {name: p.grad for name, p in [*module.named_parameters(), *embedding.named_parameters(prefix="emb")]}
+    return outputs, states(state), grads
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize(("layers", "bidirectional", "with_lengths"),
+                         [(1, False, False), (2, True, False), (1, True, True), (2, False, True)])
+def test_token_ids_looked_up_per_token_equal_pytorch(cell, layers, bidirectional, with_lengths):
+    """Fed token ids and an embedding with fewer entries than the batch has positions, the first layer reads
+    E W_ih^T + b_ih per token: outputs, states and every gradient (the embedding's, W_ih's and b_ih's through
+    the table) equal `nn.GRU` / `nn.LSTM` over the embedded batch, lengths included."""
+    torch.manual_seed(layers * 4 + bidirectional * 2 + with_lengths)
+    fused, _ = make_pair(cell, layers, bidirectional, True, sizes=(6, 16))
+    reference = CELLS[cell][0](6, 16, layers, batch_first=True, bidirectional=bidirectional, backend="torch")
+    reference.load_state_dict(fused.state_dict())
+    embedding = nn.Embedding(11, 6)
+    reference_embedding = nn.Embedding(11, 6).requires_grad_()
+    reference_embedding.load_state_dict(embedding.state_dict())
+    ids = torch.randint(0, 11, (5, 9))
+    assert projects_per_token(embedding, ids), "the test must take the per-token path"
+    lengths = {"lengths": torch.tensor([4, 9, 1, 7, 9])} if with_lengths else {}
+    got = run_tokens(fused, embedding, ids, **lengths)
+    want = run_tokens(reference, reference_embedding, ids, **lengths)
+    for a, b in zip([got[0], *got[1]], [want[0], *want[1]], strict=True):
+        assert_equal(a, b)
+    assert got[2].keys() == want[2].keys()
+    for name in want[2]:
+        assert_equal(got[2][name], want[2][name])
+
+
+def test_a_padding_index_or_a_small_batch_embeds_first():
+    """An embedding with a padding index keeps PyTorch's lookup (its padding row gets no gradient), and so does
+    a batch with fewer positions than twice the vocabulary, where projecting every position is cheaper."""
+    padded = nn.Embedding(11, 6, padding_idx=0)
+    assert not projects_per_token(padded, torch.zeros(50, 10, dtype=torch.long))
+    assert not projects_per_token(nn.Embedding(11, 6), torch.zeros(2, 5, dtype=torch.long))
+    fused, _ = make_pair("gru", 1, False, True)
+    ids = torch.randint(0, 11, (50, 10))
+    ids[:, 0] = 0
+    outputs, state = run_on_tokens(fused, padded, ids)
+    weighted_loss(outputs, state).backward()
+    assert torch.all(padded.weight.grad[0] == 0) and padded.weight.grad[1:].abs().sum() > 0
+
+
+def test_the_char_rnn_trains_the_same_on_token_lookups():
+    """The char-RNN feeds its GRU token ids (`run_on_tokens`): loss and gradients equal PyTorch's backend."""
+    torch.manual_seed(0)
+    models = [CharRNNForCausalLM(CharRNNConfig(vocab_size=20, hidden_size=32, num_layers=2, rnn_backend=backend))
+              for backend in ("fused", "torch")]
+    models[1].load_state_dict(models[0].state_dict())
+    ids = torch.randint(0, 20, (8, 30))
+    assert projects_per_token(models[0].embedding, ids)
+    losses = [model(input_ids=ids, labels=ids).loss for model in models]
+    for loss in losses:
+        loss.backward()
+    assert_equal(losses[0], losses[1])
+    for got, want in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        assert_equal(got.grad, want.grad)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])

@@ -11,7 +11,11 @@
 //
 // Layout and semantics are PyTorch's (`nn.GRU` / `nn.LSTM`, one layer, one direction): gate
 // order r|z|n (GRU) and i|f|g|o (LSTM), `n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`.
-// Batches are batch-first `(B, T, I)`. `lengths` (optional, sorted descending, as
+// Batches are batch-first `(B, T, I)`. For embedded tokens, a layer can instead take the table
+// E W_ih^T + b_ih `(V, G)` and the token ids `(B, T)`: each step looks its input projections up per
+// token, so no `(B, T, G)` projection is computed, written or read back (the char-RNN's 16-wide
+// embeddings made that GEMM memory-bound: a fifth of its training step), and the backward pass adds
+// the steps' gradients into the table's rows. `lengths` (optional, sorted descending, as
 // `pack_padded_sequence` requires) freezes each row's state after its length and leaves its
 // outputs zero there: only the rows still running enter each step's GEMM, so padding costs nothing.
 //
@@ -204,6 +208,51 @@ at::Tensor project_inputs(const at::Tensor& x, const at::Tensor& w_ih, const at:
   return projected.view({batch, time, w_ih.size(0)});
 }
 
+// Whether a layer was given a table of per-token projections and the tokens, rather than its inputs.
+bool fed_tokens(const at::Tensor& tokens) { return tokens.numel() > 0; }
+
+// The input projections W_ih x + b_ih each step's gate loop reads: row (b, t) of the window's (B, T, G)
+// projection, or row tokens[b, t] of the (V, G) table of a layer fed embedded tokens.
+struct Projections {
+  at::Tensor values;  // (B, T, G) or (V, G)
+  const float* base;
+  const int64_t* tokens;  // (B, T), or null
+  int64_t time, width;
+
+  Projections(at::Tensor v, const at::Tensor& token_ids, int64_t t)
+      : values(std::move(v)), base(values.data_ptr<float>()),
+        tokens(token_ids.numel() ? token_ids.data_ptr<int64_t>() : nullptr), time(t), width(values.size(-1)) {}
+  const float* row(int64_t b, int64_t t) const { return base + (tokens ? tokens[b * time + t] : b * time + t) * width; }
+};
+
+// A layer's input projections: the table it was given with its tokens, or one GEMM over its inputs' window.
+Projections input_projections(const at::Tensor& x, const at::Tensor& tokens, const at::Tensor& w_ih,
+                              const at::Tensor& b_ih, bool use_bf16) {
+  if (fed_tokens(tokens)) return Projections(x, tokens, tokens.size(1));
+  return Projections(project_inputs(x, w_ih, b_ih, use_bf16), tokens, x.size(1));
+}
+
+// For a layer fed tokens, the (V, G) float64 table the backward steps add their input projections'
+// gradients into, at row tokens[b, t]: threads add disjoint columns, float64 as for the bias sums below.
+struct TokenGradients {
+  at::Tensor table;
+  double* base = nullptr;
+  const int64_t* tokens = nullptr;
+  int64_t time = 0, width = 0;
+
+  TokenGradients(const at::Tensor& projections, const at::Tensor& token_ids, int64_t width_) {
+    if (token_ids.numel() == 0) return;
+    table = at::zeros({projections.size(0), width_}, at::kDouble);
+    base = table.data_ptr<double>();
+    tokens = token_ids.data_ptr<int64_t>();
+    time = token_ids.size(1);
+    width = width_;
+  }
+  double* row(int64_t b, int64_t t, int64_t begin) const {
+    return base ? base + tokens[b * time + t] * width + begin : nullptr;
+  }
+};
+
 // Bias gradients: each step's rows summed in float32 (at most B terms), the steps in float64. One
 // float32 sum over all B * T rows drifts by ~2e-5 of the result, several times PyTorch's own error.
 // Threads add disjoint column ranges.
@@ -287,9 +336,17 @@ at::Tensor recurrent_weight_gradient(const at::Tensor& d_gates, const at::Tensor
   return matmul(d_gates.view({rows, d_gates.size(2)}).t(), h_prev, false);
 }
 
-void check_inputs(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& w_ih, const at::Tensor& w_hh,
-                  int64_t gates) {
-  TORCH_CHECK(x.dim() == 3 && x.scalar_type() == at::kFloat && x.is_contiguous(), "x must be contiguous float32 (B, T, I)");
+// `x`: the inputs (B, T, I), or, with `tokens` (B, T), the table of their projections (V, G).
+void check_inputs(const at::Tensor& x, const at::Tensor& tokens, const at::Tensor& h0, const at::Tensor& w_ih,
+                  const at::Tensor& w_hh, int64_t gates) {
+  TORCH_CHECK(x.scalar_type() == at::kFloat && x.is_contiguous(), "x must be contiguous float32");
+  if (fed_tokens(tokens)) {
+    TORCH_CHECK(x.dim() == 2 && x.size(1) == gates * w_hh.size(1), "the projection table must be (V, ", gates, "H)");
+    TORCH_CHECK(tokens.dim() == 2 && tokens.scalar_type() == at::kLong && tokens.is_contiguous() &&
+                tokens.size(0) == h0.size(0), "tokens must be contiguous int64 (B, T)");
+  } else {
+    TORCH_CHECK(x.dim() == 3, "x must be (B, T, I)");
+  }
   TORCH_CHECK(h0.dim() == 2 && h0.is_contiguous(), "the initial state must be contiguous (B, H)");
   TORCH_CHECK(w_ih.size(0) == gates * w_hh.size(1), "weight_ih must be (", gates, "H, I)");
   TORCH_CHECK(w_ih.is_contiguous() && w_hh.is_contiguous(), "weights must be contiguous");
@@ -419,24 +476,25 @@ void run_backward(const UnitSplit& split, const std::vector<Share>& shares, cons
 // GRU
 // ---------------------------------------------------------------------------------------------
 
+// `x`: (B, T, I), or with `tokens` (B, T) the table E W_ih^T + b_ih (V, 3H).
 // Returns (y (B, T, H), h_n (B, H), saved (B, T, 4H): r | z | n | W_hn h + b_hn per step,
 // states (T, B, H): the bf16 copies of the states each step started from, empty in float32).
-std::vector<at::Tensor> gru_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& w_ih,
-                                    const at::Tensor& w_hh, const at::Tensor& b_ih, const at::Tensor& b_hh,
-                                    const at::Tensor& lengths, bool use_bf16, bool keep_for_backward) {
-  check_inputs(x, h0, w_ih, w_hh, 3);
-  const int64_t batch = x.size(0), time = x.size(1), hidden = w_hh.size(1);
+std::vector<at::Tensor> gru_forward(const at::Tensor& x, const at::Tensor& tokens, const at::Tensor& h0,
+                                    const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
+                                    const at::Tensor& b_hh, const at::Tensor& lengths, bool use_bf16,
+                                    bool keep_for_backward) {
+  check_inputs(x, tokens, h0, w_ih, w_hh, 3);
+  const int64_t batch = h0.size(0), time = fed_tokens(tokens) ? tokens.size(1) : x.size(1), hidden = w_hh.size(1);
   const auto active = active_rows(lengths, batch, time);
   const UnitSplit split(hidden);
 
-  auto gi = project_inputs(x, w_ih, b_ih, use_bf16);        // (B, T, 3H)
+  const auto gi = input_projections(x, tokens, w_ih, b_ih, use_bf16);  // rows of 3H
   auto y = buffer({batch, time, hidden});                   // zero past each row's length (below)
   auto h = h0.clone();                                      // (B, H): the running state
   auto saved = buffer({batch, keep_for_backward ? time : 1, 4 * hidden});
   auto states = state_copies(h0, time, use_bf16, keep_for_backward);
   const auto shares = forward_shares(split, w_hh, 3, batch, use_bf16);
 
-  const float* gi_p = gi.data_ptr<float>();
   const float* bh = b_hh.data_ptr<float>();
   float* y_p = y.data_ptr<float>();
   float* h_p = h.data_ptr<float>();
@@ -446,7 +504,7 @@ std::vector<at::Tensor> gru_forward(const at::Tensor& x, const at::Tensor& h0, c
   run_forward(split, shares, active, h0, y_p, h_p, states, use_bf16, keep_for_backward,
               [&](int64_t t, int64_t rows, int64_t begin, int64_t size, const float* gh) {
     for (int64_t b = 0; b < rows; ++b) {
-      const float* gi_r = gi_p + (b * time + t) * 3 * hidden + begin;
+      const float* gi_r = gi.row(b, t) + begin;
       const float* gh_r = gh + b * 3 * size;  // r | z | n of this thread's units
       const float* bh_r = bh + begin;
       float* h_r = h_p + b * hidden + begin;
@@ -471,16 +529,19 @@ std::vector<at::Tensor> gru_forward(const at::Tensor& x, const at::Tensor& h0, c
   return {y, h, saved, states};
 }
 
-// Returns (dx, dh0, dw_ih, dw_hh, db_ih, db_hh).
+// Returns (dx, dh0, dw_ih, dw_hh, db_ih, db_hh); fed tokens, dx is the table's gradient (V, 3H) and
+// dw_ih, db_ih are undefined (they reach W_ih and b_ih through the table).
 std::vector<at::Tensor> gru_backward(const at::Tensor& dy, const at::Tensor& dh_n, const at::Tensor& x,
-                                     const at::Tensor& h0, const at::Tensor& w_ih, const at::Tensor& w_hh,
-                                     const at::Tensor& y, const at::Tensor& saved, const at::Tensor& states,
-                                     const at::Tensor& lengths, bool use_bf16) {
-  const int64_t batch = x.size(0), time = x.size(1), hidden = w_hh.size(1);
+                                     const at::Tensor& tokens, const at::Tensor& h0, const at::Tensor& w_ih,
+                                     const at::Tensor& w_hh, const at::Tensor& y, const at::Tensor& saved,
+                                     const at::Tensor& states, const at::Tensor& lengths, bool use_bf16) {
+  const int64_t batch = h0.size(0), time = y.size(1), hidden = w_hh.size(1);
   const auto active = active_rows(lengths, batch, time);
   const UnitSplit split(hidden);
 
-  auto d_gi = buffer({batch, time, 3 * hidden});  // gradient of the input projections
+  // The gradient of the input projections: per row for the window's input GEMMs, or added per token.
+  const TokenGradients d_table(x, tokens, 3 * hidden);
+  auto d_gi = fed_tokens(tokens) ? at::Tensor() : buffer({batch, time, 3 * hidden});
   auto d_gh = buffer({batch, time, 3 * hidden});  // ... and of W_hh h + b_hh
   auto d_gh_bf16 = gate_copies(batch, time, 3 * hidden, use_bf16);
   auto dh = dh_n.defined() ? dh_n.clone() : at::zeros({batch, hidden}, x.options());  // (B, H)
@@ -491,23 +552,24 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& dy, const at::Tensor& dh_
   const float* y_p = y.data_ptr<float>();
   const float* h0_p = h0.data_ptr<float>();
   const float* s_p = saved.data_ptr<float>();
-  float* dgi_p = d_gi.data_ptr<float>();
+  float* dgi_p = d_gi.defined() ? d_gi.data_ptr<float>() : nullptr;
   float* dgh_p = d_gh.data_ptr<float>();
   float* dh_p = dh.data_ptr<float>();
   const int64_t ld = time * 3 * hidden;  // row stride of one step's gate gradients
 
   run_backward(split, shares, active, batch, dgh_p, d_gh_bf16, 1.f, dh_p, use_bf16,
                [&](int64_t t, int64_t rows, int64_t begin, int64_t size) {
-    float* dgi_t = dgi_p + t * 3 * hidden;
+    float* dgi_t = dgi_p ? dgi_p + t * 3 * hidden : nullptr;
     float* dgh_t = dgh_p + t * 3 * hidden;
-    zero_padded(dgi_t, rows, batch, ld, 3, hidden, begin, size);
+    if (dgi_t) zero_padded(dgi_t, rows, batch, ld, 3, hidden, begin, size);
     zero_padded(dgh_t, rows, batch, ld, 3, hidden, begin, size);
     for (int64_t b = 0; b < rows; ++b) {
       const int64_t bt = b * time + t;
       const float* dy_r = dy_p ? dy_p + bt * hidden + begin : nullptr;
       const float* h_prev = (t == 0 ? h0_p + b * hidden : y_p + (bt - 1) * hidden) + begin;
       const float* s_r = s_p + bt * 4 * hidden + begin;
-      float* dgi_r = dgi_t + b * ld + begin;
+      float* dgi_r = dgi_t ? dgi_t + b * ld + begin : nullptr;  // one of these two
+      double* table_r = d_table.row(b, t, begin);
       float* dgh_r = dgh_t + b * ld + begin;
       float* dh_r = dh_p + b * hidden + begin;
 #pragma GCC ivdep
@@ -517,9 +579,15 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& dy, const at::Tensor& dh_
         const float dn = d * (1.f - z) * (1.f - n * n);  // through tanh
         const float dz = d * (h_prev[j] - n) * z * (1.f - z);
         const float dr = dn * ghn * r * (1.f - r);
-        dgi_r[j] = dr;
-        dgi_r[hidden + j] = dz;
-        dgi_r[2 * hidden + j] = dn;
+        if (dgi_r) {  // loop-invariant: gcc unswitches it
+          dgi_r[j] = dr;
+          dgi_r[hidden + j] = dz;
+          dgi_r[2 * hidden + j] = dn;
+        } else {
+          table_r[j] += dr;
+          table_r[hidden + j] += dz;
+          table_r[2 * hidden + j] += dn;
+        }
         dgh_r[j] = dr;
         dgh_r[hidden + j] = dz;
         dgh_r[2 * hidden + j] = dn * r;
@@ -527,13 +595,14 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& dy, const at::Tensor& dh_
       }
     }
     for (int64_t g = 0; g < 3; ++g) {
-      db_ih.add_rows(dgi_t, rows, ld, g * hidden + begin, size);
+      if (dgi_t) db_ih.add_rows(dgi_t, rows, ld, g * hidden + begin, size);
       db_hh.add_rows(dgh_t, rows, ld, g * hidden + begin, size);
     }
   });
 
-  auto [dx, dw_ih] = input_gradients(d_gi, x, w_ih, use_bf16);
   auto dw_hh = recurrent_weight_gradient(d_gh, d_gh_bf16, h0, y, states, use_bf16);
+  if (fed_tokens(tokens)) return {d_table.table.to(at::kFloat), dh, at::Tensor(), dw_hh, at::Tensor(), db_hh.tensor()};
+  auto [dx, dw_ih] = input_gradients(d_gi, x, w_ih, use_bf16);
   return {dx, dh, dw_ih, dw_hh, db_ih.tensor(), db_hh.tensor()};
 }
 
@@ -541,17 +610,18 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& dy, const at::Tensor& dh_
 // LSTM
 // ---------------------------------------------------------------------------------------------
 
-// Returns (y (B, T, H), h_n, c_n (B, H), saved (B, T, 5H): i | f | g | o | c per step, states as for the GRU).
-std::vector<at::Tensor> lstm_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
-                                     const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
-                                     const at::Tensor& b_hh, const at::Tensor& lengths, bool use_bf16,
-                                     bool keep_for_backward) {
-  check_inputs(x, h0, w_ih, w_hh, 4);
-  const int64_t batch = x.size(0), time = x.size(1), hidden = w_hh.size(1);
+// `x` and `tokens` as for the GRU. Returns (y (B, T, H), h_n, c_n (B, H), saved (B, T, 5H): i | f | g | o | c
+// per step, states as for the GRU).
+std::vector<at::Tensor> lstm_forward(const at::Tensor& x, const at::Tensor& tokens, const at::Tensor& h0,
+                                     const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& w_hh,
+                                     const at::Tensor& b_ih, const at::Tensor& b_hh, const at::Tensor& lengths,
+                                     bool use_bf16, bool keep_for_backward) {
+  check_inputs(x, tokens, h0, w_ih, w_hh, 4);
+  const int64_t batch = h0.size(0), time = fed_tokens(tokens) ? tokens.size(1) : x.size(1), hidden = w_hh.size(1);
   const auto active = active_rows(lengths, batch, time);
   const UnitSplit split(hidden);
 
-  auto gi = project_inputs(x, w_ih, b_ih, use_bf16);       // (B, T, 4H)
+  const auto gi = input_projections(x, tokens, w_ih, b_ih, use_bf16);  // rows of 4H
   auto y = buffer({batch, time, hidden});
   auto h = h0.clone();
   auto c = c0.clone();
@@ -559,7 +629,6 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& x, const at::Tensor& h0, 
   auto states = state_copies(h0, time, use_bf16, keep_for_backward);
   const auto shares = forward_shares(split, w_hh, 4, batch, use_bf16);
 
-  const float* gi_p = gi.data_ptr<float>();
   const float* bh = b_hh.data_ptr<float>();
   float* y_p = y.data_ptr<float>();
   float* h_p = h.data_ptr<float>();
@@ -570,7 +639,7 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& x, const at::Tensor& h0, 
   run_forward(split, shares, active, h0, y_p, h_p, states, use_bf16, keep_for_backward,
               [&](int64_t t, int64_t rows, int64_t begin, int64_t size, const float* gh) {
     for (int64_t b = 0; b < rows; ++b) {
-      const float* gi_r = gi_p + (b * time + t) * 4 * hidden + begin;
+      const float* gi_r = gi.row(b, t) + begin;
       const float* gh_r = gh + b * 4 * size;  // i | f | g | o of this thread's units
       const float* bh_r = bh + begin;
       float* h_r = h_p + b * hidden + begin;
@@ -599,17 +668,19 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& x, const at::Tensor& h0, 
   return {y, h, c, saved, states};
 }
 
-// Returns (dx, dh0, dc0, dw_ih, dw_hh, db) — the two biases share one gradient.
+// Returns (dx, dh0, dc0, dw_ih, dw_hh, db) — the two biases share one gradient; fed tokens, dx is the
+// table's gradient (V, 4H) and dw_ih is undefined (db is still b_hh's).
 std::vector<at::Tensor> lstm_backward(const at::Tensor& dy, const at::Tensor& dh_n, const at::Tensor& dc_n,
-                                      const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
-                                      const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& y,
-                                      const at::Tensor& saved, const at::Tensor& states, const at::Tensor& lengths,
-                                      bool use_bf16) {
-  const int64_t batch = x.size(0), time = x.size(1), hidden = w_hh.size(1);
+                                      const at::Tensor& x, const at::Tensor& tokens, const at::Tensor& h0,
+                                      const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& w_hh,
+                                      const at::Tensor& y, const at::Tensor& saved, const at::Tensor& states,
+                                      const at::Tensor& lengths, bool use_bf16) {
+  const int64_t batch = h0.size(0), time = y.size(1), hidden = w_hh.size(1);
   const auto active = active_rows(lengths, batch, time);
   const UnitSplit split(hidden);
 
   auto d_gates = buffer({batch, time, 4 * hidden});  // pre-activation gradients
+  const TokenGradients d_table(x, tokens, 4 * hidden);  // fed tokens, the same added per token
   auto d_gates_bf16 = gate_copies(batch, time, 4 * hidden, use_bf16);
   auto dh = dh_n.defined() ? dh_n.clone() : at::zeros({batch, hidden}, x.options());
   auto dc = dc_n.defined() ? dc_n.clone() : at::zeros({batch, hidden}, x.options());
@@ -634,6 +705,7 @@ std::vector<at::Tensor> lstm_backward(const at::Tensor& dy, const at::Tensor& dh
       const float* s_r = s_p + bt * 5 * hidden + begin;
       const float* c_prev = (t == 0 ? c0_p + b * hidden : s_p + (bt - 1) * 5 * hidden + 4 * hidden) + begin;
       float* dg_r = dg_t + b * ld + begin;
+      double* table_r = d_table.row(b, t, begin);
       float* dh_r = dh_p + b * hidden + begin;
       float* dc_r = dc_p + b * hidden + begin;
 #pragma GCC ivdep
@@ -647,13 +719,17 @@ std::vector<at::Tensor> lstm_backward(const at::Tensor& dy, const at::Tensor& dh
         dg_r[2 * hidden + j] = dcell * i * (1.f - g * g);
         dg_r[3 * hidden + j] = d * tc * o * (1.f - o);
         dc_r[j] = dcell * f;
+        if (table_r) {  // loop-invariant: gcc unswitches it
+          for (int64_t g = 0; g < 4; ++g) table_r[g * hidden + j] += dg_r[g * hidden + j];
+        }
       }
     }
     for (int64_t g = 0; g < 4; ++g) db.add_rows(dg_t, rows, ld, g * hidden + begin, size);
   });
 
-  auto [dx, dw_ih] = input_gradients(d_gates, x, w_ih, use_bf16);
   auto dw_hh = recurrent_weight_gradient(d_gates, d_gates_bf16, h0, y, states, use_bf16);
+  if (fed_tokens(tokens)) return {d_table.table.to(at::kFloat), dh, dc, at::Tensor(), dw_hh, db.tensor()};
+  auto [dx, dw_ih] = input_gradients(d_gates, x, w_ih, use_bf16);
   return {dx, dh, dc, dw_ih, dw_hh, db.tensor()};
 }
 
