@@ -97,10 +97,11 @@ def check_backend(backend: str) -> None:
 class _FusedLayer(torch.autograd.Function):
     """One layer, one direction, batch-first; `c0` is None for a GRU. `x` is the inputs `(B, T, I)`, or, with
     `tokens` `(B, T)`, the table of their projections `E W_ih^T + b_ih` `(V, G)` (`token_projections`), whose
-    gradient then carries W_ih's and b_ih's."""
+    gradient then carries W_ih's and b_ih's. With `bf16_output` the outputs come back in bf16 (the kernel
+    writes a bf16 copy beside the float32 ones its backward pass reads), and so does their gradient."""
 
     @staticmethod
-    def forward(ctx, x, tokens, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, use_bf16, keep_for_backward):
+    def forward(ctx, x, tokens, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, use_bf16, keep_for_backward, bf16_output):
         kernels = fused_extension()
         weights = [w.float().contiguous() for w in (w_ih, w_hh, b_ih, b_hh)]
         x = x.float().contiguous()
@@ -108,14 +109,14 @@ class _FusedLayer(torch.autograd.Function):
         h0 = h0.float().contiguous()
         # `states`: in bf16, the rounded state each step's GEMM read, (T, B, H), reused by the backward pass.
         if c0 is None:
-            y, h_n, saved, states = kernels.gru_forward(x, tokens, h0, *weights, lengths, use_bf16,
-                                                        keep_for_backward)
-            outputs = (y, h_n)
+            output, h_n, saved, states, y = kernels.gru_forward(x, tokens, h0, *weights, lengths, use_bf16,
+                                                                keep_for_backward, bf16_output)
+            outputs = (output, h_n)
         else:
             c0 = c0.float().contiguous()
-            y, h_n, c_n, saved, states = kernels.lstm_forward(x, tokens, h0, c0, *weights, lengths, use_bf16,
-                                                              keep_for_backward)
-            outputs = (y, h_n, c_n)
+            output, h_n, c_n, saved, states, y = kernels.lstm_forward(x, tokens, h0, c0, *weights, lengths,
+                                                                      use_bf16, keep_for_backward, bf16_output)
+            outputs = (output, h_n, c_n)
         ctx.is_lstm = c0 is not None
         ctx.use_bf16 = use_bf16
         ctx.save_for_backward(x, tokens, h0, c0 if c0 is not None else h0, weights[0], weights[1], y, saved, states,
@@ -126,17 +127,21 @@ class _FusedLayer(torch.autograd.Function):
     def backward(ctx, dy, dh_n, dc_n=None):
         kernels = fused_extension()
         x, tokens, h0, c0, w_ih, w_hh, y, saved, states, lengths = ctx.saved_tensors
-        dy = torch.zeros_like(y) if dy is None else dy.float().contiguous()
+        if dy is None:
+            dy = torch.zeros_like(y)
+        elif dy.dtype != torch.bfloat16:  # a bf16 output's gradient stays bf16: the kernel reads either
+            dy = dy.float()
+        dy = dy.contiguous()
         dh_n = torch.zeros_like(h0) if dh_n is None else dh_n.float().contiguous()
         if ctx.is_lstm:
             dc_n = torch.zeros_like(h0) if dc_n is None else dc_n.float().contiguous()
             dx, dh0, dc0, dw_ih, dw_hh, db = kernels.lstm_backward(dy, dh_n, dc_n, x, tokens, h0, c0, w_ih, w_hh, y,
                                                                    saved, states, lengths, ctx.use_bf16)
             db_ih = None if tokens.numel() else db  # fed tokens, b_ih's gradient reaches it through the table
-            return dx, None, dh0, dc0, dw_ih, dw_hh, db_ih, db, None, None, None
+            return dx, None, dh0, dc0, dw_ih, dw_hh, db_ih, db, None, None, None, None
         dx, dh0, dw_ih, dw_hh, db_ih, db_hh = kernels.gru_backward(dy, dh_n, x, tokens, h0, w_ih, w_hh, y, saved,
                                                                    states, lengths, ctx.use_bf16)
-        return dx, None, dh0, None, dw_ih, dw_hh, db_ih, db_hh, None, None, None
+        return dx, None, dh0, None, dw_ih, dw_hh, db_ih, db_hh, None, None, None, None
 
 
 NO_TOKENS = torch.empty(0, dtype=torch.int64)  # "the layer is given its inputs, not token ids"
@@ -257,8 +262,10 @@ class _FusedRNNMixin:
                     if layer == 0 and embedding is not None:  # the ids (B, T) and their projections (V, G)
                         tokens, sequence = sequence, nn.functional.linear(embedding.weight.float(), weights[0],
                                                                           weights[2])
+                    # the last layer's outputs in bf16 under bf16: what the projection after it reads
+                    bf16_output = use_bf16 and layer == self.num_layers - 1
                     state = _FusedLayer.apply(sequence, tokens, h0[index], c0[index] if c0 is not None else None,
-                                              *weights, kernel_lengths, use_bf16, keep)
+                                              *weights, kernel_lengths, use_bf16, keep, bf16_output)
                     y = state[0] if direction == 0 else reverse_within_length(state[0], lengths)
                     outputs.append(y)
                     final_h.append(state[1])
