@@ -277,7 +277,10 @@ def test_the_sentiment_grus_masking_runs_in_the_kernel_with_the_same_results(bid
         assert_equal(results[0][1][name], grad)
 
 
-def test_the_seq2seq_encoder_and_decoder_give_the_same_loss_on_both_backends():
+@pytest.mark.parametrize("bf16", [False, True])
+def test_the_seq2seq_encoder_and_decoder_give_the_same_loss_on_both_backends(bf16):
+    """Equal in float32; under bf16 autocast (the fused LSTMs return bf16 outputs into the attention and the
+    output layer, and take their gradients back in bf16) close to PyTorch's float32."""
     torch.manual_seed(4)
     models = [RNNForSeq2SeqLM(Seq2SeqRNNConfig(vocab_size=40, embedding_size=8, hidden_size=16, bidirectional=True,
                                                attention="luong", rnn_backend=backend)) for backend in ("fused", "torch")]
@@ -285,12 +288,32 @@ def test_the_seq2seq_encoder_and_decoder_give_the_same_loss_on_both_backends():
     source = torch.randint(4, 40, (4, 9))
     source[1, 5:] = 0
     labels = torch.randint(4, 40, (4, 6))
-    losses = [model(input_ids=source, labels=labels).loss for model in models]
-    assert_equal(losses[0], losses[1])
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        fused_loss = models[0](input_ids=source, labels=labels).loss
+    losses = [fused_loss, models[1](input_ids=source, labels=labels).loss]
+    assert_equal(losses[0], losses[1], tolerance=1e-2 if bf16 else 1e-5)
     for loss in losses:
         loss.backward()
     for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
-        assert_equal(a.grad, b.grad)
+        assert_equal(a.grad, b.grad, tolerance=5e-2 if bf16 else 1e-5)
+
+
+def test_the_char_rnn_under_bf16_stays_close_to_float32():
+    """bf16 autocast on the per-token path (the char-RNN's): loss and gradients close to PyTorch's float32."""
+    torch.manual_seed(0)
+    models = [CharRNNForCausalLM(CharRNNConfig(vocab_size=20, hidden_size=64, rnn_backend=backend))
+              for backend in ("fused", "torch")]
+    models[1].load_state_dict(models[0].state_dict())
+    ids = torch.randint(0, 20, (16, 30))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fused_loss = models[0](input_ids=ids, labels=ids).loss
+    losses = [fused_loss, models[1](input_ids=ids, labels=ids).loss]
+    assert_equal(losses[0], losses[1], tolerance=1e-2)
+    for loss in losses:
+        loss.backward()
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        assert torch.isfinite(a.grad).all()
+        assert_equal(a.grad, b.grad, tolerance=5e-2)
 
 
 def test_an_unknown_backend_is_one_sentence():
