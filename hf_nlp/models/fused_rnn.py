@@ -96,7 +96,7 @@ def check_backend(backend: str) -> None:
 
 class _FusedLayer(torch.autograd.Function):
     """One layer, one direction, batch-first; `c0` is None for a GRU. `x` is the inputs `(B, T, I)`, or, with
-    `tokens` `(B, T)`, the table of their projections `E W_ih^T + b_ih` `(V, G)` (`token_projections`), whose
+    `tokens` `(B, T)`, the table of their projections `E W_ih^T + b_ih` `(V, G)` (`projects_per_token`), whose
     gradient then carries W_ih's and b_ih's. With `bf16_output` the outputs come back in bf16 (the kernel
     writes a bf16 copy beside the float32 ones its backward pass reads), and so does their gradient."""
 
@@ -248,7 +248,8 @@ class _FusedRNNMixin:
         use_bf16 = dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu")
                                                  and torch.get_autocast_dtype("cpu") == torch.bfloat16)
 
-        keep = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self._flat_weights))
+        trainable = [*self._flat_weights, *([embedding.weight] if embedding is not None else [])]
+        keep = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in trainable))
         final_h, final_c, layer_input = [], [], x
         with torch.autocast("cpu", enabled=False):  # the kernel picks its own precision (use_bf16)
             for layer in range(self.num_layers):
@@ -260,8 +261,8 @@ class _FusedRNNMixin:
                     sequence = layer_input if direction == 0 else reverse_within_length(layer_input, lengths)
                     tokens = None
                     if layer == 0 and embedding is not None:  # the ids (B, T) and their projections (V, G)
-                        tokens, sequence = sequence, nn.functional.linear(embedding.weight.float(), weights[0],
-                                                                          weights[2])
+                        tokens, sequence = sequence, nn.functional.linear(embedding.weight.float(), weights[0].float(),
+                                                                          weights[2].float())
                     # the last layer's outputs in bf16 under bf16: what the projection after it reads
                     bf16_output = use_bf16 and layer == self.num_layers - 1
                     state = _FusedLayer.apply(sequence, tokens, h0[index], c0[index] if c0 is not None else None,
@@ -282,8 +283,8 @@ class _FusedRNNMixin:
             output, h_n = output[restore], h_n[:, restore]
             c_n = c_n[:, restore] if c_n is not None else None
         if dtype != torch.float32 and not torch.is_autocast_enabled("cpu"):
-            output, h_n = output.to(input.dtype), h_n.to(input.dtype)
-            c_n = c_n.to(input.dtype) if c_n is not None else None
+            output, h_n = output.to(dtype), h_n.to(dtype)
+            c_n = c_n.to(dtype) if c_n is not None else None
         if unbatched:
             output, h_n = output.squeeze(0), h_n.squeeze(1)
             c_n = c_n.squeeze(1) if c_n is not None else None

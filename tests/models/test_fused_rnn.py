@@ -244,6 +244,23 @@ def test_a_bf16_model_runs_and_returns_bf16():
     assert_equal(outputs, reference(x)[0], tolerance=3e-2)
 
 
+def test_the_per_token_path_in_a_bf16_model_and_under_a_frozen_layer():
+    """A bf16 model fed token ids returns bf16; with the layer frozen, the embedding still gets its gradient."""
+    torch.manual_seed(6)
+    fused, reference = make_pair("gru", 1, False, True, sizes=(6, 64))
+    embedding = nn.Embedding(11, 6)
+    ids = torch.randint(0, 11, (8, 10))
+    want = reference(embedding(ids))[0]
+    outputs, state = run_on_tokens(fused.to(torch.bfloat16), embedding.to(torch.bfloat16), ids)
+    assert outputs.dtype == state.dtype == torch.bfloat16
+    assert_equal(outputs, want, tolerance=3e-2)
+    fused.float().requires_grad_(False)
+    embedding.float()
+    outputs, _ = run_on_tokens(fused, embedding, ids)
+    outputs.sum().backward()
+    assert embedding.weight.grad is not None and embedding.weight.grad.abs().sum() > 0
+
+
 def test_a_checkpoint_trained_with_one_backend_loads_in_the_other(tmp_path):
     torch.manual_seed(0)
     trained = CharRNNForCausalLM(CharRNNConfig(vocab_size=20, hidden_size=32, num_layers=2, rnn_backend="torch"))
