@@ -17,7 +17,7 @@ from torch import nn
 from transformers import DynamicCache, GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from hf_nlp.models.fused_rnn import RNN_BACKENDS, recurrent_layer
+from hf_nlp.models.fused_rnn import RNN_BACKENDS, recurrent_layer, run_on_tokens
 from hf_nlp.models.recurrent_state import read_rnn_state, write_rnn_state
 
 RNN_CELLS = ("gru", "lstm", "rnn")
@@ -133,8 +133,8 @@ class CharRNNForCausalLM(CharRNNPreTrainedModel, GenerationMixin):
             cache = DynamicCache(config=self.config)
         initial_state = read_rnn_state(cache, self.config.num_layers, self.config.cell_type == "lstm")
 
-        embeddings = self.embedding(input_ids)  # (B, T, E)
-        hidden, final_state = self.rnn(embeddings, initial_state)  # (B, T, H); (L, B, H) or (h, c)
+        # rnn(embedding(input_ids)): a fused layer looks the first input projections up per character instead
+        hidden, final_state = run_on_tokens(self.rnn, self.embedding, input_ids, initial_state)  # (B, T, H); (L, B, H) or (h, c)
         if cache is not None:
             write_rnn_state(cache, final_state)
 

@@ -95,49 +95,74 @@ def check_backend(backend: str) -> None:
 
 
 class _FusedLayer(torch.autograd.Function):
-    """One layer, one direction, batch-first; `c0` is None for a GRU."""
+    """One layer, one direction, batch-first; `c0` is None for a GRU. `x` is the inputs `(B, T, I)`, or, with
+    `tokens` `(B, T)`, the table of their projections `E W_ih^T + b_ih` `(V, G)` (`projects_per_token`), whose
+    gradient then carries W_ih's and b_ih's. With `bf16_output` the outputs come back in bf16 (the kernel
+    writes a bf16 copy beside the float32 ones its backward pass reads), and so does their gradient."""
 
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, use_bf16, keep_for_backward):
+    def forward(ctx, x, tokens, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, use_bf16, keep_for_backward, bf16_output):
         kernels = fused_extension()
         weights = [w.float().contiguous() for w in (w_ih, w_hh, b_ih, b_hh)]
         x = x.float().contiguous()
+        tokens = NO_TOKENS if tokens is None else tokens.contiguous()
         h0 = h0.float().contiguous()
         # `states`: in bf16, the rounded state each step's GEMM read, (T, B, H), reused by the backward pass.
         if c0 is None:
-            y, h_n, saved, states = kernels.gru_forward(x, h0, *weights, lengths, use_bf16, keep_for_backward)
-            outputs = (y, h_n)
+            output, h_n, saved, states, y = kernels.gru_forward(x, tokens, h0, *weights, lengths, use_bf16,
+                                                                keep_for_backward, bf16_output)
+            outputs = (output, h_n)
         else:
             c0 = c0.float().contiguous()
-            y, h_n, c_n, saved, states = kernels.lstm_forward(x, h0, c0, *weights, lengths, use_bf16,
-                                                              keep_for_backward)
-            outputs = (y, h_n, c_n)
+            output, h_n, c_n, saved, states, y = kernels.lstm_forward(x, tokens, h0, c0, *weights, lengths,
+                                                                      use_bf16, keep_for_backward, bf16_output)
+            outputs = (output, h_n, c_n)
         ctx.is_lstm = c0 is not None
         ctx.use_bf16 = use_bf16
-        ctx.save_for_backward(x, h0, c0 if c0 is not None else h0, weights[0], weights[1], y, saved, states, lengths)
+        ctx.save_for_backward(x, tokens, h0, c0 if c0 is not None else h0, weights[0], weights[1], y, saved, states,
+                              lengths)
         return outputs
 
     @staticmethod
     def backward(ctx, dy, dh_n, dc_n=None):
         kernels = fused_extension()
-        x, h0, c0, w_ih, w_hh, y, saved, states, lengths = ctx.saved_tensors
-        dy = torch.zeros_like(y) if dy is None else dy.float().contiguous()
+        x, tokens, h0, c0, w_ih, w_hh, y, saved, states, lengths = ctx.saved_tensors
+        if dy is None:
+            dy = torch.zeros_like(y)
+        elif dy.dtype != torch.bfloat16:  # a bf16 output's gradient stays bf16: the kernel reads either
+            dy = dy.float()
+        dy = dy.contiguous()
         dh_n = torch.zeros_like(h0) if dh_n is None else dh_n.float().contiguous()
         if ctx.is_lstm:
             dc_n = torch.zeros_like(h0) if dc_n is None else dc_n.float().contiguous()
-            dx, dh0, dc0, dw_ih, dw_hh, db = kernels.lstm_backward(dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y, saved,
+            dx, dh0, dc0, dw_ih, dw_hh, db = kernels.lstm_backward(dy, dh_n, dc_n, x, tokens, h0, c0, w_ih, w_hh, y,
+                                                                   saved, states, lengths, ctx.use_bf16)
+            db_ih = None if tokens.numel() else db  # fed tokens, b_ih's gradient reaches it through the table
+            return dx, None, dh0, dc0, dw_ih, dw_hh, db_ih, db, None, None, None, None
+        dx, dh0, dw_ih, dw_hh, db_ih, db_hh = kernels.gru_backward(dy, dh_n, x, tokens, h0, w_ih, w_hh, y, saved,
                                                                    states, lengths, ctx.use_bf16)
-            return dx, dh0, dc0, dw_ih, dw_hh, db, db, None, None, None
-        dx, dh0, dw_ih, dw_hh, db_ih, db_hh = kernels.gru_backward(dy, dh_n, x, h0, w_ih, w_hh, y, saved, states,
-                                                                   lengths, ctx.use_bf16)
-        return dx, dh0, None, dw_ih, dw_hh, db_ih, db_hh, None, None, None
+        return dx, None, dh0, None, dw_ih, dw_hh, db_ih, db_hh, None, None, None, None
+
+
+NO_TOKENS = torch.empty(0, dtype=torch.int64)  # "the layer is given its inputs, not token ids"
+
+
+def projects_per_token(embedding: nn.Embedding, input_ids: torch.Tensor) -> bool:
+    """Whether the first layer should read `E W_ih^T + b_ih` per token rather than project every position: when
+    the batch holds at least twice as many positions as the vocabulary has tokens (the char-RNN: 40 tokens, 3,200
+    to 25,600 positions), and the embedding is a plain lookup (no `padding_idx`, `max_norm` or sparse gradient,
+    whose semantics the table would bypass)."""
+    plain = embedding.padding_idx is None and embedding.max_norm is None and not embedding.sparse
+    return plain and not embedding.scale_grad_by_freq and 2 * embedding.num_embeddings <= input_ids.numel()
 
 
 def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-    """`(B, T, K)`: each row's first `length` steps reversed, the padding left after them; with
+    """`(B, T, K)` or `(B, T)`: each row's first `length` steps reversed, the padding left after them; with
     `lengths=None` the whole padded row (padding first)."""
     if lengths is None:
         return x.flip(1)
+    if x.dim() == 2:  # token ids
+        return reverse_within_length(x.unsqueeze(-1), lengths).squeeze(-1)
     batch, steps = x.shape[:2]
     positions = torch.arange(steps, device=x.device).expand(batch, steps)  # (B, T)
     source = torch.where(positions < lengths[:, None], lengths[:, None] - 1 - positions, positions)  # (B, T)
@@ -175,13 +200,18 @@ class _FusedRNNMixin:
             raise UserError(f"--model.rnn_backend fused does not support {what}; pass --model.rnn_backend torch.")
         return False
 
-    def forward(self, input, hx=None, lengths: torch.Tensor | None = None):
-        """`nn.GRU` / `nn.LSTM`'s forward; `lengths` `(B,)` gives packed-sequence semantics on a padded batch."""
-        if not self.uses_fused(input):
+    def forward(self, input, hx=None, lengths: torch.Tensor | None = None, embedding: nn.Embedding | None = None):
+        """`nn.GRU` / `nn.LSTM`'s forward; `lengths` `(B,)` gives packed-sequence semantics on a padded batch.
+        With `embedding`, `input` holds token ids and the layer reads `embedding(input)`: the fused path may then
+        look its first layer's input projections up per token (`projects_per_token`) instead of computing them."""
+        fused = self.uses_fused(input)
+        if embedding is not None and not (fused and projects_per_token(embedding, input)):
+            input, embedding = embedding(input), None
+        if not fused:
             if lengths is None:
                 return super().forward(input, hx)
             return self._packed_forward(input, hx, lengths)
-        return self._fused_forward(input, hx, lengths)
+        return self._fused_forward(input, hx, lengths, embedding)
 
     def _packed_forward(self, input, hx, lengths):
         total = input.shape[1 if self.batch_first else 0]
@@ -191,12 +221,14 @@ class _FusedRNNMixin:
         return outputs, state
 
     @torch.compiler.disable  # a pybind extension dynamo cannot trace: run it eagerly, without a warning
-    def _fused_forward(self, input: torch.Tensor, hx, lengths: torch.Tensor | None):
-        unbatched = input.dim() == 2  # (T, I) whatever batch_first says, as for nn.GRU
+    def _fused_forward(self, input: torch.Tensor, hx, lengths: torch.Tensor | None, embedding: nn.Embedding | None):
+        # `input`: (B, T, I), or token ids (B, T) to look up in `embedding`'s projection table
+        unbatched = input.dim() == (1 if embedding is not None else 2)  # (T, I) whatever batch_first says
         if unbatched:
             x = input.unsqueeze(0)
         else:
-            x = input if self.batch_first else input.transpose(0, 1)  # (B, T, I)
+            x = input if self.batch_first else input.transpose(0, 1)  # (B, T, I) or (B, T)
+        dtype = embedding.weight.dtype if embedding is not None else input.dtype
         batch, directions = x.shape[0], 2 if self.bidirectional else 1
         zeros = x.new_zeros(self.num_layers * directions, batch, self.hidden_size, dtype=torch.float32)
         if self._is_lstm:
@@ -213,10 +245,11 @@ class _FusedRNNMixin:
             x, h0 = x[order], h0[:, order]
             c0 = c0[:, order] if c0 is not None else None
         kernel_lengths = lengths if lengths is not None else torch.empty(0, dtype=torch.int64)
-        use_bf16 = x.dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu")
+        use_bf16 = dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu")
                                                  and torch.get_autocast_dtype("cpu") == torch.bfloat16)
 
-        keep = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self._flat_weights))
+        trainable = [*self._flat_weights, *([embedding.weight] if embedding is not None else [])]
+        keep = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in trainable))
         final_h, final_c, layer_input = [], [], x
         with torch.autocast("cpu", enabled=False):  # the kernel picks its own precision (use_bf16)
             for layer in range(self.num_layers):
@@ -226,8 +259,14 @@ class _FusedRNNMixin:
                     suffix = f"_l{layer}" + ("_reverse" if direction else "")
                     weights = [getattr(self, name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
                     sequence = layer_input if direction == 0 else reverse_within_length(layer_input, lengths)
-                    state = _FusedLayer.apply(sequence, h0[index], c0[index] if c0 is not None else None,
-                                              *weights, kernel_lengths, use_bf16, keep)
+                    tokens = None
+                    if layer == 0 and embedding is not None:  # the ids (B, T) and their projections (V, G)
+                        tokens, sequence = sequence, nn.functional.linear(embedding.weight.float(), weights[0].float(),
+                                                                          weights[2].float())
+                    # the last layer's outputs in bf16 under bf16: what the projection after it reads
+                    bf16_output = use_bf16 and layer == self.num_layers - 1
+                    state = _FusedLayer.apply(sequence, tokens, h0[index], c0[index] if c0 is not None else None,
+                                              *weights, kernel_lengths, use_bf16, keep, bf16_output)
                     y = state[0] if direction == 0 else reverse_within_length(state[0], lengths)
                     outputs.append(y)
                     final_h.append(state[1])
@@ -243,9 +282,9 @@ class _FusedRNNMixin:
             restore = torch.argsort(order)
             output, h_n = output[restore], h_n[:, restore]
             c_n = c_n[:, restore] if c_n is not None else None
-        if input.dtype != torch.float32 and not torch.is_autocast_enabled("cpu"):
-            output, h_n = output.to(input.dtype), h_n.to(input.dtype)
-            c_n = c_n.to(input.dtype) if c_n is not None else None
+        if dtype != torch.float32 and not torch.is_autocast_enabled("cpu"):
+            output, h_n = output.to(dtype), h_n.to(dtype)
+            c_n = c_n.to(dtype) if c_n is not None else None
         if unbatched:
             output, h_n = output.squeeze(0), h_n.squeeze(1)
             c_n = c_n.squeeze(1) if c_n is not None else None
@@ -264,6 +303,14 @@ class FusedLSTM(_FusedRNNMixin, nn.LSTM):
     """`nn.LSTM` with a fused CPU forward and backward (`backend`: auto, fused or torch)."""
 
     _is_lstm = True
+
+
+def run_on_tokens(rnn: nn.RNNBase, embedding: nn.Embedding, input_ids: torch.Tensor, hx=None):
+    """`rnn(embedding(input_ids), hx)`; a fused layer may look its input projections up per token instead
+    (`projects_per_token`), skipping the GEMM over every position."""
+    if isinstance(rnn, _FusedRNNMixin):
+        return rnn(input_ids, hx, embedding=embedding)
+    return rnn(embedding(input_ids), hx)
 
 
 def recurrent_layer(cell_type: str, *args, backend: str = "auto", **kwargs) -> nn.RNNBase:
@@ -285,4 +332,4 @@ def set_rnn_backend(model: nn.Module, backend: str) -> nn.Module:
 
 
 __all__ = ["RNN_BACKENDS", "FusedGRU", "FusedLSTM", "check_backend", "fused_extension", "recurrent_layer",
-           "reverse_within_length", "set_rnn_backend"]
+           "projects_per_token", "reverse_within_length", "run_on_tokens", "set_rnn_backend"]

@@ -19,7 +19,7 @@ from torch import nn
 
 from hf_nlp.errors import UserError
 from hf_nlp.models.char_rnn import CharRNNConfig, CharRNNForCausalLM
-from hf_nlp.models.fused_rnn import FusedGRU, FusedLSTM, fused_extension
+from hf_nlp.models.fused_rnn import FusedGRU, FusedLSTM, fused_extension, projects_per_token, run_on_tokens
 from hf_nlp.models.rnn_classifier import RNNClassifierConfig, RNNForSequenceClassification
 from hf_nlp.models.seq2seq_rnn import RNNForSeq2SeqLM, Seq2SeqRNNConfig
 from tests.conftest import REPO_ROOT
@@ -129,16 +129,85 @@ def test_lengths_give_packed_sequence_results(cell, layers, bidirectional, hidde
     assert_runs_equal(got, run(packed, x, None, lengths=lengths))
 
 
+def run_tokens(module, embedding, ids, **kwargs):
+    """`run` for a layer fed token ids: outputs, final states, and the gradients of the layer and the embedding."""
+    outputs, state = module(ids, None, embedding=embedding, **kwargs)
+    weighted_loss(outputs, state).backward()
+    grads = {name: p.grad for name, p in [*module.named_parameters(), *embedding.named_parameters(prefix="emb")]}
+    return outputs, states(state), grads
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize(("layers", "bidirectional", "with_lengths"),
+                         [(1, False, False), (2, True, False), (1, True, True), (2, False, True)])
+def test_token_ids_looked_up_per_token_equal_pytorch(cell, layers, bidirectional, with_lengths):
+    """Fed token ids and an embedding with fewer entries than the batch has positions, the first layer reads
+    E W_ih^T + b_ih per token: outputs, states and every gradient (the embedding's, W_ih's and b_ih's through
+    the table) equal `nn.GRU` / `nn.LSTM` over the embedded batch, lengths included."""
+    torch.manual_seed(layers * 4 + bidirectional * 2 + with_lengths)
+    fused, _ = make_pair(cell, layers, bidirectional, True, sizes=(6, 16))
+    reference = CELLS[cell][0](6, 16, layers, batch_first=True, bidirectional=bidirectional, backend="torch")
+    reference.load_state_dict(fused.state_dict())
+    embedding = nn.Embedding(11, 6)
+    reference_embedding = nn.Embedding(11, 6).requires_grad_()
+    reference_embedding.load_state_dict(embedding.state_dict())
+    ids = torch.randint(0, 11, (5, 9))
+    assert projects_per_token(embedding, ids), "the test must take the per-token path"
+    lengths = {"lengths": torch.tensor([4, 9, 1, 7, 9])} if with_lengths else {}
+    got = run_tokens(fused, embedding, ids, **lengths)
+    want = run_tokens(reference, reference_embedding, ids, **lengths)
+    for a, b in zip([got[0], *got[1]], [want[0], *want[1]], strict=True):
+        assert_equal(a, b)
+    assert got[2].keys() == want[2].keys()
+    for name in want[2]:
+        assert_equal(got[2][name], want[2][name])
+
+
+def test_a_padding_index_or_a_small_batch_embeds_first():
+    """An embedding with a padding index keeps PyTorch's lookup (its padding row gets no gradient), and so does
+    a batch with fewer positions than twice the vocabulary, where projecting every position is cheaper."""
+    padded = nn.Embedding(11, 6, padding_idx=0)
+    assert not projects_per_token(padded, torch.zeros(50, 10, dtype=torch.long))
+    assert not projects_per_token(nn.Embedding(11, 6), torch.zeros(2, 5, dtype=torch.long))
+    fused, _ = make_pair("gru", 1, False, True)
+    ids = torch.randint(0, 11, (50, 10))
+    ids[:, 0] = 0
+    outputs, state = run_on_tokens(fused, padded, ids)
+    weighted_loss(outputs, state).backward()
+    assert torch.all(padded.weight.grad[0] == 0) and padded.weight.grad[1:].abs().sum() > 0
+
+
+def test_the_char_rnn_trains_the_same_on_token_lookups():
+    """The char-RNN feeds its GRU token ids (`run_on_tokens`): loss and gradients equal PyTorch's backend."""
+    torch.manual_seed(0)
+    models = [CharRNNForCausalLM(CharRNNConfig(vocab_size=20, hidden_size=32, num_layers=2, rnn_backend=backend))
+              for backend in ("fused", "torch")]
+    models[1].load_state_dict(models[0].state_dict())
+    ids = torch.randint(0, 20, (8, 30))
+    assert projects_per_token(models[0].embedding, ids)
+    losses = [model(input_ids=ids, labels=ids).loss for model in models]
+    for loss in losses:
+        loss.backward()
+    assert_equal(losses[0], losses[1])
+    for got, want in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        assert_equal(got.grad, want.grad)
+
+
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_bf16_autocast_stays_close_to_float32(cell):
-    """Under CPU bf16 autocast the GEMMs take bf16 operands (float32 accumulation): close to fp32, not equal."""
+    """Under CPU bf16 autocast the GEMMs take bf16 operands (float32 accumulation): close to fp32, not equal.
+    The outputs come back in bf16 (as from PyTorch's LSTM under autocast; their gradient flows back in bf16),
+    the final states in float32."""
     torch.manual_seed(1)
     fused, reference = make_pair(cell, 1, False, True, sizes=(16, 64))
     x = torch.randn(8, 20, 16)
     want = run(reference, x, None)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = run(fused, x, None)
-    assert got[0].dtype == torch.float32
+    assert got[0].dtype == torch.bfloat16 and all(state.dtype == torch.float32 for state in got[1])
+    for a, b in zip(got[1], want[1], strict=True):
+        assert_equal(a, b, tolerance=3e-2)
+    assert_equal(got[2][0], want[2][0], tolerance=5e-2)
     assert_equal(got[0], want[0], tolerance=3e-2)
     for name in want[3]:
         assert_equal(got[3][name], want[3][name], tolerance=5e-2)
@@ -175,6 +244,23 @@ def test_a_bf16_model_runs_and_returns_bf16():
     assert_equal(outputs, reference(x)[0], tolerance=3e-2)
 
 
+def test_the_per_token_path_in_a_bf16_model_and_under_a_frozen_layer():
+    """A bf16 model fed token ids returns bf16; with the layer frozen, the embedding still gets its gradient."""
+    torch.manual_seed(6)
+    fused, reference = make_pair("gru", 1, False, True, sizes=(6, 64))
+    embedding = nn.Embedding(11, 6)
+    ids = torch.randint(0, 11, (8, 10))
+    want = reference(embedding(ids))[0]
+    outputs, state = run_on_tokens(fused.to(torch.bfloat16), embedding.to(torch.bfloat16), ids)
+    assert outputs.dtype == state.dtype == torch.bfloat16
+    assert_equal(outputs, want, tolerance=3e-2)
+    fused.float().requires_grad_(False)
+    embedding.float()
+    outputs, _ = run_on_tokens(fused, embedding, ids)
+    outputs.sum().backward()
+    assert embedding.weight.grad is not None and embedding.weight.grad.abs().sum() > 0
+
+
 def test_a_checkpoint_trained_with_one_backend_loads_in_the_other(tmp_path):
     torch.manual_seed(0)
     trained = CharRNNForCausalLM(CharRNNConfig(vocab_size=20, hidden_size=32, num_layers=2, rnn_backend="torch"))
@@ -208,7 +294,10 @@ def test_the_sentiment_grus_masking_runs_in_the_kernel_with_the_same_results(bid
         assert_equal(results[0][1][name], grad)
 
 
-def test_the_seq2seq_encoder_and_decoder_give_the_same_loss_on_both_backends():
+@pytest.mark.parametrize("bf16", [False, True])
+def test_the_seq2seq_encoder_and_decoder_give_the_same_loss_on_both_backends(bf16):
+    """Equal in float32; under bf16 autocast (the fused LSTMs return bf16 outputs into the attention and the
+    output layer, and take their gradients back in bf16) close to PyTorch's float32."""
     torch.manual_seed(4)
     models = [RNNForSeq2SeqLM(Seq2SeqRNNConfig(vocab_size=40, embedding_size=8, hidden_size=16, bidirectional=True,
                                                attention="luong", rnn_backend=backend)) for backend in ("fused", "torch")]
@@ -216,12 +305,32 @@ def test_the_seq2seq_encoder_and_decoder_give_the_same_loss_on_both_backends():
     source = torch.randint(4, 40, (4, 9))
     source[1, 5:] = 0
     labels = torch.randint(4, 40, (4, 6))
-    losses = [model(input_ids=source, labels=labels).loss for model in models]
-    assert_equal(losses[0], losses[1])
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        fused_loss = models[0](input_ids=source, labels=labels).loss
+    losses = [fused_loss, models[1](input_ids=source, labels=labels).loss]
+    assert_equal(losses[0], losses[1], tolerance=1e-2 if bf16 else 1e-5)
     for loss in losses:
         loss.backward()
     for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
-        assert_equal(a.grad, b.grad)
+        assert_equal(a.grad, b.grad, tolerance=5e-2 if bf16 else 1e-5)
+
+
+def test_the_char_rnn_under_bf16_stays_close_to_float32():
+    """bf16 autocast on the per-token path (the char-RNN's): loss and gradients close to PyTorch's float32."""
+    torch.manual_seed(0)
+    models = [CharRNNForCausalLM(CharRNNConfig(vocab_size=20, hidden_size=64, rnn_backend=backend))
+              for backend in ("fused", "torch")]
+    models[1].load_state_dict(models[0].state_dict())
+    ids = torch.randint(0, 20, (16, 30))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fused_loss = models[0](input_ids=ids, labels=ids).loss
+    losses = [fused_loss, models[1](input_ids=ids, labels=ids).loss]
+    assert_equal(losses[0], losses[1], tolerance=1e-2)
+    for loss in losses:
+        loss.backward()
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        assert torch.isfinite(a.grad).all()
+        assert_equal(a.grad, b.grad, tolerance=5e-2)
 
 
 def test_an_unknown_backend_is_one_sentence():
